@@ -1,0 +1,34 @@
+/*
+ * What a board gives the programs that run on it (tests/guest, the demo) and the bare-metal
+ * port (port/baremetal.c). One implementation per folder in boards/.
+ *
+ * Boot contract: the board's start-up code sets up stacks, clears .bss, turns on whatever the
+ * allocator needs (MMU + caches with an identity map on A-profile cores, long mode on x86),
+ * then calls guest_main() on the boot core. Secondary cores run nothing until the program
+ * calls board_start_secondaries(); each then calls entry(core_id) with its own stack and the
+ * same MMU/cache setup. The heap is [__bm_heap_start, __bm_heap_end) from the linker script.
+ */
+#ifndef BOARD_H
+#define BOARD_H
+
+#include <stdint.h>
+
+/* Entry point of the guest program, on the boot core (core 0). Its return value is the exit
+ * status passed to board_exit. */
+int guest_main(void);
+
+void board_putc(char c);                      /* blocking console output */
+void board_exit(int status) __attribute__((noreturn)); /* 0 = pass; QEMU exits with a status
+                                                 that the runner maps back to pass/fail */
+unsigned board_core_count(void);              /* cores this board brings up, boot core included */
+unsigned board_core_id(void);                 /* 0 .. board_core_count()-1, the calling core */
+/* Starts every secondary core; each calls entry(its core id) and must not return (a return
+ * parks the core). Returns once all have been released (not necessarily running yet). */
+void board_start_secondaries(void (*entry)(unsigned core_id));
+const char *board_name(void);
+
+/* Optional: a sbrk-like page source (port/baremetal.c uses it when the board defines
+ * BOARD_HEAP_SBRK). */
+void *board_sbrk(void *ctx, uintptr_t incr);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * baremalloc: a freestanding memory allocator for firmware and SMP kernels.
+ *
+ * Every function is safe to call from any core at any time, and from an interrupt handler
+ * unless its comment says otherwise: the port masks interrupts around each per-core cache
+ * and arena critical section, so an interrupt that allocates on the same core waits for
+ * nothing and corrupts nothing.
+ *
+ * Complexity: "bounded" means the work does not grow with heap size or with the number of
+ * live blocks; it is at most a refill/flush batch plus O(log n) tree steps, where n is the
+ * number of free page runs of one arena (or free chunk spans). Constant-time cases are noted.
+ *
+ * Initialisation is lazy (the first call initialises from the port's default page sources)
+ * or explicit (bm_init). Concurrent first calls from several cores are safe: one initialises,
+ * the others wait for it.
+ */
+#ifndef BAREMALLOC_H
+#define BAREMALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BM_VERSION "0.1.0"
+
+struct bm_page_source; /* port/bm_port.h */
+
+/* Run-time configuration for bm_init. Zero/NULL fields take the compile-time defaults. */
+typedef struct bm_config {
+    const struct bm_page_source *sources; /* NULL: the port's default sources */
+    unsigned nsources;
+    const char *options; /* "narenas:2,tcache_max:1024"; NULL: bm_malloc_conf / environment */
+    void (*error_hook)(const char *msg, const void *addr); /* NULL: the port's bm_port_error */
+} bm_config_t;
+
+/* Explicit initialisation. Returns 0, or an error code (BM_EINVAL: bad config; BM_EBUSY:
+ * already initialised; BM_ENOMEM: the page sources cannot hold the allocator's metadata).
+ * O(chunk-table size). Not from an interrupt handler. */
+int bm_init(const bm_config_t *config);
+
+/* Options string the application may define, read at initialisation (like jemalloc's
+ * malloc_conf); a weak NULL default exists. */
+extern const char *bm_malloc_conf;
+
+/* malloc: a block of at least size bytes, aligned for any object of that size (16 bytes on
+ * 64-bit targets for sizes >= 16, 8 on 32-bit). size 0 returns a unique minimum-size block
+ * that must be freed. NULL with errno-style BM_ENOMEM recorded when the heap is exhausted or
+ * size is too large to serve. O(1) on a per-core cache hit; otherwise bounded. */
+void *bm_malloc(size_t size);
+
+/* calloc: n * size zeroed bytes; NULL if n * size overflows or cannot be served. Bounded,
+ * plus the cost of zeroing (skipped for pages the platform returned as zero). */
+void *bm_calloc(size_t n, size_t size);
+
+/* realloc: resize keeping the contents up to the smaller size and the alignment the block
+ * was allocated with. realloc(NULL, n) is bm_malloc(n). realloc(p, 0) frees p and returns a
+ * minimum-size block (as malloc(0)), never NULL on success. On failure returns NULL and p is
+ * untouched. A bad p is reported through the error hook and NULL returned. Bounded + copy. */
+void *bm_realloc(void *ptr, size_t size);
+
+/* free: free(NULL) does nothing. A pointer that is not the start of a live block (foreign,
+ * interior, or already freed) is reported through the error hook and otherwise ignored.
+ * O(1) on a per-core cache hit; otherwise bounded. */
+void bm_free(void *ptr);
+
+/* Sized free: size must be the size passed to malloc (or anything up to bm_usable_size).
+ * Skips the size lookup on the fast path; a size that does not match the block is reported
+ * through the error hook and the block is freed by its real size. */
+void bm_free_sized(void *ptr, size_t size);
+
+/* aligned_alloc: alignment must be a power of two (any size is accepted, C17 semantics).
+ * NULL (BM_EINVAL) for alignment 0 or not a power of two. Bounded. */
+void *bm_aligned_alloc(size_t alignment, size_t size);
+
+/* posix_memalign: 0 on success; BM_EINVAL if alignment is not a power of two multiple of
+ * sizeof(void *), BM_ENOMEM if it cannot be served (then *memptr is untouched). */
+int bm_posix_memalign(void **memptr, size_t alignment, size_t size);
+
+/* Usable size of a live block (>= the size requested). 0 for NULL; a bad pointer is reported
+ * and 0 returned. O(1). */
+size_t bm_usable_size(const void *ptr);
+
+/* Validator: walks every arena, chunk, run, bin and per-core cache and checks every invariant.
+ * Returns the number of violations found (0: consistent), each also reported through the
+ * error hook. Call it while no other core allocates. O(heap size). Not from an interrupt. */
+unsigned bm_check(void);
+
+/* The calling core flushes its per-core cache back to the arenas (also done for a hosted
+ * thread when it exits). Bounded by the cache size. */
+void bm_cache_flush(void);
+
+/* Replace the error hook at run time (NULL restores the port's). Returns the previous one. */
+typedef void (*bm_error_hook_t)(const char *msg, const void *addr);
+bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook);
+
+/* Error codes (the values match Linux errno so the standard-name wrappers can pass them on). */
+#define BM_ENOMEM 12
+#define BM_EBUSY 16
+#define BM_EINVAL 22
+#define BM_ENOENT 2
+#define BM_EPERM 1
+
+/* The last error code set on the calling core (BM_ENOMEM, BM_EINVAL); the standard-name
+ * wrappers copy it to errno. */
+int bm_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BAREMALLOC_H */

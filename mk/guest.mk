@@ -1,0 +1,50 @@
+# Builds and runs one QEMU board: make -f mk/guest.mk BOARD=<name> [run|elf]
+# The board's boards/<name>/board.mk sets:
+#   CROSS          cross-compiler prefix (e.g. aarch64-linux-gnu-)
+#   ARCH_CFLAGS    target flags for C and assembly
+#   ARCH_LDFLAGS   target link flags (before the objects)
+#   ARCH_LDLIBS    libraries after the objects (default -lgcc)
+#   BOARD_SRCS     start-up, console, exit, core bring-up (.c/.S in boards/<name>/)
+#   GEOMETRY       kernel | small   (see core/bm_config.h)
+#   QEMU_CMD       the QEMU command line without -kernel
+#   QEMU_PASS      exit status QEMU returns when the guest passed (default 0)
+#   QEMU_TIMEOUT   seconds before a hung guest is killed (default 300)
+#   GUEST_SRCS     (optional) the program to run; default: tests/guest/*.c
+#   PORT_SRCS      (optional) default: port/baremetal.c port/libc_mini.c
+BOARD ?= virt-aarch64
+include boards/$(BOARD)/board.mk
+
+B := build/$(BOARD)
+CC := $(CROSS)gcc
+GEOMETRY ?= kernel
+QEMU_PASS ?= 0
+QEMU_TIMEOUT ?= 300
+ARCH_LDLIBS ?= -lgcc
+GUEST_SRCS ?= $(wildcard tests/guest/*.c)
+PORT_SRCS ?= port/baremetal.c port/libc_mini.c
+CORE_SRCS := $(wildcard core/*.c)
+
+GEOMETRY_FLAGS_kernel := -DBM_GEOMETRY_KERNEL
+GEOMETRY_FLAGS_small := -DBM_GEOMETRY_SMALL
+CFLAGS := -std=c11 -O2 -g -ffreestanding -fno-builtin-malloc -Wall -Wextra -Werror \
+          -Iinclude -Iport -Iboards -Iboards/$(BOARD) -Itests/guest \
+          $(GEOMETRY_FLAGS_$(GEOMETRY)) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
+
+SRCS := $(CORE_SRCS) $(PORT_SRCS) $(BOARD_SRCS) $(GUEST_SRCS)
+OBJS := $(patsubst %,$(B)/obj/%.o,$(SRCS))
+
+.PHONY: elf run
+elf: $(B)/guest.elf
+run: $(B)/guest.elf
+	@tools/run-qemu.sh "$(BOARD)" "$(QEMU_TIMEOUT)" "$(QEMU_PASS)" $(QEMU_CMD) -kernel $(B)/guest.elf
+
+$(B)/guest.elf: $(OBJS) linker/$(BOARD).ld
+	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T linker/$(BOARD).ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)
+
+$(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h port/*.h port/arch/*.h boards/*.h tests/guest/*.h boards/$(BOARD)/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<

@@ -1,0 +1,129 @@
+/*
+ * The port contract: everything core/ needs from the platform, and nothing more.
+ *
+ * core/ includes this header and compiler headers only. A port supplies:
+ *   - page sources: address ranges the core carves chunks from (bm_port_default_sources);
+ *   - the calling core's index and the core count (bm_port_core_id, bm_port_core_count);
+ *   - a per-core pointer slot the core keeps its cache pointer in (bm_port_core_local);
+ *   - interrupt/preemption masking and a CPU relax hint (inline, per architecture, port/arch/);
+ *   - the error and log hooks (bm_port_error, bm_port_log).
+ * The spinlock below is built on compiler __atomic builtins and the arch relax hint, so every
+ * port gets the same ticket lock unless it defines BM_PORT_CUSTOM_LOCK.
+ *
+ * The core also calls memcpy/memset (through __builtin_memcpy/__builtin_memset, which the
+ * compiler may lower to calls): a libc, or port/libc_mini.c, provides them.
+ */
+#ifndef BM_PORT_H
+#define BM_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bm_arch.h" /* picked by compiler-defined arch macros, see port/bm_arch.h */
+
+#ifndef BM_MAX_CORES
+#define BM_MAX_CORES 64 /* slots for per-core caches; a compile-time bound, not a runtime count */
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Page sources. A page source is an address range [base, base + size) that the core may carve
+ * into chunks. Two kinds:
+ *   - static region (grow == NULL): the whole range is usable from the start (linker symbols
+ *     or an array the caller hands to bm_init);
+ *   - growing region (grow != NULL): like sbrk, grow(ctx, n) makes the next n bytes past what
+ *     was granted so far usable and returns where they start, or NULL when it cannot. The core
+ *     only asks for whole chunks, and the range never moves.
+ * release(ctx, addr, len) is optional: the core calls it for whole free pages it no longer
+ * needs (purge); it returns true if the platform took the pages back (they read as zero when
+ * next touched) and false if nothing happened (static RAM). The core keeps using the address
+ * range either way.
+ * ------------------------------------------------------------------------------------- */
+typedef struct bm_page_source {
+    void *base;
+    size_t size;
+    void *(*grow)(void *ctx, size_t incr);
+    bool (*release)(void *ctx, void *addr, size_t len);
+    void *ctx;
+    unsigned node; /* memory node (SRAM bank, NUMA node) this range belongs to */
+} bm_page_source_t;
+
+/* The page sources used when the allocator initialises itself lazily (no bm_init call).
+ * Returns how many entries *sources points to (0: none, every allocation fails). */
+unsigned bm_port_default_sources(const bm_page_source_t **sources);
+
+/* ---------------------------------------------------------------------------------------
+ * Cores.
+ * bm_port_core_id(): index of the calling core, 0 <= id < BM_MAX_CORES, stable while the
+ * caller runs with interrupts masked. On a hosted port a "core" is a thread slot.
+ * bm_port_core_count(): how many cores may call the allocator (sizes the default arena count).
+ * ------------------------------------------------------------------------------------- */
+unsigned bm_port_core_id(void);
+unsigned bm_port_core_count(void);
+
+/* A pointer-sized slot private to the calling core, where the core keeps its cache pointer.
+ * Before the core first stores into it, it must hold &bm_cache_unset (defined by the core).
+ * A port with fast thread-local storage defines BM_PORT_HAS_CORE_LOCAL and provides
+ * bm_port_core_local() inline in its arch or port header; otherwise the core keeps a table
+ * indexed by bm_port_core_id(). */
+struct bm_cache;
+extern struct bm_cache bm_cache_unset;
+#ifdef BM_PORT_HOST
+#define BM_PORT_HAS_CORE_LOCAL 1
+extern __thread struct bm_cache *bm_host_core_local;
+static inline struct bm_cache **bm_port_core_local(void) { return &bm_host_core_local; }
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Interrupt/preemption masking, provided inline by bm_arch.h:
+ *   bm_irq_state_t bm_port_irq_save(void);   mask, return the previous state
+ *   void bm_port_irq_restore(bm_irq_state_t); put the previous state back
+ *   void bm_port_cpu_relax(void);             spin-wait hint (pause, yield, ...)
+ * The core masks around every per-core cache critical section and every arena lock hold,
+ * so an interrupt handler that allocates on the same core never sees a half-done update.
+ * A hosted port (threads own their slot exclusively) defines them as no-ops.
+ * ------------------------------------------------------------------------------------- */
+
+/* ---------------------------------------------------------------------------------------
+ * Reports. bm_port_error: detected heap corruption or a bad pointer (double free, foreign
+ * pointer); msg is a readable sentence, addr the offending address. It may return: the core
+ * then ignores the bad request and carries on. bm_port_log: configuration warnings and
+ * statistics text; msg is one line without a newline.
+ * ------------------------------------------------------------------------------------- */
+void bm_port_error(const char *msg, const void *addr);
+void bm_port_log(const char *msg);
+
+/* ---------------------------------------------------------------------------------------
+ * Spinlock: a ticket lock (FIFO, so no core starves) on __atomic builtins.
+ * ------------------------------------------------------------------------------------- */
+#ifndef BM_PORT_CUSTOM_LOCK
+typedef struct bm_lock {
+    uint32_t next;    /* ticket handed to the next arrival */
+    uint32_t serving; /* ticket allowed in */
+} bm_lock_t;
+
+#define BM_LOCK_INITIALIZER {0, 0}
+
+static inline void bm_lock_init(bm_lock_t *lock) {
+    __atomic_store_n(&lock->next, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&lock->serving, 0, __ATOMIC_RELEASE);
+}
+
+/* Returns true if the caller had to wait (counted as contention in statistics). */
+static inline bool bm_lock_acquire(bm_lock_t *lock) {
+    uint32_t ticket = __atomic_fetch_add(&lock->next, 1, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&lock->serving, __ATOMIC_ACQUIRE) == ticket)
+        return false;
+    while (__atomic_load_n(&lock->serving, __ATOMIC_ACQUIRE) != ticket)
+        bm_port_cpu_relax();
+    return true;
+}
+
+static inline void bm_lock_release(bm_lock_t *lock) {
+    /* Only the holder writes serving, so a plain load + release store is enough. */
+    uint32_t now = __atomic_load_n(&lock->serving, __ATOMIC_RELAXED);
+    __atomic_store_n(&lock->serving, now + 1, __ATOMIC_RELEASE);
+}
+#endif
+
+#endif /* BM_PORT_H */

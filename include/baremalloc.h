@@ -96,6 +96,11 @@ void bm_cache_flush(void);
 typedef void (*bm_error_hook_t)(const char *msg, const void *addr);
 bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook);
 
+/* For ports: take every allocator lock before fork() and release them in both processes
+ * after it, so the child never inherits a lock held by a thread that does not exist there. */
+void bm_prefork(void);
+void bm_postfork(void);
+
 /* Error codes (the values match Linux errno so the standard-name wrappers can pass them on). */
 #define BM_ENOMEM 12
 #define BM_EBUSY 16

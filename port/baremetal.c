@@ -26,6 +26,8 @@ unsigned bm_port_default_sources(const bm_page_source_t **sources) {
     return 1;
 }
 
+const char *bm_port_env_options(void) { return NULL; }
+
 unsigned bm_port_core_id(void) { return board_core_id(); }
 unsigned bm_port_core_count(void) { return board_core_count(); }
 

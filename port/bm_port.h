@@ -52,6 +52,10 @@ typedef struct bm_page_source {
  * Returns how many entries *sources points to (0: none, every allocation fails). */
 unsigned bm_port_default_sources(const bm_page_source_t **sources);
 
+/* Options string from the platform's environment (the host port reads the BM_MALLOC_CONF
+ * variable), or NULL. Read once at initialisation, after the application's bm_malloc_conf. */
+const char *bm_port_env_options(void);
+
 /* ---------------------------------------------------------------------------------------
  * Cores.
  * bm_port_core_id(): index of the calling core, 0 <= id < BM_MAX_CORES, stable while the

@@ -1,0 +1,456 @@
+/*
+ * The public API: fast paths, slow paths, initialisation.
+ *
+ * malloc fast path: size -> class by table, pop the class's stack in this core's cache.
+ * free fast path: pointer -> chunk (mask) -> page map entry -> class, checks, push.
+ * Both run with interrupts masked (a no-op on the host port) and take no lock.
+ */
+#include "internal.h"
+
+const bm_class_info_t bm_classes[BM_NCLASSES] = {BM_SIZE_CLASS_TABLE};
+const uint8_t bm_size_lookup[BM_LOOKUP_MAX / 8 + 1] = {BM_SIZE_LOOKUP_TABLE};
+
+bm_state_t bm_state;
+bm_cache_t bm_cache_unset; /* all zero: every bin empty and full, so every access goes slow */
+uintptr_t bm_fast_region_base;
+size_t bm_fast_region_span;
+bm_ctentry_t *bm_fast_region_table;
+__attribute__((weak)) const char *bm_malloc_conf = NULL;
+static int bm_core_error[BM_MAX_CORES];
+
+#ifdef BM_PORT_HAS_CORE_LOCAL
+BM_INLINE bm_cache_t **core_local(void) { return bm_port_core_local(); }
+#else
+static bm_cache_t *bm_core_local_table[BM_MAX_CORES] = {[0 ... BM_MAX_CORES - 1] = &bm_cache_unset};
+BM_INLINE bm_cache_t **core_local(void) { return &bm_core_local_table[bm_port_core_id()]; }
+#endif
+bm_cache_t **bm_core_local(void) { return core_local(); }
+
+unsigned bm_size_to_class(size_t size) {
+    if (size <= BM_LOOKUP_MAX)
+        return bm_lookup_class(size);
+    unsigned lo = BM_NSMALL, hi = BM_NCLASSES - 1; /* first class >= size, by bisection */
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (bm_classes[mid].size < size)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void bm_report(const char *msg, const void *addr) {
+    bm_error_hook_t hook = __atomic_load_n(&bm_state.error_hook, __ATOMIC_ACQUIRE);
+    if (hook)
+        hook(msg, addr);
+    else
+        bm_port_error(msg, addr);
+}
+
+bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook) {
+    return __atomic_exchange_n(&bm_state.error_hook, hook, __ATOMIC_ACQ_REL);
+}
+
+void bm_set_error(int code) {
+    unsigned core = bm_port_core_id();
+    if (core < BM_MAX_CORES)
+        bm_core_error[core] = code;
+}
+
+int bm_last_error(void) {
+    unsigned core = bm_port_core_id();
+    return core < BM_MAX_CORES ? bm_core_error[core] : 0;
+}
+
+bm_arena_t *bm_arena_for_core(unsigned core) {
+    return bm_state.arenas[bm_state.core_arena[core < BM_MAX_CORES ? core : 0]];
+}
+
+/* ---- initialisation ----------------------------------------------------------------------- */
+
+int bm_options_parse(bm_options_t *opt, const char *text); /* options.c */
+void bm_options_defaults(bm_options_t *opt);
+
+static int init_run(const bm_config_t *config) {
+    bm_options_defaults(&bm_state.opt);
+    bm_options_parse(&bm_state.opt, bm_malloc_conf);
+    bm_options_parse(&bm_state.opt, bm_port_env_options());
+    if (config && config->options)
+        bm_options_parse(&bm_state.opt, config->options);
+    if (config && config->error_hook)
+        bm_state.error_hook = config->error_hook;
+
+    const bm_page_source_t *sources;
+    unsigned nsources;
+    if (config && config->sources) {
+        sources = config->sources;
+        nsources = config->nsources;
+    } else {
+        nsources = bm_port_default_sources(&sources);
+    }
+    unsigned ncores = bm_port_core_count();
+    bm_state.ncores = ncores < 1 ? 1 : ncores > BM_MAX_CORES ? BM_MAX_CORES : ncores;
+    unsigned narenas = bm_state.opt.narenas ? bm_state.opt.narenas : bm_state.ncores;
+    if (narenas > BM_MAX_ARENAS)
+        narenas = BM_MAX_ARENAS;
+    bm_lock_init(&bm_state.pool_lock);
+    bm_lock_init(&bm_state.base_lock);
+    int err = bm_bootstrap(sources, nsources, narenas);
+    if (err)
+        return err;
+    for (unsigned core = 0; core < BM_MAX_CORES; core++)
+        bm_state.core_arena[core] = core % narenas;
+    bm_region_t *r0 = &bm_state.regions[0];
+    bm_fast_region_table = r0->table;
+    bm_fast_region_base = r0->base;
+    bm_fast_region_span = r0->nchunks << BM_LG_CHUNK;
+    return 0;
+}
+
+/* state: 0 never initialised, 1 in progress, 2 ready, 3 failed (bm_init may retry) */
+static int init_once(const bm_config_t *config, bool explicit_call) {
+    int state = __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (state == 2)
+            return explicit_call ? BM_EBUSY : 0;
+        if (state == 1) {
+            bm_port_cpu_relax();
+            state = __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE);
+            continue;
+        }
+        if (state == 3 && !explicit_call)
+            return BM_ENOMEM;
+        if (__atomic_compare_exchange_n(&bm_state.init_state, &state, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_ACQUIRE))
+            break;
+    }
+    int err = init_run(config);
+    __atomic_store_n(&bm_state.init_state, err ? 3 : 2, __ATOMIC_RELEASE);
+    return err;
+}
+
+int bm_init(const bm_config_t *config) {
+    if (config && config->sources && config->nsources == 0)
+        return BM_EINVAL;
+    return init_once(config, true);
+}
+
+bool bm_ensure_init(void) {
+    if (BM_LIKELY(__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) == 2))
+        return true;
+    return init_once(NULL, false) == 0;
+}
+
+/* ---- slow paths --------------------------------------------------------------------------- */
+
+/* This core's cache, created on first use; NULL if there is no memory for it. Interrupts
+ * masked by the caller. */
+static bm_cache_t *current_cache(void) {
+    bm_cache_t **slot = core_local();
+    bm_cache_t *cache = *slot;
+    if (BM_LIKELY(cache != &bm_cache_unset))
+        return cache;
+    unsigned core = bm_port_core_id();
+    if (core >= BM_MAX_CORES)
+        return NULL;
+    cache = bm_state.caches[core];
+    if (!cache) {
+        cache = bm_cache_create(core);
+        __atomic_store_n(&bm_state.caches[core], cache, __ATOMIC_RELEASE);
+    }
+    if (cache)
+        *core_local() = cache;
+    return cache;
+}
+
+static void *alloc_class(bm_cache_t *cache, bm_arena_t *arena, unsigned cls) {
+    if (cache) {
+        bm_cache_bin_t *bin = &cache->bins[cls];
+        if ((uint16_t)(uintptr_t)bin->head != bin->low_empty)
+            return *bin->head++;
+        return bm_cache_alloc_slow(cache, cls);
+    }
+    if (!bm_class_is_small(cls))
+        return bm_arena_large_alloc(arena, cls, BM_PAGE);
+    void *p = NULL;
+    bm_arena_lock(arena);
+    unsigned got = bm_arena_bin_fill(arena, cls, &p, 1);
+    bm_arena_unlock(arena);
+    return got ? p : NULL;
+}
+
+/* Any size, any power-of-two alignment (0: the natural alignment of the size). */
+static void *alloc_aligned(size_t size, size_t align) {
+    if (!bm_ensure_init()) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    if (size == 0)
+        size = 1;
+    void *p = NULL;
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_t *cache = current_cache();
+    bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_port_core_id());
+    if (size <= BM_LARGE_MAX && align <= BM_PAGE) {
+        /* Every large class is page aligned, so the search always ends on a class. */
+        unsigned cls = bm_size_to_class(size);
+        while (bm_classes[cls].align < align)
+            cls++;
+        p = alloc_class(cache, arena, cls);
+    } else if (size <= BM_LARGE_MAX && align < BM_CHUNK) {
+        unsigned cls = bm_size_to_class(size);
+        p = bm_arena_large_alloc(arena, cls < BM_NSMALL ? BM_NSMALL : cls, align);
+    }
+    if (!p && (size > BM_LARGE_MAX || align > BM_PAGE))
+        p = bm_huge_alloc(arena, size, align > BM_CHUNK ? align : BM_CHUNK);
+    bm_port_irq_restore(irq);
+    if (!p) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    BM_UNPOISON(p, bm_usable_size(p));
+    return p;
+}
+
+BM_NOINLINE static void *malloc_slow(size_t size) { return alloc_aligned(size, 0); }
+
+BM_NOINLINE static void free_slow(void *ptr) {
+    if (!ptr)
+        return;
+    if (__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2) {
+        bm_report("free before the allocator was initialised (pointer not from this allocator)", ptr);
+        return;
+    }
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_free_slow(current_cache(), ptr);
+    bm_port_irq_restore(irq);
+}
+
+/* ---- fast paths ---------------------------------------------------------------------------- */
+
+void *bm_malloc(size_t size) {
+    if (BM_LIKELY(size <= BM_LOOKUP_MAX)) {
+        unsigned cls = bm_lookup_class(size);
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_cache_bin_t *bin = &(*core_local())->bins[cls];
+        void **head = bin->head;
+        if (BM_LIKELY((uint16_t)(uintptr_t)head != bin->low_empty)) {
+            bin->head = head + 1;
+            void *p = *head;
+            bm_port_irq_restore(irq);
+            BM_UNPOISON(p, bm_classes[cls].size);
+            return p;
+        }
+        bm_port_irq_restore(irq);
+    }
+    return malloc_slow(size);
+}
+
+/* Pushes ptr (of the class of page map entry pm) onto this core's cache if every check
+ * passes; false sends the caller to the slow path. */
+BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_bin_t *bin = &(*core_local())->bins[cls];
+#if BM_FREE_CHECKS
+    uint32_t x = (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)) * bin->div_inverse;
+    x = (x >> bin->div_shift) | (x << ((32 - bin->div_shift) & 31));
+    if (BM_UNLIKELY(x > bin->div_limit)) {
+        bm_port_irq_restore(irq);
+        return false;
+    }
+#else
+    (void)pm;
+#endif
+    void **head = bin->head;
+    if (BM_UNLIKELY((uint16_t)(uintptr_t)head == bin->low_full) ||
+        (BM_FREE_CHECKS && BM_UNLIKELY(bm_first_word(ptr) == bm_freed_key(ptr)))) {
+        bm_port_irq_restore(irq);
+        return false;
+    }
+#if BM_FREE_CHECKS
+    *(uintptr_t *)ptr = bm_freed_key(ptr);
+#endif
+    head[-1] = ptr;
+    bin->head = head - 1;
+    bm_port_irq_restore(irq);
+    BM_POISON(ptr, bm_classes[cls < BM_NCLASSES ? cls : 0].size);
+    return true;
+}
+
+/* The page map entry for ptr, or false if ptr is not in an arena chunk of region 0. */
+BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
+    uintptr_t addr = (uintptr_t)ptr;
+#if BM_FREE_CHECKS
+    uintptr_t offset = addr - bm_fast_region_base;
+    if (BM_UNLIKELY(offset >= bm_fast_region_span) ||
+        BM_UNLIKELY(bm_ct_type(bm_fast_region_table[offset >> BM_LG_CHUNK]) != BM_CT_ARENA))
+        return false;
+#else
+    if (BM_UNLIKELY(!ptr))
+        return false;
+#endif
+    *pm = ((bm_chunk_t *)(addr & ~(uintptr_t)BM_CHUNK_MASK))->map[(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
+    return true;
+}
+
+void bm_free(void *ptr) {
+    bm_pagemap_t pm;
+    if (BM_LIKELY(free_lookup(ptr, &pm)) && BM_LIKELY(free_fast(ptr, pm, bm_pm_class(pm))))
+        return;
+    free_slow(ptr);
+}
+
+void bm_free_sized(void *ptr, size_t size) {
+    bm_pagemap_t pm = 0;
+    if (BM_LIKELY(size <= BM_LOOKUP_MAX) && BM_LIKELY(free_lookup(ptr, &pm))) {
+        unsigned cls = bm_lookup_class(size);
+        if (BM_FREE_CHECKS && BM_UNLIKELY(bm_pm_class(pm) != cls)) {
+            if (bm_pm_class(pm) != BM_BIN_INVALID)
+                bm_report("sized free with a size that does not match the block's size class", ptr);
+        } else if (BM_LIKELY(free_fast(ptr, pm, cls))) {
+            return;
+        }
+    }
+    free_slow(ptr);
+}
+
+/* ---- the rest of the API --------------------------------------------------------------------- */
+
+void *bm_calloc(size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    void *p = bm_malloc(total);
+    if (p)
+        __builtin_memset(p, 0, total);
+    return p;
+}
+
+void *bm_aligned_alloc(size_t alignment, size_t size) {
+    if (alignment == 0 || (alignment & (alignment - 1))) {
+        bm_set_error(BM_EINVAL);
+        return NULL;
+    }
+    return alloc_aligned(size, alignment);
+}
+
+int bm_posix_memalign(void **memptr, size_t alignment, size_t size) {
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)))
+        return BM_EINVAL;
+    void *p = alloc_aligned(size, alignment);
+    if (!p)
+        return BM_ENOMEM;
+    *memptr = p;
+    return 0;
+}
+
+/* Classifies ptr: its usable size, or 0 (after a report) if it is not a live block's start.
+ * *cls_out gets the class (BM_NCLASSES for huge). */
+static size_t block_size(const void *ptr, unsigned *cls_out) {
+    bm_region_t *region = bm_region_of(ptr);
+    if (!region || __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2) {
+        bm_report("pointer outside every heap region (not from this allocator)", ptr);
+        return 0;
+    }
+    bm_ctentry_t entry = *bm_region_entry(region, ptr);
+    if (bm_ct_type(entry) == BM_CT_HUGE && bm_ct_head(entry) && ((uintptr_t)ptr & BM_CHUNK_MASK) == 0) {
+        *cls_out = BM_NCLASSES;
+        return bm_huge_usable(entry);
+    }
+    if (bm_ct_type(entry) == BM_CT_ARENA) {
+        bm_pagemap_t pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
+        unsigned cls = bm_pm_class(pm);
+        if (cls != BM_BIN_INVALID &&
+            bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)))) {
+            *cls_out = cls;
+            return bm_classes[cls].size;
+        }
+    }
+    bm_report("pointer is not the start of a live block", ptr);
+    return 0;
+}
+
+size_t bm_usable_size(const void *ptr) {
+    unsigned cls;
+    return ptr ? block_size(ptr, &cls) : 0;
+}
+
+void *bm_realloc(void *ptr, size_t size) {
+    if (!ptr)
+        return bm_malloc(size);
+    if (size == 0) {
+        bm_free(ptr);
+        return bm_malloc(0);
+    }
+    unsigned old_cls;
+    size_t old_size = block_size(ptr, &old_cls);
+    if (!old_size) {
+        bm_set_error(BM_EINVAL);
+        return NULL;
+    }
+    if (size <= BM_LARGE_MAX && old_cls < BM_NCLASSES) {
+        unsigned new_cls = bm_size_to_class(size);
+        if (new_cls == old_cls)
+            return ptr;
+        if (!bm_class_is_small(old_cls) && !bm_class_is_small(new_cls)) {
+            bm_arena_t *arena = bm_chunk_of(ptr)->arena;
+            bm_irq_state_t irq = bm_port_irq_save();
+            bool done = true;
+            if (new_cls < old_cls)
+                bm_arena_large_shrink(arena, ptr, new_cls);
+            else
+                done = bm_arena_large_grow(arena, ptr, new_cls);
+            bm_port_irq_restore(irq);
+            if (done) {
+                BM_UNPOISON(ptr, bm_classes[new_cls].size);
+                return ptr;
+            }
+        }
+    } else if (size > BM_LARGE_MAX && old_cls == BM_NCLASSES && size <= old_size) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_huge_shrink(ptr, bm_region_of(ptr), size);
+        bm_port_irq_restore(irq);
+        return ptr;
+    }
+    /* Move, keeping whatever alignment the old block had (it may have come from
+     * aligned_alloc; nothing records that, so the address itself is the evidence). */
+    uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
+    size_t align = addr_align > BM_CHUNK ? BM_CHUNK : addr_align;
+    void *p = alloc_aligned(size, align);
+    if (!p)
+        return NULL;
+    __builtin_memcpy(p, ptr, old_size < size ? old_size : size);
+    bm_free(ptr);
+    return p;
+}
+
+void bm_cache_flush(void) {
+    if (__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2)
+        return;
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_t *cache = *core_local();
+    if (cache != &bm_cache_unset)
+        bm_cache_flush_all(cache);
+    bm_port_irq_restore(irq);
+}
+
+void bm_prefork(void) {
+    if (__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2)
+        return;
+    bm_lock_acquire(&bm_state.base_lock);
+    for (unsigned a = 0; a < bm_state.narenas; a++)
+        bm_lock_acquire(&bm_state.arenas[a]->lock);
+    bm_lock_acquire(&bm_state.pool_lock);
+}
+
+void bm_postfork(void) {
+    if (__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2)
+        return;
+    bm_lock_release(&bm_state.pool_lock);
+    for (unsigned a = bm_state.narenas; a-- > 0;)
+        bm_lock_release(&bm_state.arenas[a]->lock);
+    bm_lock_release(&bm_state.base_lock);
+}

@@ -1,0 +1,493 @@
+/*
+ * Arenas: chunks, page runs, small runs and bins.
+ *
+ * Invariants (checked by bm_check):
+ *  - the pages of a chunk are tiled by runs: each run's head entry holds its length; every
+ *    page of a SMALL run holds its class, its distance to the head and its phase;
+ *  - a FREE run's head and tail entries are exact, its first page holds its tree node, and
+ *    no page inside it is marked SMALL or a LARGE head; two FREE runs never touch;
+ *  - chunk->nfree is the number of pages in FREE runs; arena->ndirty the pages in dirty ones;
+ *  - a small run's nfree equals the set bits of its bitmap; a run with free regions that is
+ *    not its bin's current run is in the bin's non-full tree, and a full run is in no tree.
+ */
+#include "internal.h"
+
+void bm_arena_lock(bm_arena_t *arena) {
+    bool contended = bm_lock_acquire(&arena->lock);
+    BM_STAT_ADD(arena->stats.lock_acquisitions, 1);
+    if (contended)
+        BM_STAT_ADD(arena->stats.lock_contended, 1);
+}
+
+void bm_arena_unlock(bm_arena_t *arena) { bm_lock_release(&arena->lock); }
+
+void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node) {
+    bm_lock_init(&arena->lock);
+    arena->index = index;
+    arena->node = node;
+}
+
+/* ---- free page runs ------------------------------------------------------------------------ */
+
+static size_t free_run_pages(const bm_rbnode_t *n) {
+    return bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]);
+}
+
+static int free_run_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+    size_t x = free_run_pages(a), y = free_run_pages(b);
+    if (x != y)
+        return x < y ? -1 : 1;
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+static int free_run_key_cmp(const void *key, const bm_rbnode_t *n) {
+    return *(const size_t *)key <= free_run_pages(n) ? -1 : 1;
+}
+
+/* Writes the head and tail of a free run whose interior pages are already FREE, and files it. */
+static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t n, bool dirty) {
+    chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, dirty, n, BM_BIN_INVALID);
+    if (n > 1)
+        chunk->map[head + n - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, n - 1, BM_BIN_INVALID);
+    bm_free_run_t *run = bm_page_addr(chunk, head);
+    BM_UNPOISON(run, sizeof *run);
+    bm_rb_insert(&arena->free_runs, &run->node, free_run_cmp);
+}
+
+static void free_run_remove(bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
+    bm_free_run_t *run = bm_page_addr(chunk, head);
+    bm_rb_remove(&arena->free_runs, &run->node);
+}
+
+void bm_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages) {
+    BM_UNPOISON(chunk, BM_CHUNK_HEADER_PAGES << BM_LG_PAGE);
+    chunk->arena = arena;
+    chunk->magic = BM_CHUNK_MAGIC;
+    size_t p = 0;
+    chunk->map[p++] = bm_pm_make(BM_PAGE_META, true, 0, BM_CHUNK_HEADER_PAGES, BM_BIN_INVALID);
+    for (; p < BM_CHUNK_HEADER_PAGES; p++)
+        chunk->map[p] = bm_pm_make(BM_PAGE_META, false, 0, p, BM_BIN_INVALID);
+    if (meta_pages) {
+        chunk->map[p] = bm_pm_make(BM_PAGE_META, true, 0, meta_pages, BM_BIN_INVALID);
+        for (size_t i = 1; i < meta_pages; i++)
+            chunk->map[p + i] = bm_pm_make(BM_PAGE_META, false, 0, i, BM_BIN_INVALID);
+        p += meta_pages;
+    }
+    size_t first_free = p;
+    for (; p < BM_CHUNK_PAGES; p++)
+        chunk->map[p] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+    chunk->nfree = BM_CHUNK_PAGES - first_free;
+    arena->nactive += first_free - BM_CHUNK_HEADER_PAGES;
+    chunk->prev = NULL;
+    chunk->next = arena->chunks;
+    if (arena->chunks)
+        arena->chunks->prev = chunk;
+    arena->chunks = chunk;
+    arena->nchunks++;
+    if (chunk->nfree)
+        free_run_insert(arena, chunk, first_free, chunk->nfree, false);
+}
+
+static bm_chunk_t *arena_chunk_new(bm_arena_t *arena) {
+    bm_chunk_t *chunk = bm_chunks_alloc(1, BM_CHUNK, arena->node, arena->index, BM_CT_ARENA);
+    if (chunk) {
+        BM_POISON(chunk, BM_CHUNK);
+        bm_chunk_init(chunk, arena, 0);
+    }
+    return chunk;
+}
+
+/* A chunk whose pages are all free goes back to the pool, unless the arena keeps it as its
+ * spare (one per arena, so a workload oscillating around a chunk boundary does not bounce
+ * chunks through the pool lock). */
+static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
+    const size_t all_free = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES;
+    bm_chunk_t *spare = arena->spare;
+    if (!spare || spare == chunk || spare->nfree != all_free) {
+        arena->spare = chunk;
+        return;
+    }
+    free_run_remove(arena, chunk, BM_CHUNK_HEADER_PAGES);
+    if (bm_pm_dirty(chunk->map[BM_CHUNK_HEADER_PAGES]))
+        arena->ndirty -= all_free;
+    if (chunk->prev)
+        chunk->prev->next = chunk->next;
+    else
+        arena->chunks = chunk->next;
+    if (chunk->next)
+        chunk->next->prev = chunk->prev;
+    arena->nchunks--;
+    chunk->magic = 0;
+    BM_POISON(chunk, BM_CHUNK);
+    bm_chunks_free(chunk);
+}
+
+/* Takes a run of npages whose first page index is a multiple of align_pages; on return the
+ * run's pages are still marked FREE (non-head) and the caller writes their entries. */
+static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages,
+                            bm_chunk_t **chunk_out, size_t *page_out) {
+    size_t need = npages + align_pages - 1;
+    bm_rbnode_t *node = bm_rb_lower_bound(&arena->free_runs, &need, free_run_key_cmp);
+    if (!node) {
+        if (need > BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES || !arena_chunk_new(arena))
+            return false;
+        node = bm_rb_lower_bound(&arena->free_runs, &need, free_run_key_cmp);
+        if (!node)
+            return false;
+    }
+    bm_chunk_t *chunk = bm_chunk_of(node);
+    size_t head = bm_page_index(node);
+    bm_pagemap_t entry = chunk->map[head];
+    size_t len = bm_pm_value(entry);
+    bool dirty = bm_pm_dirty(entry);
+    free_run_remove(arena, chunk, head);
+    size_t start = bm_align_up(head, align_pages);
+    /* The old head and tail entries fall inside the new pieces or the taken run: reset them
+     * to plain free pages before writing the new boundaries. */
+    chunk->map[head] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+    chunk->map[head + len - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+    if (start > head)
+        free_run_insert(arena, chunk, head, start - head, dirty);
+    if (head + len > start + npages)
+        free_run_insert(arena, chunk, start + npages, head + len - start - npages, dirty);
+    chunk->nfree -= npages;
+    arena->nactive += npages;
+    if (dirty)
+        arena->ndirty -= npages;
+    *chunk_out = chunk;
+    *page_out = start;
+    return true;
+}
+
+/* Gives back pages [head, head + npages) of chunk, merging with free neighbours. The pages'
+ * entries must already be FREE non-head (the caller resets them). */
+static void arena_run_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t npages) {
+    chunk->nfree += npages;
+    arena->nactive -= npages;
+    arena->ndirty += npages;
+    if (head > BM_CHUNK_HEADER_PAGES) {
+        bm_pagemap_t left = chunk->map[head - 1];
+        if (bm_pm_kind(left) == BM_PAGE_FREE) {
+            size_t lhead = head - 1 - (bm_pm_head(left) ? 0 : bm_pm_value(left));
+            bm_pagemap_t lentry = chunk->map[lhead];
+            size_t llen = bm_pm_value(lentry);
+            free_run_remove(arena, chunk, lhead);
+            if (!bm_pm_dirty(lentry))
+                arena->ndirty += llen;
+            chunk->map[lhead] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+            chunk->map[head - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+            npages += head - lhead;
+            head = lhead;
+        }
+    }
+    size_t after = head + npages;
+    if (after < BM_CHUNK_PAGES && bm_pm_kind(chunk->map[after]) == BM_PAGE_FREE) {
+        bm_pagemap_t rentry = chunk->map[after];
+        size_t rlen = bm_pm_value(rentry);
+        free_run_remove(arena, chunk, after);
+        if (!bm_pm_dirty(rentry))
+            arena->ndirty += rlen;
+        chunk->map[after] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+        chunk->map[after + rlen - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+        npages += rlen;
+    }
+    free_run_insert(arena, chunk, head, npages, true);
+    if (npages == BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES)
+        arena_chunk_maybe_release(arena, chunk);
+}
+
+static void pages_mark_free(bm_chunk_t *chunk, size_t head, size_t npages) {
+    for (size_t i = 0; i < npages; i++)
+        chunk->map[head + i] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+}
+
+void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages) {
+    bm_chunk_t *chunk;
+    size_t head;
+    void *p = NULL;
+    bm_arena_lock(arena);
+    if (arena_run_alloc(arena, npages, 1, &chunk, &head)) {
+        chunk->map[head] = bm_pm_make(BM_PAGE_META, true, 0, npages, BM_BIN_INVALID);
+        for (size_t i = 1; i < npages; i++)
+            chunk->map[head + i] = bm_pm_make(BM_PAGE_META, false, 0, i, BM_BIN_INVALID);
+        p = bm_page_addr(chunk, head);
+    }
+    bm_arena_unlock(arena);
+    return p;
+}
+
+/* ---- large runs ----------------------------------------------------------------------------- */
+
+/* Only the head and the tail are written: the pages between stay FREE non-head, which free()
+ * rejects as not the start of a block, so a large allocation costs O(1) page map writes. The
+ * tail must not look free, or the run after it would merge across it. */
+static void large_run_mark(bm_chunk_t *chunk, size_t head, size_t npages, unsigned cls) {
+    chunk->map[head] = bm_pm_make(BM_PAGE_LARGE, true, 0, npages, cls);
+    if (npages > 1)
+        chunk->map[head + npages - 1] = bm_pm_make(BM_PAGE_LARGE, false, 0, npages - 1, BM_BIN_INVALID);
+}
+
+void *bm_arena_large_alloc(bm_arena_t *arena, unsigned cls, size_t align) {
+    size_t npages = bm_classes[cls].run_pages;
+    size_t align_pages = align > BM_PAGE ? align >> BM_LG_PAGE : 1;
+    bm_chunk_t *chunk;
+    size_t head;
+    void *p = NULL;
+    bm_arena_lock(arena);
+    if (arena_run_alloc(arena, npages, align_pages, &chunk, &head)) {
+        large_run_mark(chunk, head, npages, cls);
+        BM_STAT_ADD(arena->stats.large_nmalloc, 1);
+        BM_STAT_ADD(arena->stats.large_allocated, npages << BM_LG_PAGE);
+        p = bm_page_addr(chunk, head);
+    }
+    bm_arena_unlock(arena);
+    if (p)
+        BM_UNPOISON(p, npages << BM_LG_PAGE);
+    return p;
+}
+
+void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls) {
+    bm_chunk_t *chunk = bm_chunk_of(ptr);
+    size_t head = bm_page_index(ptr), keep = bm_classes[new_cls].run_pages;
+    bm_arena_lock(arena);
+    size_t npages = bm_pm_value(chunk->map[head]);
+    if (keep < npages) {
+        large_run_mark(chunk, head, keep, new_cls);
+        BM_STAT_SUB(arena->stats.large_allocated, (npages - keep) << BM_LG_PAGE);
+        BM_POISON(bm_page_addr(chunk, head + keep), (npages - keep) << BM_LG_PAGE);
+        arena_run_dalloc(arena, chunk, head + keep, npages - keep);
+    }
+    bm_arena_unlock(arena);
+}
+
+bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls) {
+    bm_chunk_t *chunk = bm_chunk_of(ptr);
+    size_t head = bm_page_index(ptr), want = bm_classes[new_cls].run_pages;
+    bool grown = false;
+    bm_arena_lock(arena);
+    size_t npages = bm_pm_value(chunk->map[head]);
+    size_t after = head + npages, extra = want - npages;
+    if (after < BM_CHUNK_PAGES && bm_pm_kind(chunk->map[after]) == BM_PAGE_FREE &&
+        bm_pm_value(chunk->map[after]) >= extra) {
+        bm_pagemap_t rentry = chunk->map[after];
+        size_t rlen = bm_pm_value(rentry);
+        bool dirty = bm_pm_dirty(rentry);
+        free_run_remove(arena, chunk, after);
+        chunk->map[after] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+        chunk->map[after + rlen - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+        if (rlen > extra)
+            free_run_insert(arena, chunk, after + extra, rlen - extra, dirty);
+        chunk->nfree -= extra;
+        arena->nactive += extra;
+        if (dirty)
+            arena->ndirty -= extra;
+        large_run_mark(chunk, head, want, new_cls);
+        BM_STAT_ADD(arena->stats.large_allocated, extra << BM_LG_PAGE);
+        BM_UNPOISON(bm_page_addr(chunk, after), extra << BM_LG_PAGE);
+        grown = true;
+    }
+    bm_arena_unlock(arena);
+    return grown;
+}
+
+/* ---- small runs and bins -------------------------------------------------------------------- */
+
+static int run_addr_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+static bm_run_t *arena_small_run_new(bm_arena_t *arena, unsigned cls) {
+    const bm_class_info_t *ci = &bm_classes[cls];
+    bm_chunk_t *chunk;
+    size_t head;
+    if (!arena_run_alloc(arena, ci->run_pages, 1, &chunk, &head))
+        return NULL;
+    for (size_t j = 0; j < ci->run_pages; j++) {
+        /* phase: how far this page's start is past the last region boundary before it. */
+        long delta = (long)(j << BM_LG_PAGE) - (long)ci->reg0;
+        long phase = ((delta % (long)ci->size) + (long)ci->size) % (long)ci->size;
+        chunk->map[head + j] = bm_pm_make(BM_PAGE_SMALL, j == 0, (unsigned)phase, (unsigned)j, cls);
+    }
+    bm_run_t *run = bm_page_addr(chunk, head);
+    BM_POISON(run, ci->run_pages << BM_LG_PAGE);
+    BM_UNPOISON(run, ci->reg0);
+    run->cls = (uint16_t)cls;
+    run->nfree = (uint16_t)ci->nregs;
+    size_t words = BM_BITMAP_WORDS(ci->nregs);
+    for (size_t w = 0; w < words; w++) {
+        size_t bits = ci->nregs - w * BM_BITMAP_BITS;
+        run->bitmap[w] = bits >= BM_BITMAP_BITS ? ~(uintptr_t)0 : (((uintptr_t)1 << bits) - 1);
+    }
+    bm_bin_t *bin = &arena->bins[cls];
+    BM_STAT_ADD(bin->stats.nruns, 1);
+    BM_STAT_ADD(bin->stats.curruns, 1);
+    return run;
+}
+
+/* The run to take regions from: the current one if it has room, else the lowest-address
+ * non-full run, else a new one. */
+static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls) {
+    bm_run_t *run = bin->current;
+    if (run && run->nfree)
+        return run;
+    bm_rbnode_t *lowest = bm_rb_first(&bin->nonfull);
+    if (lowest) {
+        bm_rb_remove(&bin->nonfull, lowest);
+        run = (bm_run_t *)lowest;
+    } else {
+        run = arena_small_run_new(arena, cls);
+    }
+    bin->current = run;
+    return run;
+}
+
+unsigned bm_arena_bin_fill(bm_arena_t *arena, unsigned cls, void **out, unsigned n) {
+    const bm_class_info_t *ci = &bm_classes[cls];
+    bm_bin_t *bin = &arena->bins[cls];
+    unsigned got = 0;
+    while (got < n) {
+        bm_run_t *run = bin_current_run(arena, bin, cls);
+        if (!run)
+            break;
+        char *reg0 = (char *)run + ci->reg0;
+        size_t words = BM_BITMAP_WORDS(ci->nregs);
+        for (size_t w = 0; w < words && got < n && run->nfree; w++) {
+            uintptr_t bits = run->bitmap[w];
+            while (bits && got < n) {
+                unsigned bit = (unsigned)__builtin_ctzl(bits);
+                bits &= bits - 1;
+                out[got++] = reg0 + (w * BM_BITMAP_BITS + bit) * ci->size;
+                run->nfree--;
+            }
+            run->bitmap[w] = bits;
+        }
+    }
+    BM_STAT_ADD(bin->stats.nmalloc, got);
+    BM_STAT_ADD(bin->stats.curregs, got);
+    BM_STAT_ADD(bin->stats.nrequests, 1);
+    return got;
+}
+
+/* An empty small run (not current, in no tree) gives its pages back. */
+static void small_run_dalloc(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
+    bm_chunk_t *chunk = bm_chunk_of(run);
+    size_t head = bm_page_index(run), npages = bm_classes[run->cls].run_pages;
+    BM_STAT_SUB(bin->stats.curruns, 1);
+    pages_mark_free(chunk, head, npages);
+    arena_run_dalloc(arena, chunk, head, npages);
+}
+
+static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_pagemap_t entry,
+                         void *ptr) {
+    unsigned cls = bm_pm_class(entry);
+    const bm_class_info_t *ci = &bm_classes[cls];
+    size_t head = page - bm_pm_value(entry);
+    bm_run_t *run = bm_page_addr(chunk, head);
+    uintptr_t offset = (uintptr_t)ptr - (uintptr_t)run - ci->reg0;
+    if ((uintptr_t)ptr < (uintptr_t)run + ci->reg0 || offset % ci->size != 0 ||
+        offset / ci->size >= ci->nregs) {
+        bm_report("free of a pointer that is not the start of a block (inside a small run)", ptr);
+        return false;
+    }
+    size_t index = offset / ci->size;
+    uintptr_t mask = (uintptr_t)1 << (index % BM_BITMAP_BITS);
+    if (run->bitmap[index / BM_BITMAP_BITS] & mask) {
+        bm_report("double free of a small block", ptr);
+        return false;
+    }
+    BM_POISON(ptr, ci->size);
+    run->bitmap[index / BM_BITMAP_BITS] |= mask;
+    run->nfree++;
+    bm_bin_t *bin = &arena->bins[cls];
+    BM_STAT_ADD(bin->stats.ndalloc, 1);
+    BM_STAT_SUB(bin->stats.curregs, 1);
+    if (run == bin->current)
+        return true;
+    if (run->nfree == ci->nregs) {
+        /* Empty: its pages go back to the arena. It sat in the non-full tree unless it was
+         * full until this free (possible only with one region per run). */
+        if (ci->nregs > 1)
+            bm_rb_remove(&bin->nonfull, &run->node);
+        small_run_dalloc(arena, bin, run);
+    } else if (run->nfree == 1) {
+        /* Was full, so in no tree. Prefer the lower address as the current run. */
+        if (bin->current && (uintptr_t)run < (uintptr_t)bin->current) {
+            bm_run_t *old = bin->current;
+            bin->current = run;
+            if (old->nfree == ci->nregs)
+                small_run_dalloc(arena, bin, old);
+            else if (old->nfree)
+                bm_rb_insert(&bin->nonfull, &old->node, run_addr_cmp);
+        } else {
+            bm_rb_insert(&bin->nonfull, &run->node, run_addr_cmp);
+        }
+    }
+    return true;
+}
+
+bool bm_arena_region_is_free(bm_chunk_t *chunk, const void *ptr) {
+    size_t page = bm_page_index(ptr);
+    bm_pagemap_t entry = chunk->map[page];
+    if (bm_pm_kind(entry) != BM_PAGE_SMALL)
+        return false;
+    const bm_class_info_t *ci = &bm_classes[bm_pm_class(entry)];
+    bm_run_t *run = bm_page_addr(chunk, page - bm_pm_value(entry));
+    size_t index = ((uintptr_t)ptr - (uintptr_t)run - ci->reg0) / ci->size;
+    return (run->bitmap[index / BM_BITMAP_BITS] >> (index % BM_BITMAP_BITS)) & 1;
+}
+
+bool bm_arena_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr) {
+    size_t page = bm_page_index(ptr);
+    bm_pagemap_t entry = chunk->map[page];
+    switch (bm_pm_kind(entry)) {
+    case BM_PAGE_SMALL:
+        return small_dalloc(arena, chunk, page, entry, ptr);
+    case BM_PAGE_LARGE:
+        if (bm_pm_head(entry) && ptr == bm_page_addr(chunk, page)) {
+            size_t npages = bm_pm_value(entry);
+            BM_STAT_ADD(arena->stats.large_ndalloc, 1);
+            BM_STAT_SUB(arena->stats.large_allocated, npages << BM_LG_PAGE);
+            BM_POISON(ptr, npages << BM_LG_PAGE);
+            chunk->map[page] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
+            arena_run_dalloc(arena, chunk, page, npages);
+            return true;
+        }
+        bm_report("free of a pointer that is not the start of a block (inside a large block)", ptr);
+        return false;
+    case BM_PAGE_META:
+        bm_report("free of a pointer into the allocator's own metadata", ptr);
+        return false;
+    default:
+        bm_report("double free, or free of a pointer never allocated (the page is free)", ptr);
+        return false;
+    }
+}
+
+/* ---- purging ---------------------------------------------------------------------------------- */
+
+size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty) {
+    size_t purged = 0;
+    bm_arena_lock(arena);
+    for (bm_rbnode_t *n = bm_rb_first(&arena->free_runs); n && arena->ndirty > keep_dirty;
+         n = bm_rb_next(n)) {
+        bm_chunk_t *chunk = bm_chunk_of(n);
+        size_t head = bm_page_index(n);
+        bm_pagemap_t entry = chunk->map[head];
+        if (!bm_pm_dirty(entry))
+            continue;
+        size_t npages = bm_pm_value(entry);
+        bm_region_t *r = bm_region_of(chunk);
+        /* The first page keeps the run's tree node; the rest can go. */
+        if (npages > 1 && r && r->source.release)
+            r->source.release(r->source.ctx, bm_page_addr(chunk, head + 1), (npages - 1) << BM_LG_PAGE);
+        chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, 0, npages, BM_BIN_INVALID);
+        arena->ndirty -= npages;
+        purged += npages;
+    }
+    if (purged) {
+        BM_STAT_ADD(arena->stats.npurge, 1);
+        BM_STAT_ADD(arena->stats.purged, purged);
+    }
+    bm_arena_unlock(arena);
+    return purged;
+}

@@ -1,0 +1,65 @@
+/*
+ * Compile-time configuration: geometry and the defaults of every run-time option.
+ *
+ * Geometry (choose one with -D):
+ *   BM_GEOMETRY_KERNEL (default): 4 KiB pages, 2 MiB chunks. For kernels and large heaps.
+ *   BM_GEOMETRY_SMALL:            256 B pages, 16 KiB chunks. For microcontroller heaps of
+ *                                 tens of KiB: a chunk header is 512 B, the smallest unit a
+ *                                 large allocation takes is 256 B.
+ */
+#ifndef BM_CONFIG_H
+#define BM_CONFIG_H
+
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_GEOMETRY_IS_SMALL 1
+#define BM_LG_PAGE 8
+#define BM_LG_CHUNK 14
+#else
+#define BM_GEOMETRY_IS_KERNEL 1
+#define BM_LG_PAGE 12
+#define BM_LG_CHUNK 21
+#endif
+
+#define BM_PAGE ((size_t)1 << BM_LG_PAGE)
+#define BM_CHUNK ((size_t)1 << BM_LG_CHUNK)
+#define BM_PAGE_MASK (BM_PAGE - 1)
+#define BM_CHUNK_MASK (BM_CHUNK - 1)
+#define BM_CHUNK_PAGES (BM_CHUNK >> BM_LG_PAGE)
+/* Bytes of the chunk header before its page map (tools/gen_size_classes.py assumes 64). */
+#define BM_CHUNK_HEADER_FIXED_BYTES 64
+
+/* Free-path checks on the fast path: the pointer lies in an arena chunk of a known region,
+ * is the start of a region of its class (division-free test), and is not the block freed
+ * just before on this core. Off (-DBM_FREE_CHECKS=0) trusts the caller: a few instructions
+ * faster; the arena still checks every pointer that reaches it. */
+#ifndef BM_FREE_CHECKS
+#define BM_FREE_CHECKS 1
+#endif
+
+/* Page sources (memory nodes) the allocator can manage at once. */
+#ifndef BM_MAX_REGIONS
+#define BM_MAX_REGIONS 4
+#endif
+
+#ifndef BM_MAX_ARENAS
+#define BM_MAX_ARENAS 64
+#endif
+
+/* Run-time option defaults (each can be changed by the options string). */
+#ifndef BM_DEFAULT_NARENAS
+#define BM_DEFAULT_NARENAS 0 /* 0: one arena per core (see README "Arenas") */
+#endif
+#ifndef BM_DEFAULT_TCACHE
+#define BM_DEFAULT_TCACHE 1
+#endif
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_DEFAULT_TCACHE_MAX 256 /* bytes: largest size class cached per core */
+#define BM_DEFAULT_TCACHE_SLOTS 8 /* cached objects per small class */
+#else
+#define BM_DEFAULT_TCACHE_MAX 32768
+#define BM_DEFAULT_TCACHE_SLOTS 64
+#endif
+#define BM_DEFAULT_TCACHE_SLOTS_LARGE 8 /* cached objects per large class */
+#define BM_TCACHE_SLOTS_MAX 1024
+
+#endif /* BM_CONFIG_H */

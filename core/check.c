@@ -1,0 +1,360 @@
+/*
+ * bm_check: walks every region, chunk, run, bin and per-core cache and checks the invariants
+ * written at the top of chunk.c, arena.c and cache.c. Each violation is reported through the
+ * error hook with the address concerned; the return value is how many were found.
+ *
+ * Objects held in per-core caches are marked while they are checked (the bitmap bit of a small
+ * region is set, the dirty bit of a large run's head entry is set) and unmarked at the end, so
+ * an object cached twice, or cached while free, is found in O(cached objects).
+ */
+#include "internal.h"
+
+typedef struct check_ctx {
+    unsigned errors;
+    size_t free_runs[BM_MAX_ARENAS];
+    size_t nonfull_runs[BM_MAX_ARENAS][BM_NSMALL];
+    uint64_t live_regions[BM_MAX_ARENAS][BM_NSMALL];
+    uint64_t small_runs[BM_MAX_ARENAS][BM_NSMALL];
+    size_t dirty_pages[BM_MAX_ARENAS];
+    size_t active_pages[BM_MAX_ARENAS];
+    size_t large_bytes[BM_MAX_ARENAS];
+    size_t huge_bytes[BM_MAX_ARENAS];
+    size_t arena_chunks[BM_MAX_ARENAS];
+} check_ctx_t;
+
+static check_ctx_t check_ctx; /* static: too big for small stacks; bm_check is not reentrant */
+
+/* Cached objects found bad while marking: the unmarking pass must leave them alone. */
+#define CHECK_BAD_MAX 64
+static void *check_bad[CHECK_BAD_MAX];
+static unsigned check_nbad;
+
+static bool check_is_bad(const void *obj) {
+    for (unsigned i = 0; i < check_nbad; i++)
+        if (check_bad[i] == obj)
+            return true;
+    return false;
+}
+
+static bool expect(check_ctx_t *ctx, bool ok, const char *what, const void *where) {
+    if (!ok) {
+        ctx->errors++;
+        bm_report(what, where);
+    }
+    return ok;
+}
+
+static unsigned popcount_word(uintptr_t w) { return (unsigned)__builtin_popcountl(w); }
+
+static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
+    unsigned cls = bm_pm_class(chunk->map[head]);
+    if (!expect(ctx, cls < BM_NSMALL, "check: small run with a bad class", bm_page_addr(chunk, head)))
+        return;
+    const bm_class_info_t *ci = &bm_classes[cls];
+    bm_run_t *run = bm_page_addr(chunk, head);
+    for (size_t j = 0; j < ci->run_pages; j++) {
+        bm_pagemap_t e = chunk->map[head + j];
+        long delta = (long)(j << BM_LG_PAGE) - (long)ci->reg0;
+        unsigned phase = (unsigned)(((delta % (long)ci->size) + (long)ci->size) % (long)ci->size);
+        expect(ctx, bm_pm_kind(e) == BM_PAGE_SMALL && bm_pm_class(e) == cls && bm_pm_value(e) == j &&
+                        bm_pm_phase(e) == phase && bm_pm_head(e) == (j == 0),
+               "check: page map entry of a small run is wrong", bm_page_addr(chunk, head + j));
+    }
+    expect(ctx, run->cls == cls, "check: small run header has the wrong class", run);
+    unsigned nfree = 0;
+    size_t words = BM_BITMAP_WORDS(ci->nregs);
+    for (size_t w = 0; w < words; w++) {
+        uintptr_t bits = run->bitmap[w];
+        size_t valid = ci->nregs - w * BM_BITMAP_BITS;
+        if (valid < BM_BITMAP_BITS)
+            expect(ctx, (bits >> valid) == 0, "check: run bitmap has bits past the last region", run);
+        nfree += popcount_word(bits);
+    }
+    expect(ctx, nfree == run->nfree, "check: run nfree differs from its bitmap", run);
+    bm_bin_t *bin = &arena->bins[cls];
+    ctx->live_regions[arena->index][cls] += ci->nregs - run->nfree;
+    ctx->small_runs[arena->index][cls]++;
+    if (run != bin->current) {
+        expect(ctx, run->nfree < ci->nregs, "check: empty small run kept (should have been freed)", run);
+        if (run->nfree)
+            ctx->nonfull_runs[arena->index][cls]++;
+    }
+}
+
+static size_t check_free_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head,
+                             size_t n, bool after_free) {
+    void *where = bm_page_addr(chunk, head);
+    expect(ctx, !after_free, "check: two free runs touch (should have been merged)", where);
+    if (n > 1) {
+        bm_pagemap_t tail = chunk->map[head + n - 1];
+        expect(ctx, bm_pm_kind(tail) == BM_PAGE_FREE && !bm_pm_head(tail) && bm_pm_value(tail) == n - 1,
+               "check: free run tail entry is wrong", where);
+    }
+    for (size_t j = 1; j + 1 < n; j++) {
+        bm_pagemap_t e = chunk->map[head + j];
+        expect(ctx, !bm_pm_head(e) && bm_pm_kind(e) != BM_PAGE_SMALL && bm_pm_class(e) == BM_BIN_INVALID,
+               "check: a page inside a free run looks allocated", bm_page_addr(chunk, head + j));
+    }
+    ctx->free_runs[arena->index]++;
+    if (bm_pm_dirty(chunk->map[head]))
+        ctx->dirty_pages[arena->index] += n;
+    return n;
+}
+
+static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) {
+    if (!expect(ctx, chunk->magic == BM_CHUNK_MAGIC && chunk->arena == arena,
+                "check: arena chunk header is corrupt", chunk))
+        return;
+    ctx->arena_chunks[arena->index]++;
+    size_t nfree = 0, page = 0;
+    bool prev_free = false;
+    while (page < BM_CHUNK_PAGES) {
+        bm_pagemap_t e = chunk->map[page];
+        size_t n = bm_pm_value(e);
+        if (bm_pm_kind(e) == BM_PAGE_SMALL) /* small pages hold their distance to the head */
+            n = bm_pm_class(e) < BM_NSMALL ? bm_classes[bm_pm_class(e)].run_pages : 0;
+        if (!expect(ctx, bm_pm_head(e) && n >= 1 && page + n <= BM_CHUNK_PAGES,
+                    "check: page map does not tile the chunk with runs", bm_page_addr(chunk, page)))
+            return;
+        switch (bm_pm_kind(e)) {
+        case BM_PAGE_FREE:
+            nfree += check_free_run(ctx, arena, chunk, page, n, prev_free);
+            prev_free = true;
+            page += n;
+            continue;
+        case BM_PAGE_SMALL:
+            check_small_run(ctx, arena, chunk, page);
+            break;
+        case BM_PAGE_LARGE:
+            expect(ctx, bm_pm_class(e) >= BM_NSMALL && bm_pm_class(e) < BM_NCLASSES &&
+                            bm_classes[bm_pm_class(e)].run_pages == n,
+                   "check: large run length differs from its class", bm_page_addr(chunk, page));
+            if (n > 1)
+                expect(ctx, bm_pm_kind(chunk->map[page + n - 1]) == BM_PAGE_LARGE,
+                       "check: large run tail entry is wrong", bm_page_addr(chunk, page));
+            for (size_t j = 1; j < n; j++)
+                expect(ctx, !bm_pm_head(chunk->map[page + j]) && bm_pm_kind(chunk->map[page + j]) != BM_PAGE_SMALL,
+                       "check: a page inside a large run is marked as a run start", bm_page_addr(chunk, page + j));
+            ctx->large_bytes[arena->index] += n << BM_LG_PAGE;
+            break;
+        default:
+            for (size_t j = 1; j < n; j++)
+                expect(ctx, bm_pm_kind(chunk->map[page + j]) == BM_PAGE_META,
+                       "check: metadata run has a foreign page", bm_page_addr(chunk, page + j));
+            break;
+        }
+        if (page >= BM_CHUNK_HEADER_PAGES)
+            ctx->active_pages[arena->index] += n;
+        prev_free = false;
+        page += n;
+    }
+    expect(ctx, nfree == chunk->nfree, "check: chunk free page count is wrong", chunk);
+}
+
+static int pool_span_order(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+    const bm_pool_span_t *x = (const bm_pool_span_t *)a, *y = (const bm_pool_span_t *)b;
+    if (x->nchunks != y->nchunks)
+        return x->nchunks < y->nchunks ? -1 : 1;
+    return (uintptr_t)x < (uintptr_t)y ? -1 : (uintptr_t)x > (uintptr_t)y;
+}
+
+static void check_region(check_ctx_t *ctx, bm_region_t *r) {
+    size_t index = 0, pool_spans = 0, pool_chunks = 0;
+    bool prev_pool = false;
+    while (index < r->ngranted) {
+        bm_ctentry_t e = r->table[index];
+        void *chunk = bm_region_chunk(r, index);
+        size_t n = bm_ct_value(e);
+        if (!expect(ctx, bm_ct_head(e) && n >= 1 && index + n <= r->ngranted,
+                    "check: chunk table does not tile the region with spans", chunk))
+            return;
+        for (size_t j = 1; j < n; j++) {
+            bm_ctentry_t body = r->table[index + j];
+            expect(ctx, bm_ct_type(body) == bm_ct_type(e) && !bm_ct_head(body),
+                   "check: chunk table span has a foreign entry", bm_region_chunk(r, index + j));
+        }
+        switch (bm_ct_type(e)) {
+        case BM_CT_POOL: {
+            bm_pool_span_t *span = chunk;
+            expect(ctx, !prev_pool, "check: two pool spans touch (should have been merged)", chunk);
+            expect(ctx, span->nchunks == n && span->region == r, "check: pool span header is wrong", chunk);
+            if (n > 1)
+                expect(ctx, bm_ct_value(r->table[index + n - 1]) == n - 1, "check: pool span tail entry is wrong", chunk);
+            pool_spans++;
+            pool_chunks += n;
+            break;
+        }
+        case BM_CT_HUGE:
+            for (size_t j = 1; j < n; j++)
+                expect(ctx, bm_ct_value(r->table[index + j]) == j, "check: huge span entry is wrong",
+                       bm_region_chunk(r, index + j));
+            if (bm_ct_arena(e) < bm_state.narenas)
+                ctx->huge_bytes[bm_ct_arena(e)] += n << BM_LG_CHUNK;
+            break;
+        case BM_CT_ARENA:
+            expect(ctx, n == 1 && bm_ct_arena(e) < bm_state.narenas, "check: arena chunk entry is wrong", chunk);
+            if (bm_ct_arena(e) < bm_state.narenas)
+                check_chunk(ctx, bm_state.arenas[bm_ct_arena(e)], chunk);
+            break;
+        default:
+            expect(ctx, false, "check: granted chunk marked ungranted", chunk);
+            break;
+        }
+        prev_pool = bm_ct_type(e) == BM_CT_POOL;
+        index += n;
+    }
+    for (; index < r->nchunks; index++)
+        expect(ctx, bm_ct_type(r->table[index]) == BM_CT_UNGRANTED, "check: ungranted chunk has an entry",
+               bm_region_chunk(r, index));
+    long tree_spans = bm_rb_validate(&r->pool, pool_span_order);
+    expect(ctx, tree_spans == (long)pool_spans, "check: pool tree is broken or misses spans", (void *)r->base);
+    expect(ctx, pool_chunks == r->pool_chunks, "check: pool chunk count is wrong", (void *)r->base);
+}
+
+static size_t free_run_len(const bm_rbnode_t *n) { return bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]); }
+
+static int free_run_order(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+    size_t x = free_run_len(a), y = free_run_len(b);
+    if (x != y)
+        return x < y ? -1 : 1;
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+static int address_order(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
+    unsigned a = arena->index;
+    expect(ctx, bm_rb_validate(&arena->free_runs, free_run_order) == (long)ctx->free_runs[a],
+           "check: arena free-run tree is broken or misses runs", arena);
+    expect(ctx, arena->ndirty == ctx->dirty_pages[a], "check: arena dirty page count is wrong", arena);
+    expect(ctx, arena->nactive == ctx->active_pages[a], "check: arena active page count is wrong", arena);
+    expect(ctx, arena->nchunks == ctx->arena_chunks[a], "check: arena chunk count is wrong", arena);
+    expect(ctx, BM_STAT_GET(arena->stats.large_allocated) == ctx->large_bytes[a],
+           "check: large bytes statistic differs from the large runs found", arena);
+    expect(ctx, BM_STAT_GET(arena->stats.huge_allocated) == ctx->huge_bytes[a],
+           "check: huge bytes statistic differs from the huge spans found", arena);
+    size_t listed = 0;
+    for (bm_chunk_t *c = arena->chunks; c && listed <= arena->nchunks; c = c->next)
+        listed++;
+    expect(ctx, listed == arena->nchunks, "check: arena chunk list length is wrong", arena);
+    for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
+        bm_bin_t *bin = &arena->bins[cls];
+        expect(ctx, bm_rb_validate(&bin->nonfull, address_order) == (long)ctx->nonfull_runs[a][cls],
+               "check: bin non-full tree is broken or misses runs", bin);
+        expect(ctx, !bin->current || bin->current->cls == cls, "check: bin current run has another class", bin);
+        expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->live_regions[a][cls],
+               "check: bin live-region statistic differs from the run bitmaps", bin);
+        expect(ctx, BM_STAT_GET(bin->stats.curruns) == ctx->small_runs[a][cls],
+               "check: bin run statistic differs from the runs found", bin);
+    }
+}
+
+enum { CACHE_VERIFY, CACHE_MARK, CACHE_UNMARK };
+
+/* The word and bit that mark a cached object: a small region's bitmap bit (clear while the
+ * region is allocated), or the spare bit of a large run's head entry. NULL if obj is bad. */
+static bm_pagemap_t *cached_object_flag(check_ctx_t *ctx, unsigned cls, void *obj, uintptr_t **word,
+                                        uintptr_t *bit) {
+    bm_region_t *r = bm_region_of(obj);
+    if (!expect(ctx, r && bm_ct_type(*bm_region_entry(r, obj)) == BM_CT_ARENA,
+                "check: cached object is not in an arena chunk", obj))
+        return NULL;
+    bm_chunk_t *chunk = bm_chunk_of(obj);
+    size_t page = bm_page_index(obj);
+    bm_pagemap_t pm = chunk->map[page];
+    unsigned phase = bm_class_is_small(cls) ? bm_pm_phase(pm) : 0; /* large: the phase bit is our mark */
+    if (!expect(ctx, bm_pm_class(pm) == cls &&
+                         bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)obj & BM_PAGE_MASK) + phase)),
+                "check: cached object is not the start of a block of its bin's class", obj))
+        return NULL;
+    *word = NULL;
+    if (bm_class_is_small(cls)) {
+        const bm_class_info_t *ci = &bm_classes[cls];
+        bm_run_t *run = bm_page_addr(chunk, page - bm_pm_value(pm));
+        size_t index = ((uintptr_t)obj - (uintptr_t)run - ci->reg0) / ci->size;
+        *word = &run->bitmap[index / BM_BITMAP_BITS];
+        *bit = (uintptr_t)1 << (index % BM_BITMAP_BITS);
+    }
+    return &chunk->map[page];
+}
+
+/* VERIFY: each cached object is a live block of its class (bad ones are remembered).
+ * MARK: sets each good object's flag; a flag already set means it is cached twice.
+ * UNMARK: clears the flags again. */
+static void check_cached_object(check_ctx_t *ctx, unsigned cls, void *obj, int pass) {
+    if (pass != CACHE_VERIFY && check_is_bad(obj))
+        return;
+    uintptr_t *word, bit;
+    bm_pagemap_t *entry = cached_object_flag(ctx, cls, obj, &word, &bit);
+    if (!entry) {
+        if (check_nbad < CHECK_BAD_MAX)
+            check_bad[check_nbad++] = obj;
+        return;
+    }
+    const bm_pagemap_t large_mark = (bm_pagemap_t)1 << BM_PM_PHASE_SHIFT;
+    bool marked = word ? (*word & bit) != 0 : (*entry & large_mark) != 0;
+    if (pass == CACHE_VERIFY) {
+        if (!expect(ctx, !marked, "check: cached object is free in its run", obj) && check_nbad < CHECK_BAD_MAX)
+            check_bad[check_nbad++] = obj;
+    } else if (pass == CACHE_MARK) {
+        if (expect(ctx, !marked, "check: object cached twice", obj)) {
+            if (word)
+                *word |= bit;
+            else
+                *entry |= large_mark;
+        }
+    } else if (word) {
+        *word &= ~bit;
+    } else {
+        *entry &= ~large_mark;
+    }
+}
+
+static void check_caches(check_ctx_t *ctx, int pass) {
+    for (unsigned core = 0; core < BM_MAX_CORES; core++) {
+        bm_cache_t *cache = __atomic_load_n(&bm_state.caches[core], __ATOMIC_ACQUIRE);
+        if (!cache)
+            continue;
+        for (unsigned cls = 0; cls < cache->ncached; cls++) {
+            bm_cache_bin_t *bin = &cache->bins[cls];
+            unsigned count = bm_cache_bin_count(bin);
+            if (count > cache->info[cls].nmax) {
+                if (pass == CACHE_VERIFY)
+                    expect(ctx, false, "check: cache bin holds more than its slots", bin);
+                continue;
+            }
+            for (unsigned i = 0; i < count; i++)
+                check_cached_object(ctx, cls, bin->head[i], pass);
+        }
+    }
+}
+
+unsigned bm_check(void) {
+    if (__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2)
+        return 0;
+    bm_irq_state_t irq = bm_port_irq_save();
+    check_ctx_t *ctx = &check_ctx;
+    __builtin_memset(ctx, 0, sizeof *ctx);
+    bm_lock_acquire(&bm_state.base_lock);
+    for (unsigned a = 0; a < bm_state.narenas; a++)
+        bm_lock_acquire(&bm_state.arenas[a]->lock);
+    bm_lock_acquire(&bm_state.pool_lock);
+    for (unsigned i = 0; i < bm_state.nregions; i++) {
+        bm_region_t *r = &bm_state.regions[i];
+        check_region(ctx, r);
+    }
+    for (unsigned a = 0; a < bm_state.narenas; a++)
+        check_arena(ctx, bm_state.arenas[a]);
+    check_nbad = 0;
+    check_caches(ctx, CACHE_VERIFY);
+    check_caches(ctx, CACHE_MARK);
+    check_caches(ctx, CACHE_UNMARK);
+    bm_lock_release(&bm_state.pool_lock);
+    for (unsigned a = bm_state.narenas; a-- > 0;)
+        bm_lock_release(&bm_state.arenas[a]->lock);
+    bm_lock_release(&bm_state.base_lock);
+    bm_port_irq_restore(irq);
+    return ctx->errors;
+}

@@ -1,0 +1,455 @@
+/*
+ * baremalloc core: the structures every layer shares and the invariants they keep.
+ *
+ * Layers, from the platform up:
+ *   region  (chunk.c)  an address range from one page source, cut into chunks; a chunk table
+ *                      says what each chunk is (arena chunk, huge span, free span in the pool).
+ *   pool    (chunk.c)  free chunk spans of every region, best fit then lowest address; huge
+ *                      allocations and arenas take chunks from it and give them back.
+ *   chunk   (arena.c)  2^lg_chunk bytes, naturally aligned, owned by one arena; its header is a
+ *                      page map with one entry per page.
+ *   run     (arena.c)  a span of pages in a chunk: free, small (equal regions of one class with
+ *                      the run header and its bitmap at the start), large (one block), or meta.
+ *   bin     (arena.c)  per arena and small class: the current run and the non-full runs by
+ *                      address, so regions come from the lowest-address run that has room.
+ *   arena   (arena.c)  chunks, free page runs (best fit, lowest address), bins, one lock.
+ *   cache   (cache.c)  per core, per class, a stack of free objects: no lock on a hit.
+ *   alloc   (alloc.c)  the public API, initialisation, options.
+ *   check   (check.c)  the validator: walks all of the above and checks every invariant.
+ *
+ * Locks: base_lock (metadata), each arena's lock, pool_lock (chunk pool and huge). Order:
+ * base -> arena -> pool. Every lock hold and every cache update runs with interrupts masked.
+ */
+#ifndef BM_INTERNAL_H
+#define BM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baremalloc.h"
+#include "bm_config.h"
+#include "bm_port.h"
+#include "size_classes.h"
+
+#define BM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define BM_INLINE static inline __attribute__((always_inline))
+#define BM_NOINLINE __attribute__((noinline))
+#define BM_CACHELINE 64
+
+/* ---------------------------------------------------------------------------------------
+ * Size classes (size_classes.h, generated).
+ * ------------------------------------------------------------------------------------- */
+typedef struct bm_class_info {
+    uint32_t size;       /* bytes per region (small) or per run (large) */
+    uint32_t run_pages;  /* pages per run */
+    uint32_t nregs;      /* regions per run (1 for large) */
+    uint32_t reg0;       /* offset of region 0 from the run start (after the run header) */
+    uint32_t align;      /* every region of this class is aligned to this */
+    uint32_t div_shift;  /* divisibility test, see size_classes.h */
+    uint32_t div_inverse;
+    uint32_t div_limit;
+} bm_class_info_t;
+
+extern const bm_class_info_t bm_classes[BM_NCLASSES];
+extern const uint8_t bm_size_lookup[BM_LOOKUP_MAX / 8 + 1];
+
+#define BM_BIN_INVALID BM_NCLASSES /* class index stored for pages no block starts in */
+
+BM_INLINE unsigned bm_lookup_class(size_t size) { return bm_size_lookup[(size + 7) >> 3]; }
+unsigned bm_size_to_class(size_t size); /* size <= BM_LARGE_MAX; O(log classes) */
+BM_INLINE bool bm_class_is_small(unsigned cls) { return cls < BM_NSMALL; }
+
+/* x is a multiple of the class size (x < 2^32). */
+BM_INLINE bool bm_class_divides(const bm_class_info_t *ci, uint32_t x) {
+    uint32_t r = x * ci->div_inverse;
+    r = (r >> ci->div_shift) | (r << ((32 - ci->div_shift) & 31));
+    return r <= ci->div_limit;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Red-black tree (rbtree.c), intrusive, with the colour in the parent pointer's low bit.
+ * ------------------------------------------------------------------------------------- */
+typedef struct bm_rbnode {
+    uintptr_t parent_color;
+    struct bm_rbnode *left, *right;
+} bm_rbnode_t;
+
+typedef int (*bm_rb_cmp_t)(const bm_rbnode_t *a, const bm_rbnode_t *b);
+typedef struct bm_rbtree {
+    bm_rbnode_t *root;
+} bm_rbtree_t;
+
+void bm_rb_insert(bm_rbtree_t *tree, bm_rbnode_t *node, bm_rb_cmp_t cmp);
+void bm_rb_remove(bm_rbtree_t *tree, bm_rbnode_t *node);
+bm_rbnode_t *bm_rb_first(const bm_rbtree_t *tree);
+bm_rbnode_t *bm_rb_next(const bm_rbnode_t *node);
+/* Smallest node n with key_cmp(key, n) <= 0, i.e. the first node not ordered before key. */
+bm_rbnode_t *bm_rb_lower_bound(const bm_rbtree_t *tree, const void *key,
+                               int (*key_cmp)(const void *key, const bm_rbnode_t *n));
+/* Checks colours, black height and order; returns the node count or -1 when broken. */
+long bm_rb_validate(const bm_rbtree_t *tree, bm_rb_cmp_t cmp);
+
+/* ---------------------------------------------------------------------------------------
+ * Page map entries (one per page of a chunk).
+ *   kind  2 bits  FREE, SMALL (page of a small run), LARGE (page of a large run), META
+ *   head  1 bit   first page of its run
+ *   phase P bits  SMALL pages: (page offset in run - region 0 offset) mod size, so that a
+ *                 pointer p in this page starts a region iff (p & page mask) + phase is a
+ *                 multiple of the size. FREE heads: bit 0 = dirty.
+ *   value V bits  heads: run length in pages; other pages: distance to the head in pages
+ *                 (kept exact for every SMALL page and for FREE run tails).
+ *   class 7 bits  SMALL pages and LARGE heads: the size class; everything else BM_BIN_INVALID,
+ *                 so that a per-core cache lookup by class lands on a bin that is never
+ *                 usable and the slow path reports the bad pointer.
+ * ------------------------------------------------------------------------------------- */
+typedef uint32_t bm_pagemap_t;
+
+enum { BM_PAGE_FREE = 0, BM_PAGE_SMALL = 1, BM_PAGE_LARGE = 2, BM_PAGE_META = 3 };
+
+#define BM_PM_HEAD_BIT 2u
+#define BM_PM_PHASE_SHIFT 3u
+#if defined(BM_GEOMETRY_IS_SMALL)
+#define BM_PM_PHASE_BITS 8u
+#define BM_PM_VALUE_BITS 7u
+#else
+#define BM_PM_PHASE_BITS 12u
+#define BM_PM_VALUE_BITS 10u
+#endif
+#define BM_PM_VALUE_SHIFT (BM_PM_PHASE_SHIFT + BM_PM_PHASE_BITS)
+#define BM_PM_CLASS_SHIFT (BM_PM_VALUE_SHIFT + BM_PM_VALUE_BITS)
+#define BM_PM_PHASE_MASK ((1u << BM_PM_PHASE_BITS) - 1)
+#define BM_PM_VALUE_MASK ((1u << BM_PM_VALUE_BITS) - 1)
+
+_Static_assert(BM_PM_CLASS_SHIFT + 7 <= 32, "page map entry must fit 32 bits");
+_Static_assert(BM_SMALL_MAX < (1u << BM_PM_PHASE_BITS), "phase field too narrow");
+_Static_assert(BM_CHUNK_PAGES <= BM_PM_VALUE_MASK, "value field too narrow");
+_Static_assert(BM_NCLASSES < 128, "class field too narrow");
+
+BM_INLINE bm_pagemap_t bm_pm_make(unsigned kind, bool head, unsigned phase, unsigned value,
+                                  unsigned cls) {
+    return (bm_pagemap_t)(kind | ((unsigned)head << BM_PM_HEAD_BIT) |
+                          (phase << BM_PM_PHASE_SHIFT) | (value << BM_PM_VALUE_SHIFT) |
+                          (cls << BM_PM_CLASS_SHIFT));
+}
+BM_INLINE unsigned bm_pm_kind(bm_pagemap_t e) { return e & 3u; }
+BM_INLINE bool bm_pm_head(bm_pagemap_t e) { return (e >> BM_PM_HEAD_BIT) & 1u; }
+BM_INLINE unsigned bm_pm_phase(bm_pagemap_t e) {
+    return (e >> BM_PM_PHASE_SHIFT) & BM_PM_PHASE_MASK;
+}
+BM_INLINE unsigned bm_pm_value(bm_pagemap_t e) {
+    return (e >> BM_PM_VALUE_SHIFT) & BM_PM_VALUE_MASK;
+}
+BM_INLINE unsigned bm_pm_class(bm_pagemap_t e) { return e >> BM_PM_CLASS_SHIFT; }
+BM_INLINE bool bm_pm_dirty(bm_pagemap_t e) { return bm_pm_phase(e) & 1u; }
+
+/* ---------------------------------------------------------------------------------------
+ * Chunks and runs.
+ * ------------------------------------------------------------------------------------- */
+struct bm_arena;
+
+typedef struct bm_chunk {
+    struct bm_arena *arena;
+    uint32_t magic;      /* BM_CHUNK_MAGIC while owned by an arena */
+    uint32_t nfree;      /* free pages (to spot a fully free chunk in O(1)) */
+    struct bm_chunk *next, *prev; /* the arena's chunk list (validator, reset) */
+    uint8_t pad[BM_CHUNK_HEADER_FIXED_BYTES - 2 * sizeof(void *) - 8 - sizeof(void *)];
+    bm_pagemap_t map[BM_CHUNK_PAGES];
+} bm_chunk_t;
+#define BM_CHUNK_MAGIC 0xb3a6c4a1u
+
+_Static_assert(sizeof(bm_chunk_t) <= BM_CHUNK_HEADER_PAGES * BM_PAGE,
+               "chunk header larger than size_classes.h assumed");
+
+BM_INLINE bm_chunk_t *bm_chunk_of(const void *p) {
+    return (bm_chunk_t *)((uintptr_t)p & ~(uintptr_t)BM_CHUNK_MASK);
+}
+BM_INLINE size_t bm_page_index(const void *p) {
+    return ((uintptr_t)p & BM_CHUNK_MASK) >> BM_LG_PAGE;
+}
+BM_INLINE void *bm_page_addr(bm_chunk_t *chunk, size_t page) {
+    return (char *)chunk + (page << BM_LG_PAGE);
+}
+
+/* Header at the start of every small run. bitmap bit set = region free. */
+typedef struct bm_run {
+    bm_rbnode_t node; /* in the bin's non-full tree (unless current or full) */
+    uint16_t cls;
+    uint16_t nfree;
+    uintptr_t bitmap[];
+} bm_run_t;
+
+#define BM_BITMAP_BITS (8 * sizeof(uintptr_t))
+#define BM_BITMAP_WORDS(nregs) (((nregs) + BM_BITMAP_BITS - 1) / BM_BITMAP_BITS)
+
+/* A free page run keeps its tree node in its own first page. */
+typedef struct bm_free_run {
+    bm_rbnode_t node;
+} bm_free_run_t;
+
+/* ---------------------------------------------------------------------------------------
+ * Statistics counters. Arena counters change under the arena lock; cache counters only on
+ * their own core. Readers on other cores get a momentary value (relaxed loads).
+ * ------------------------------------------------------------------------------------- */
+typedef struct bm_bin_stats {
+    uint64_t nmalloc, ndalloc; /* regions handed out / taken back by the arena */
+    uint64_t nrequests;        /* cache refills and direct allocations served */
+    uint64_t nruns;            /* runs created */
+    uint64_t curruns;          /* runs live now */
+    uint64_t curregs;          /* regions live now (allocated or sitting in caches) */
+} bm_bin_stats_t;
+
+typedef struct bm_arena_stats {
+    uint64_t large_nmalloc, large_ndalloc, large_allocated; /* bytes live in large runs */
+    uint64_t huge_nmalloc, huge_ndalloc, huge_allocated;
+    uint64_t lock_acquisitions, lock_contended;
+    uint64_t npurge, purged; /* purge passes, pages purged */
+} bm_arena_stats_t;
+
+/* ---------------------------------------------------------------------------------------
+ * Arenas.
+ * ------------------------------------------------------------------------------------- */
+typedef struct bm_bin {
+    bm_run_t *current;    /* run regions come from now; NULL when none */
+    bm_rbtree_t nonfull;  /* other runs with free regions, by address */
+    bm_bin_stats_t stats;
+} bm_bin_t;
+
+typedef struct bm_arena {
+    bm_lock_t lock;
+    unsigned index;
+    unsigned node;             /* memory node its chunks come from */
+    bm_rbtree_t free_runs;     /* free page runs of all its chunks, by (pages, address) */
+    bm_chunk_t *chunks;        /* list of its chunks */
+    bm_chunk_t *spare;         /* one fully free chunk kept instead of returned to the pool */
+    size_t nchunks;
+    size_t ndirty;             /* pages in dirty free runs */
+    size_t nactive;            /* pages in small, large and meta runs */
+    bm_arena_stats_t stats;
+    bm_bin_t bins[BM_NSMALL];
+} bm_arena_t;
+
+/* Arena interface used by cache.c and alloc.c; callers hold no lock unless noted. */
+void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node);
+void bm_arena_lock(bm_arena_t *arena);
+void bm_arena_unlock(bm_arena_t *arena);
+/* With the arena locked: up to n regions of small class cls into out[] (ascending address);
+ * returns how many (0 only when memory is exhausted). */
+unsigned bm_arena_bin_fill(bm_arena_t *arena, unsigned cls, void **out, unsigned n);
+/* With the arena locked: give back one small region or large run. Reports and ignores bad
+ * pointers (interior, already free); returns false then. */
+bool bm_arena_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
+/* Large run of class cls (a page multiple), aligned to align (a power of two >= page). */
+void *bm_arena_large_alloc(bm_arena_t *arena, unsigned cls, size_t align);
+/* Metadata pages (kind META), for the base allocator. Locks the arena itself. */
+void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages);
+/* Shrink a large run in place to class new_cls (smaller). Locks the arena itself. */
+void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls);
+/* Grow a large run in place to class new_cls if the following pages are free. */
+bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);
+/* Return dirty free pages through the page source's release hook; returns pages purged. */
+size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty);
+
+/* ---------------------------------------------------------------------------------------
+ * Regions, chunk table, chunk pool, huge allocations, base metadata (chunk.c).
+ * Chunk table entry: type (2 bits), head (1), arena index (7), value (22): heads hold the
+ * span length in chunks, other chunks of a span the distance to the head.
+ * ------------------------------------------------------------------------------------- */
+enum { BM_CT_UNGRANTED = 0, BM_CT_POOL = 1, BM_CT_ARENA = 2, BM_CT_HUGE = 3 };
+typedef uint32_t bm_ctentry_t;
+#define BM_CT_HEAD_BIT 2u
+#define BM_CT_ARENA_SHIFT 3u
+#define BM_CT_VALUE_SHIFT 10u
+
+BM_INLINE bm_ctentry_t bm_ct_make(unsigned type, bool head, unsigned arena, size_t value) {
+    return (bm_ctentry_t)(type | ((unsigned)head << BM_CT_HEAD_BIT) |
+                          (arena << BM_CT_ARENA_SHIFT) | ((uint32_t)value << BM_CT_VALUE_SHIFT));
+}
+BM_INLINE unsigned bm_ct_type(bm_ctentry_t e) { return e & 3u; }
+BM_INLINE bool bm_ct_head(bm_ctentry_t e) { return (e >> BM_CT_HEAD_BIT) & 1u; }
+BM_INLINE unsigned bm_ct_arena(bm_ctentry_t e) { return (e >> BM_CT_ARENA_SHIFT) & 127u; }
+BM_INLINE size_t bm_ct_value(bm_ctentry_t e) { return e >> BM_CT_VALUE_SHIFT; }
+
+typedef struct bm_region {
+    uintptr_t base;        /* first chunk (chunk aligned) */
+    size_t nchunks;        /* chunk slots the range holds */
+    size_t ngranted;       /* chunks made usable so far (all of them for a static region) */
+    uintptr_t grow_end;    /* growing source: the break, end of what it granted */
+    bm_page_source_t source;
+    bm_ctentry_t *table;   /* nchunks entries */
+    bm_rbtree_t pool;      /* free chunk spans (bm_pool_span_t) by (nchunks, address) */
+    size_t pool_chunks;    /* chunks in those spans */
+} bm_region_t;
+
+/* Free span of chunks in the pool: the node lives in the span's first bytes. */
+typedef struct bm_pool_span {
+    bm_rbnode_t node;
+    bm_region_t *region;
+    size_t nchunks;
+    bool dirty; /* not released to the page source since last used */
+} bm_pool_span_t;
+
+/* Region holding p, or NULL. */
+bm_region_t *bm_region_of(const void *p);
+BM_INLINE bm_ctentry_t *bm_region_entry(bm_region_t *region, const void *p) {
+    return &region->table[((uintptr_t)p - region->base) >> BM_LG_CHUNK];
+}
+BM_INLINE void *bm_region_chunk(const bm_region_t *region, size_t index) {
+    return (void *)(region->base + (index << BM_LG_CHUNK));
+}
+
+/* Sets up regions, the first chunk, base metadata and the arenas; 0 or an error code. */
+int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned narenas);
+/* Formats a fresh chunk for arena with meta_pages of metadata after its header. */
+void bm_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages);
+/* nchunks contiguous chunks aligned to align (>= chunk), preferring node; NULL if none. */
+void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
+                      unsigned type);
+void bm_chunks_free(void *addr); /* span head; type already checked by the caller */
+void *bm_huge_alloc(bm_arena_t *arena, size_t size, size_t align);
+void bm_huge_free(void *ptr, bm_region_t *region, bm_ctentry_t entry);
+size_t bm_huge_usable(bm_ctentry_t entry);
+bool bm_huge_shrink(void *ptr, bm_region_t *region, size_t new_size);
+void *bm_base_alloc(size_t size); /* zeroed, cache-line aligned, never freed */
+size_t bm_pool_release_dirty(void); /* release pooled chunks' pages; returns bytes */
+
+/* ---------------------------------------------------------------------------------------
+ * Per-core caches (cache.c). A bin is a stack of free objects growing down from `empty`
+ * to `full`; only the low 16 bits of those two positions are kept, which is enough because
+ * one bin's stack is far shorter than 64 KiB. A bin with no slots (class not cached, or the
+ * zeroed bm_cache_unset before initialisation) has head == full == empty, so every fast
+ * path on it falls through to the slow path.
+ * ------------------------------------------------------------------------------------- */
+typedef struct bm_cache_bin {
+    void **head;        /* most recently freed object; == empty position when none */
+    uint16_t low_empty; /* low 16 bits of head when the stack is empty */
+    uint16_t low_full;  /* low 16 bits of head when the stack is full */
+    uint32_t div_shift; /* copies of the class's divisibility test for the free check */
+    uint32_t div_inverse;
+    uint32_t div_limit;
+} bm_cache_bin_t;
+
+typedef struct bm_cache_bin_info {
+    uint16_t nmax;      /* slots */
+    uint16_t low_water; /* fewest objects held since the last maintenance pass */
+    uint64_t nfills, nflushes, nfilled, nflushed, nmisses;
+} bm_cache_bin_info_t;
+
+typedef struct bm_cache {
+    bm_cache_bin_t bins[BM_NCLASSES + 1]; /* + the BM_BIN_INVALID bin, never usable */
+    bm_arena_t *arena;                    /* the arena this core allocates from */
+    unsigned core;
+    unsigned ncached;                     /* classes 0..ncached-1 have slots */
+    void **slots;                         /* storage of every bin's stack */
+    uint64_t cross_frees;                 /* objects flushed to another core's arena */
+    bm_cache_bin_info_t info[BM_NCLASSES];
+} bm_cache_t;
+
+BM_INLINE unsigned bm_cache_bin_count(const bm_cache_bin_t *bin) {
+    return (uint16_t)(bin->low_empty - (uint16_t)(uintptr_t)bin->head) / sizeof(void *);
+}
+
+bm_cache_t *bm_cache_create(unsigned core);
+void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls);
+void bm_cache_free_slow(bm_cache_t *cache, void *ptr);
+void bm_cache_flush_all(bm_cache_t *cache);
+/* Flush part of each bin that stayed unused since the last call; returns objects flushed. */
+size_t bm_cache_trim_idle(bm_cache_t *cache);
+
+/* A block freed into a cache gets this key (mixed with its address) in its first word, so a
+ * second free of it is noticed in O(1) on the fast path and confirmed on the slow path (the
+ * user may leave the word as it was after allocating, which then costs a slow free, not a
+ * false report). */
+#define BM_FREED_KEY ((uintptr_t)0x5bd1e9955bd1e995ull)
+BM_INLINE uintptr_t bm_freed_key(const void *ptr) { return (uintptr_t)ptr ^ BM_FREED_KEY; }
+#ifdef BM_ASAN
+/* The first word of a block already freed is poisoned: read it without ASan's check so that
+ * the allocator's own report wins over a use-after-poison abort. */
+__attribute__((no_sanitize_address, noinline)) static uintptr_t bm_first_word(const void *ptr) {
+    return *(const volatile uintptr_t *)ptr;
+}
+#else
+BM_INLINE uintptr_t bm_first_word(const void *ptr) { return *(const uintptr_t *)ptr; }
+#endif
+/* With the arena locked: true if ptr, a valid small region start, is free in its run. */
+bool bm_arena_region_is_free(bm_chunk_t *chunk, const void *ptr);
+
+/* ---------------------------------------------------------------------------------------
+ * Global state (alloc.c).
+ * ------------------------------------------------------------------------------------- */
+typedef struct bm_options {
+    unsigned narenas;
+    bool tcache;
+    size_t tcache_max;
+    unsigned tcache_slots;       /* per small class */
+    unsigned tcache_slots_large; /* per large class */
+    unsigned tcache_batch_pct;   /* refill fills this % of a bin's slots */
+    unsigned tcache_flush_pct;   /* a full bin flushes this % of its slots */
+    unsigned dirty_max_pct;      /* purge when dirty pages exceed this % of active */
+    bool retain;                 /* keep pooled chunks' pages instead of releasing them */
+    unsigned arena_rule;         /* 0: core mod narenas; 1: by memory node */
+} bm_options_t;
+
+typedef struct bm_state {
+    int init_state; /* 0 none, 1 in progress, 2 done (atomic) */
+    bm_options_t opt;
+    unsigned narenas;
+    unsigned nregions;
+    unsigned ncores;
+    bm_arena_t *arenas[BM_MAX_ARENAS];
+    bm_region_t regions[BM_MAX_REGIONS];
+    bm_cache_t *caches[BM_MAX_CORES]; /* created on a core's first call */
+    unsigned core_arena[BM_MAX_CORES];
+    bm_lock_t pool_lock;
+    bm_lock_t base_lock;
+    char *base_next, *base_end;       /* bump range for metadata */
+    size_t base_allocated;
+    uint64_t peak_allocated;
+    bm_error_hook_t error_hook;
+} bm_state_t;
+
+extern bm_state_t bm_state;
+
+/* The fast path keeps region 0's bounds here so checking a pointer is two instructions. */
+extern uintptr_t bm_fast_region_base;
+extern size_t bm_fast_region_span;
+extern bm_ctentry_t *bm_fast_region_table;
+
+void bm_report(const char *msg, const void *addr);
+void bm_set_error(int code);
+bool bm_ensure_init(void);
+bm_arena_t *bm_arena_for_core(unsigned core);
+bm_cache_t **bm_core_local(void);
+
+BM_INLINE size_t bm_min(size_t a, size_t b) { return a < b ? a : b; }
+BM_INLINE size_t bm_align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* Statistics updates: relaxed atomics so a reader on another core sees whole values, and
+ * plain read-modify-write because only lock holders (or the owning core) write. */
+#define BM_STAT_ADD(field, n) \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+#define BM_STAT_SUB(field, n) \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) - (n), __ATOMIC_RELAXED)
+#define BM_STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* Sanitizer hooks: the host port tells AddressSanitizer which bytes are live. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define BM_ASAN 1
+#endif
+#ifdef BM_ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define BM_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define BM_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define BM_POISON(p, n) ((void)(p), (void)(n))
+#define BM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#endif /* BM_INTERNAL_H */

@@ -1,0 +1,205 @@
+/*
+ * The options string, in jemalloc's form: "narenas:4,tcache_max:1024,dirty_max:20".
+ * Read at initialisation from bm_malloc_conf, then the port's environment (BM_MALLOC_CONF
+ * on the host), then bm_config.options; later sources override earlier ones. A bad entry is
+ * reported through bm_port_log naming the option, and its default is kept.
+ */
+#include "internal.h"
+
+typedef enum { OPT_UINT, OPT_BOOL, OPT_RULE } option_kind_t;
+
+typedef struct option_spec {
+    const char *name;
+    option_kind_t kind;
+    size_t offset;   /* in bm_options_t */
+    size_t size;     /* of the field */
+    size_t min, max; /* accepted range */
+} option_spec_t;
+
+#define OPT_FIELD(field) offsetof(bm_options_t, field), sizeof(((bm_options_t *)0)->field)
+
+static const option_spec_t option_specs[] = {
+    {"narenas", OPT_UINT, OPT_FIELD(narenas), 0, BM_MAX_ARENAS},
+    {"tcache", OPT_BOOL, OPT_FIELD(tcache), 0, 1},
+    {"tcache_max", OPT_UINT, OPT_FIELD(tcache_max), 0, BM_LARGE_MAX},
+    {"tcache_slots", OPT_UINT, OPT_FIELD(tcache_slots), 1, BM_TCACHE_SLOTS_MAX},
+    {"tcache_slots_large", OPT_UINT, OPT_FIELD(tcache_slots_large), 1, BM_TCACHE_SLOTS_MAX},
+    {"tcache_batch", OPT_UINT, OPT_FIELD(tcache_batch_pct), 1, 100},
+    {"tcache_flush", OPT_UINT, OPT_FIELD(tcache_flush_pct), 1, 100},
+    {"dirty_max", OPT_UINT, OPT_FIELD(dirty_max_pct), 0, 1000},
+    {"retain", OPT_BOOL, OPT_FIELD(retain), 0, 1},
+    {"arena_rule", OPT_RULE, OPT_FIELD(arena_rule), 0, 1},
+};
+
+unsigned bm_option_count(void) { return sizeof option_specs / sizeof option_specs[0]; }
+const char *bm_option_name(unsigned i) { return option_specs[i].name; }
+
+size_t bm_option_value(const bm_options_t *opt, unsigned i) {
+    const char *field = (const char *)opt + option_specs[i].offset;
+    switch (option_specs[i].size) {
+    case sizeof(bool):
+        return *(const bool *)field;
+    case sizeof(unsigned):
+        return *(const unsigned *)field;
+    default:
+        return *(const size_t *)field;
+    }
+}
+
+static void option_store(bm_options_t *opt, const option_spec_t *spec, size_t value) {
+    char *field = (char *)opt + spec->offset;
+    switch (spec->size) {
+    case sizeof(bool):
+        *(bool *)field = value != 0;
+        break;
+    case sizeof(unsigned):
+        *(unsigned *)field = (unsigned)value;
+        break;
+    default:
+        *(size_t *)field = value;
+        break;
+    }
+}
+
+void bm_options_defaults(bm_options_t *opt) {
+    opt->narenas = BM_DEFAULT_NARENAS;
+    opt->tcache = BM_DEFAULT_TCACHE;
+    opt->tcache_max = BM_DEFAULT_TCACHE_MAX;
+    opt->tcache_slots = BM_DEFAULT_TCACHE_SLOTS;
+    opt->tcache_slots_large = BM_DEFAULT_TCACHE_SLOTS_LARGE;
+    opt->tcache_batch_pct = 50;
+    opt->tcache_flush_pct = 50;
+    opt->dirty_max_pct = 25;
+    opt->retain = true;
+    opt->arena_rule = 0;
+}
+
+/* Appends text to buf (capacity cap, always NUL-terminated); returns the new length. */
+static size_t text_append(char *buf, size_t len, size_t cap, const char *text, size_t n) {
+    for (size_t i = 0; i < n && text[i] && len + 1 < cap; i++)
+        buf[len++] = text[i];
+    buf[len] = 0;
+    return len;
+}
+
+static size_t text_len(const char *s) {
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static void option_warn(const char *name, size_t name_len, const char *what) {
+    char line[160];
+    size_t len = text_append(line, 0, sizeof line, "baremalloc: option '", 20);
+    len = text_append(line, len, sizeof line, name, name_len);
+    len = text_append(line, len, sizeof line, "': ", 3);
+    text_append(line, len, sizeof line, what, text_len(what));
+    bm_port_log(line);
+}
+
+static bool text_equal(const char *a, size_t n, const char *b) {
+    size_t m = text_len(b);
+    if (m != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+/* Decimal with an optional k/m/g suffix (powers of 1024); false if malformed or too big. */
+static bool parse_size(const char *s, size_t n, size_t *out) {
+    size_t value = 0, i = 0;
+    if (n == 0)
+        return false;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (__builtin_mul_overflow(value, 10, &value) || __builtin_add_overflow(value, (size_t)(s[i] - '0'), &value))
+            return false;
+    }
+    if (i == 0)
+        return false;
+    if (i + 1 == n) {
+        unsigned shift = s[i] == 'k' || s[i] == 'K' ? 10 : s[i] == 'm' || s[i] == 'M' ? 20 :
+                         s[i] == 'g' || s[i] == 'G' ? 30 : 99;
+        if (shift == 99 || (value >> (sizeof(size_t) * 8 - shift)))
+            return false;
+        value <<= shift;
+        i++;
+    }
+    if (i != n)
+        return false;
+    *out = value;
+    return true;
+}
+
+static bool parse_value(const option_spec_t *spec, const char *s, size_t n, size_t *out) {
+    switch (spec->kind) {
+    case OPT_BOOL:
+        if (text_equal(s, n, "true") || text_equal(s, n, "1")) {
+            *out = 1;
+            return true;
+        }
+        if (text_equal(s, n, "false") || text_equal(s, n, "0")) {
+            *out = 0;
+            return true;
+        }
+        return false;
+    case OPT_RULE:
+        if (text_equal(s, n, "core")) {
+            *out = 0;
+            return true;
+        }
+        if (text_equal(s, n, "node")) {
+            *out = 1;
+            return true;
+        }
+        return false;
+    default:
+        return parse_size(s, n, out);
+    }
+}
+
+/* Returns the number of entries rejected. */
+int bm_options_parse(bm_options_t *opt, const char *text) {
+    int rejected = 0;
+    if (!text)
+        return 0;
+    while (*text) {
+        const char *entry = text;
+        size_t len = 0;
+        while (entry[len] && entry[len] != ',')
+            len++;
+        text = entry + len + (entry[len] == ',');
+        if (len == 0)
+            continue;
+        size_t name_len = 0;
+        while (name_len < len && entry[name_len] != ':')
+            name_len++;
+        if (name_len == len) {
+            option_warn(entry, len, "expected name:value; ignored");
+            rejected++;
+            continue;
+        }
+        const option_spec_t *spec = NULL;
+        for (unsigned i = 0; i < bm_option_count(); i++)
+            if (text_equal(entry, name_len, option_specs[i].name))
+                spec = &option_specs[i];
+        if (!spec) {
+            option_warn(entry, name_len, "unknown option; ignored");
+            rejected++;
+            continue;
+        }
+        size_t value;
+        if (!parse_value(spec, entry + name_len + 1, len - name_len - 1, &value)) {
+            option_warn(entry, name_len, "malformed value; default kept");
+            rejected++;
+        } else if (value < spec->min || value > spec->max) {
+            option_warn(entry, name_len, "value out of range; default kept");
+            rejected++;
+        } else {
+            option_store(opt, spec, value);
+        }
+    }
+    return rejected;
+}

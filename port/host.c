@@ -1,0 +1,150 @@
+/*
+ * Linux host port: for tests, benchmarks and LD_PRELOAD use.
+ *
+ * A "core" is a thread slot: a thread takes the lowest free slot on its first call and gives
+ * it back when it exits, after flushing its cache (the cache itself stays with the slot for
+ * the next thread). Memory comes from one address range reserved at start-up (PROT_NONE,
+ * nothing committed) and made usable chunk by chunk, sbrk-style; purged pages are returned
+ * with madvise(MADV_DONTNEED).
+ *
+ * Reports are written with write(2): this port may be the process's malloc, so stdio (which
+ * allocates) is off limits here.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "baremalloc.h"
+#include "bm_port.h"
+
+#ifndef BM_HOST_RESERVE
+#define BM_HOST_RESERVE ((size_t)64 << 30) /* address space only; committed as used */
+#endif
+
+__thread struct bm_cache *bm_host_core_local = &bm_cache_unset;
+static __thread int host_slot = -1;
+static uint64_t host_slots_taken[(BM_MAX_CORES + 63) / 64];
+static pthread_key_t host_exit_key;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void host_write(const char *text) {
+    size_t len = strlen(text);
+    while (len) {
+        ssize_t n = write(2, text, len);
+        if (n <= 0)
+            return;
+        text += n;
+        len -= (size_t)n;
+    }
+}
+
+static void host_thread_exit(void *unused) {
+    (void)unused;
+    if (host_slot < 0)
+        return;
+    bm_cache_flush();
+    int slot = host_slot;
+    host_slot = -1;
+    bm_host_core_local = &bm_cache_unset;
+    __atomic_fetch_and(&host_slots_taken[slot / 64], ~(1ull << (slot % 64)), __ATOMIC_RELEASE);
+}
+
+static void host_prefork(void) { bm_prefork(); }
+static void host_postfork(void) { bm_postfork(); }
+
+static void host_setup_once(void) {
+    pthread_key_create(&host_exit_key, host_thread_exit);
+    pthread_atfork(host_prefork, host_postfork, host_postfork);
+}
+
+static int host_take_slot(void) {
+    for (unsigned w = 0; w < sizeof host_slots_taken / sizeof host_slots_taken[0]; w++) {
+        uint64_t taken = __atomic_load_n(&host_slots_taken[w], __ATOMIC_RELAXED);
+        while (~taken) {
+            unsigned bit = (unsigned)__builtin_ctzll(~taken);
+            if (w * 64 + bit >= BM_MAX_CORES)
+                break;
+            if (__atomic_compare_exchange_n(&host_slots_taken[w], &taken, taken | (1ull << bit), false,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return (int)(w * 64 + bit);
+        }
+    }
+    return -1;
+}
+
+unsigned bm_port_core_id(void) {
+    if (__builtin_expect(host_slot >= 0, 1))
+        return (unsigned)host_slot;
+    pthread_once(&host_once, host_setup_once);
+    int slot = host_take_slot();
+    if (slot < 0)
+        return BM_MAX_CORES; /* no slot: the core serves this thread without a cache */
+    host_slot = slot;
+    /* Any non-NULL value makes the key's destructor run at thread exit. */
+    pthread_setspecific(host_exit_key, &host_slot);
+    return (unsigned)slot;
+}
+
+unsigned bm_port_core_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static void *host_grow(void *ctx, size_t incr) {
+    char **brk = ctx;
+    char *old = *brk;
+    if (mprotect(old, incr, PROT_READ | PROT_WRITE) != 0)
+        return NULL;
+    *brk = old + incr;
+    return old;
+}
+
+static bool host_release(void *ctx, void *addr, size_t len) {
+    (void)ctx;
+    return madvise(addr, len, MADV_DONTNEED) == 0;
+}
+
+static char *host_break;
+static bm_page_source_t host_source;
+
+unsigned bm_port_default_sources(const bm_page_source_t **sources) {
+    void *base = mmap(NULL, BM_HOST_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return 0;
+    host_break = base;
+    host_source.base = base;
+    host_source.size = BM_HOST_RESERVE;
+    host_source.grow = host_grow;
+    host_source.release = host_release;
+    host_source.ctx = &host_break;
+    *sources = &host_source;
+    return 1;
+}
+
+const char *bm_port_env_options(void) { return getenv("BM_MALLOC_CONF"); }
+
+static void host_format_hex(char *out, uintptr_t value) {
+    out[0] = '0';
+    out[1] = 'x';
+    for (int i = 0; i < 16; i++)
+        out[2 + i] = "0123456789abcdef"[(value >> (60 - 4 * i)) & 15];
+    out[18] = 0;
+}
+
+void bm_port_error(const char *msg, const void *addr) {
+    char hex[19];
+    host_format_hex(hex, (uintptr_t)addr);
+    host_write("baremalloc: error: ");
+    host_write(msg);
+    host_write(" (address ");
+    host_write(hex);
+    host_write(")\n");
+}
+
+void bm_port_log(const char *msg) {
+    host_write(msg);
+    host_write("\n");
+}

@@ -1,0 +1,102 @@
+/*
+ * newlib glue: baremalloc becomes the C library's allocator.
+ *
+ * newlib's own code (stdio buffers, strdup, asprintf, dtoa) calls the reentrant _malloc_r
+ * family directly, and programs call malloc & co., so both sets are defined here on top of
+ * bm_*. Every entry point that newlib's allocator objects (mallocr.o and its siblings, or
+ * nano-mallocr.o) would otherwise provide is defined, so the linker never pulls them in: a
+ * second heap on sbrk would silently take memory, and a half-pulled one clashes at link time.
+ * tools/check-newlib-malloc.sh verifies this on the link map.
+ *
+ * errno: bm_* record why they failed (bm_last_error); the wrappers copy it into the errno of
+ * the reent structure they were handed, as newlib's allocator does. newlib's lock hooks
+ * (__malloc_lock) are not needed: baremalloc masks interrupts itself.
+ */
+#define _DEFAULT_SOURCE /* memalign, posix_memalign, malloc_usable_size prototypes */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <sys/reent.h>
+
+#include "baremalloc.h"
+
+/* bm_* error codes use Linux errno values; newlib's may differ, so translate by name. */
+static int errno_from_bm(int bm_error) {
+    switch (bm_error) {
+    case BM_EINVAL:
+        return EINVAL;
+    case BM_ENOMEM:
+    default: /* a failed allocation with no recorded reason is still "out of memory" */
+        return ENOMEM;
+    }
+}
+
+static void *errno_if_null(struct _reent *reent, void *block) {
+    if (block == NULL)
+        reent->_errno = errno_from_bm(bm_last_error());
+    return block;
+}
+
+/* memalign predates aligned_alloc and, as in glibc, accepts any alignment: a value that is
+ * not a power of two is rounded up to one (0 and 1 mean no constraint). */
+static void *memalign_any(struct _reent *reent, size_t alignment, size_t size) {
+    size_t power = 1;
+    while (power < alignment) {
+        power <<= 1;
+        if (power == 0) {
+            reent->_errno = EINVAL;
+            return NULL;
+        }
+    }
+    return errno_if_null(reent, bm_aligned_alloc(power, size));
+}
+
+/* Reentrant entry points, called by newlib itself. */
+
+void *_malloc_r(struct _reent *reent, size_t size) { return errno_if_null(reent, bm_malloc(size)); }
+
+void _free_r(struct _reent *reent, void *ptr) {
+    (void)reent;
+    bm_free(ptr);
+}
+
+void *_calloc_r(struct _reent *reent, size_t n, size_t size) {
+    return errno_if_null(reent, bm_calloc(n, size));
+}
+
+void *_realloc_r(struct _reent *reent, void *ptr, size_t size) {
+    return errno_if_null(reent, bm_realloc(ptr, size));
+}
+
+void *_memalign_r(struct _reent *reent, size_t alignment, size_t size) {
+    return memalign_any(reent, alignment, size);
+}
+
+size_t _malloc_usable_size_r(struct _reent *reent, void *ptr) {
+    (void)reent;
+    return bm_usable_size(ptr);
+}
+
+/* Standard names, for programs: the same functions on the calling context's reent. */
+
+void *malloc(size_t size) { return _malloc_r(_REENT, size); }
+
+void free(void *ptr) { bm_free(ptr); }
+
+void *calloc(size_t n, size_t size) { return _calloc_r(_REENT, n, size); }
+
+void *realloc(void *ptr, size_t size) { return _realloc_r(_REENT, ptr, size); }
+
+void *memalign(size_t alignment, size_t size) { return memalign_any(_REENT, alignment, size); }
+
+void *aligned_alloc(size_t alignment, size_t size) {
+    return errno_if_null(_REENT, bm_aligned_alloc(alignment, size));
+}
+
+/* POSIX: reports through the return value and leaves errno alone. */
+int posix_memalign(void **memptr, size_t alignment, size_t size) {
+    int bm_error = bm_posix_memalign(memptr, alignment, size);
+    return bm_error == 0 ? 0 : errno_from_bm(bm_error);
+}
+
+size_t malloc_usable_size(void *ptr) { return bm_usable_size(ptr); }

@@ -1,0 +1,67 @@
+/*
+ * A minimal test harness for the host tests: TEST(name) { ... } registers a case; CHECK(cond)
+ * records a failure (with file:line) and goes on; each binary prints "N passed, N failed" and
+ * exits non-zero if any case failed. The error hook counts reports so tests can assert that a
+ * bad call was reported (and that a good one was not).
+ */
+#ifndef BM_TEST_H
+#define BM_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "baremalloc.h"
+
+typedef void (*test_fn)(void);
+struct test_case {
+    const char *name;
+    test_fn fn;
+};
+
+#define TEST_MAX 256
+extern struct test_case test_cases[TEST_MAX];
+extern unsigned test_count;
+extern unsigned test_failures_in_case;
+extern unsigned test_error_reports;
+extern const char *test_last_error;
+
+#define TEST(name)                                                                   \
+    static void name(void);                                                          \
+    __attribute__((constructor)) static void register_##name(void) {                 \
+        if (test_count < TEST_MAX)                                                   \
+            test_cases[test_count++] = (struct test_case){#name, name};              \
+    }                                                                                \
+    static void name(void)
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            test_failures_in_case++;                                                 \
+            fprintf(stderr, "  FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);      \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                               \
+    do {                                                                             \
+        long long check_a = (long long)(a), check_b = (long long)(b);                \
+        if (check_a != check_b) {                                                    \
+            test_failures_in_case++;                                                 \
+            fprintf(stderr, "  FAILED %s:%d: %s == %s (%lld vs %lld)\n", __FILE__,   \
+                    __LINE__, #a, #b, check_a, check_b);                             \
+        }                                                                            \
+    } while (0)
+
+/* Counts error reports; tests read and reset the counter. */
+void test_count_error(const char *msg, const void *addr);
+/* Runs every registered case; returns the process exit status. */
+int test_main(void);
+
+/* Fills/verifies a block with a pattern derived from its address and a seed. */
+void test_fill(void *p, size_t n, unsigned seed);
+int test_verify(const void *p, size_t n, unsigned seed);
+/* The same without the address, for contents that move (realloc). */
+void test_fill_seq(void *p, size_t n, unsigned seed);
+int test_verify_seq(const void *p, size_t n, unsigned seed);
+
+#endif

@@ -1,0 +1,268 @@
+/* The public API's contract: results, alignment, bad input, error reports. */
+#include <stdint.h>
+
+#include "internal.h"
+#include "test.h"
+
+static unsigned reports_during(void (*fn)(void *), void *arg) {
+    unsigned before = test_error_reports;
+    fn(arg);
+    return test_error_reports - before;
+}
+
+static void call_free(void *p) { bm_free(p); }
+
+TEST(malloc_returns_usable_aligned_blocks) {
+    for (size_t size = 0; size <= 70000; size = size < 64 ? size + 1 : size * 5 / 4) {
+        unsigned char *p = bm_malloc(size);
+        CHECK(p != NULL);
+        if (!p)
+            continue;
+        size_t want_align = size >= 16 ? 16 : 8;
+        CHECK(((uintptr_t)p & (want_align - 1)) == 0);
+        CHECK(bm_usable_size(p) >= (size ? size : 1));
+        test_fill(p, bm_usable_size(p), 1);
+        CHECK(test_verify(p, bm_usable_size(p), 1));
+        bm_free(p);
+    }
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(malloc_zero_gives_unique_freeable_blocks) {
+    void *a = bm_malloc(0), *b = bm_malloc(0);
+    CHECK(a && b && a != b);
+    CHECK(bm_usable_size(a) >= 1);
+    bm_free(a);
+    bm_free(b);
+}
+
+TEST(free_null_does_nothing) {
+    unsigned before = test_error_reports;
+    bm_free(NULL);
+    bm_free_sized(NULL, 16);
+    CHECK_EQ(test_error_reports, before);
+    CHECK_EQ(bm_usable_size(NULL), 0);
+}
+
+TEST(calloc_zeroes_and_rejects_overflow) {
+    for (int round = 0; round < 3; round++) {
+        /* dirty some memory first so calloc has to clear reused blocks */
+        unsigned char *junk = bm_malloc(1000);
+        memset(junk, 0xAB, 1000);
+        bm_free(junk);
+        unsigned char *p = bm_calloc(10, 100);
+        CHECK(p != NULL);
+        for (int i = 0; p && i < 1000; i++)
+            if (p[i]) {
+                CHECK(p[i] == 0);
+                break;
+            }
+        bm_free(p);
+    }
+    CHECK(bm_calloc(SIZE_MAX / 2, 3) == NULL);
+    CHECK_EQ(bm_last_error(), BM_ENOMEM);
+    CHECK(bm_calloc((size_t)1 << 40, (size_t)1 << 40) == NULL);
+    unsigned char *big = bm_calloc(1, 3 << 20); /* huge */
+    CHECK(big && big[0] == 0 && big[(3 << 20) - 1] == 0);
+    bm_free(big);
+}
+
+TEST(too_large_requests_return_null) {
+    CHECK(bm_malloc(SIZE_MAX) == NULL);
+    CHECK_EQ(bm_last_error(), BM_ENOMEM);
+    CHECK(bm_malloc(SIZE_MAX - 4096) == NULL);
+    CHECK(bm_malloc((size_t)1 << 62) == NULL);
+    CHECK(bm_aligned_alloc(64, SIZE_MAX - 10) == NULL);
+    CHECK(bm_realloc(NULL, SIZE_MAX) == NULL);
+    void *p = bm_malloc(100);
+    CHECK(bm_realloc(p, SIZE_MAX / 2) == NULL);
+    CHECK(test_verify(p, 0, 0));
+    bm_free(p); /* still valid after the failed realloc */
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(aligned_alloc_honours_every_power_of_two) {
+    for (size_t align = 1; align <= ((size_t)8 << 20); align *= 2) {
+        size_t sizes[] = {1, 24, align, align + 1, 3 * align / 2 + 7};
+        for (unsigned i = 0; i < 5; i++) {
+            void *p = bm_aligned_alloc(align, sizes[i]);
+            CHECK(p != NULL);
+            CHECK(((uintptr_t)p & (align - 1)) == 0);
+            CHECK(bm_usable_size(p) >= sizes[i]);
+            test_fill(p, sizes[i], 3);
+            CHECK(test_verify(p, sizes[i], 3));
+            bm_free(p);
+        }
+    }
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(aligned_alloc_rejects_bad_alignment) {
+    CHECK(bm_aligned_alloc(0, 16) == NULL);
+    CHECK_EQ(bm_last_error(), BM_EINVAL);
+    CHECK(bm_aligned_alloc(3, 16) == NULL);
+    CHECK(bm_aligned_alloc(48, 16) == NULL);
+    void *p = (void *)0x1234;
+    CHECK_EQ(bm_posix_memalign(&p, 4, 16), BM_EINVAL); /* below sizeof(void *) */
+    CHECK_EQ(bm_posix_memalign(&p, 24, 16), BM_EINVAL);
+    CHECK_EQ(bm_posix_memalign(&p, 0, 16), BM_EINVAL);
+    CHECK(p == (void *)0x1234); /* untouched on failure */
+    CHECK_EQ(bm_posix_memalign(&p, 256, SIZE_MAX / 2), BM_ENOMEM);
+    CHECK(p == (void *)0x1234);
+    CHECK_EQ(bm_posix_memalign(&p, 256, 1000), 0);
+    CHECK(((uintptr_t)p & 255) == 0);
+    bm_free(p);
+}
+
+TEST(realloc_keeps_contents_across_classes) {
+    size_t size = 1;
+    unsigned char *p = bm_malloc(size);
+    test_fill_seq(p, size, 7);
+    while (size < ((size_t)6 << 20)) {
+        size_t next = size * 3 / 2 + 1;
+        unsigned char *q = bm_realloc(p, next);
+        CHECK(q != NULL);
+        if (!q)
+            break;
+        CHECK(test_verify_seq(q, size, 7));
+        test_fill_seq(q, next, 7);
+        p = q;
+        size = next;
+    }
+    while (size > 1) { /* and back down */
+        size_t next = size / 3;
+        unsigned char *q = bm_realloc(p, next ? next : 1);
+        CHECK(q != NULL);
+        CHECK(test_verify_seq(q, next, 7));
+        p = q;
+        size = next ? next : 1;
+        test_fill_seq(p, size, 7);
+    }
+    bm_free(p);
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(realloc_null_and_zero) {
+    void *p = bm_realloc(NULL, 40);
+    CHECK(p != NULL && bm_usable_size(p) >= 40);
+    void *q = bm_realloc(p, 0); /* frees p, returns a minimum-size block */
+    CHECK(q != NULL);
+    bm_free(q);
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(realloc_keeps_alignment) {
+    size_t aligns[] = {64, 256, 4096, 65536, (size_t)2 << 20};
+    for (unsigned i = 0; i < 5; i++) {
+        void *p = bm_aligned_alloc(aligns[i], 100);
+        CHECK(((uintptr_t)p & (aligns[i] - 1)) == 0);
+        test_fill_seq(p, 100, 9);
+        size_t sizes[] = {5000, 30, 300000, 3 << 20, 200};
+        for (unsigned j = 0; j < 5; j++) {
+            p = bm_realloc(p, sizes[j]);
+            CHECK(p != NULL);
+            CHECK(((uintptr_t)p & (aligns[i] - 1)) == 0);
+            CHECK(test_verify_seq(p, 30, 9));
+        }
+        bm_free(p);
+    }
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(usable_size_and_sized_free) {
+    for (size_t size = 1; size < 100000; size = size * 2 + 1) {
+        void *p = bm_malloc(size);
+        size_t usable = bm_usable_size(p);
+        CHECK(usable >= size && usable <= size * 2 + 16);
+        unsigned before = test_error_reports;
+        bm_free_sized(p, size);
+        CHECK_EQ(test_error_reports, before);
+    }
+    void *p = bm_malloc(100);
+    unsigned before = test_error_reports;
+    bm_free_sized(p, 8); /* wrong size: reported, block still freed by its real size */
+    CHECK_EQ(test_error_reports, before + 1);
+    CHECK_EQ(bm_check(), 0);
+}
+
+static void double_free_case(size_t size) {
+    void *p = bm_malloc(size);
+    void *keep = bm_malloc(size); /* so the run/chunk stays around */
+    bm_free(p);
+    CHECK_EQ(reports_during(call_free, p), 1);
+    CHECK_EQ(bm_check(), 0);
+    void *q = bm_malloc(size);
+    CHECK(q != NULL);
+    bm_free(q);
+    bm_free(keep);
+}
+
+TEST(double_free_small_is_reported) {
+    double_free_case(24);
+    /* not the most recent free: the slow path scans the cache */
+    void *a = bm_malloc(40), *b = bm_malloc(40);
+    bm_free(a);
+    bm_free(b);
+    CHECK_EQ(reports_during(call_free, a), 1);
+    /* double free after the first copy has left the cache */
+    void *c = bm_malloc(40);
+    bm_free(c);
+    bm_cache_flush();
+    CHECK_EQ(reports_during(call_free, c), 1); /* found free in its run */
+    /* a block whose first word still holds the freed key after reuse is not a false alarm */
+    void *d = bm_malloc(40);
+    unsigned before = test_error_reports;
+    bm_free(d);
+    void *e = bm_malloc(40);
+    CHECK(e == d);
+    bm_free(e); /* e's first word was never overwritten */
+    CHECK_EQ(test_error_reports, before);
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(double_free_large_is_reported) { double_free_case(20000); double_free_case(300000); }
+
+TEST(double_free_huge_is_reported) { double_free_case(5 << 20); }
+
+TEST(foreign_pointers_are_reported) {
+    static char not_heap[64];
+    int on_stack;
+    CHECK_EQ(reports_during(call_free, not_heap + 16), 1);
+    CHECK_EQ(reports_during(call_free, &on_stack), 1);
+    char *p = bm_malloc(48);
+    CHECK_EQ(reports_during(call_free, p + 8), 1);
+    CHECK_EQ(reports_during(call_free, p + 16), 1);
+    char *l = bm_malloc(50000);
+    CHECK_EQ(reports_during(call_free, l + 4096), 1);
+    CHECK_EQ(reports_during(call_free, l + 8), 1);
+    char *h = bm_malloc(6 << 20);
+    CHECK_EQ(reports_during(call_free, h + 4096), 1);
+    CHECK_EQ(reports_during(call_free, h + (2 << 20)), 1);
+    unsigned before = test_error_reports;
+    CHECK_EQ(bm_usable_size(p + 8), 0);
+    CHECK_EQ(test_error_reports, before + 1);
+    CHECK_EQ(bm_check(), 0);
+    bm_free(p);
+    bm_free(l);
+    bm_free(h);
+    CHECK_EQ(bm_check(), 0);
+    void *again = bm_malloc(48);
+    CHECK(again != NULL);
+    bm_free(again);
+}
+
+TEST(no_report_for_valid_use) {
+    unsigned before = test_error_reports;
+    void *ptrs[1000];
+    for (int i = 0; i < 1000; i++)
+        ptrs[i] = bm_malloc((size_t)(i * 37) % 5000 + 1);
+    for (int i = 999; i >= 0; i--)
+        bm_free(ptrs[i]);
+    CHECK_EQ(test_error_reports, before);
+    CHECK_EQ(bm_check(), 0);
+}
+
+int main(void) {
+    bm_set_error_hook(test_count_error);
+    return test_main();
+}

@@ -69,9 +69,6 @@ bm_arena_t *bm_arena_for_core(unsigned core) {
 
 /* ---- initialisation ----------------------------------------------------------------------- */
 
-int bm_options_parse(bm_options_t *opt, const char *text); /* options.c */
-void bm_options_defaults(bm_options_t *opt);
-
 static int init_run(const bm_config_t *config) {
     bm_options_defaults(&bm_state.opt);
     bm_options_parse(&bm_state.opt, bm_malloc_conf);
@@ -287,7 +284,9 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
         BM_UNLIKELY(bm_ct_type(bm_fast_region_table[offset >> BM_LG_CHUNK]) != BM_CT_ARENA))
         return false;
 #else
-    if (BM_UNLIKELY(!ptr))
+    /* Trusting the caller still needs one test: a huge block starts at a chunk boundary,
+     * where an arena chunk has its header, so its page map must not be read. */
+    if (BM_UNLIKELY((addr & BM_CHUNK_MASK) == 0))
         return false;
 #endif
     *pm = ((bm_chunk_t *)(addr & ~(uintptr_t)BM_CHUNK_MASK))->map[(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
@@ -418,7 +417,7 @@ void *bm_realloc(void *ptr, size_t size) {
     /* Move, keeping whatever alignment the old block had (it may have come from
      * aligned_alloc; nothing records that, so the address itself is the evidence). */
     uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
-    size_t align = addr_align > BM_CHUNK ? BM_CHUNK : addr_align;
+    size_t align = addr_align > BM_REALLOC_ALIGN_MAX ? BM_REALLOC_ALIGN_MAX : addr_align;
     void *p = alloc_aligned(size, align);
     if (!p)
         return NULL;

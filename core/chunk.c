@@ -272,8 +272,22 @@ static size_t region_setup(bm_region_t *r, const bm_page_source_t *src) {
 int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned narenas) {
     unsigned nregions = 0;
     size_t table_bytes = 0;
+    size_t arena_bytes = bm_align_up(sizeof(bm_arena_t), BM_CACHELINE);
+    /* Chunk tables must fit in the first chunk beside the arenas: a region larger than that
+     * can describe is used only up to what it can (1 TiB with 2 MiB chunks, about 60 MiB
+     * with 16 KiB chunks). */
+    size_t room = ((BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES - 1) << BM_LG_PAGE) - narenas * arena_bytes -
+                  BM_MAX_REGIONS * BM_CACHELINE;
     for (unsigned i = 0; i < nsources && nregions < BM_MAX_REGIONS; i++) {
-        size_t n = region_setup(&bm_state.regions[nregions], &sources[i]);
+        bm_region_t *r = &bm_state.regions[nregions];
+        size_t n = region_setup(r, &sources[i]);
+        size_t fits = (room - table_bytes) / sizeof(bm_ctentry_t);
+        if (n > fits) {
+            bm_port_log("baremalloc: a page source is larger than the chunk table can cover; using its start only");
+            r->nchunks = n = fits;
+            if (r->ngranted > n)
+                r->ngranted = n;
+        }
         if (n) {
             table_bytes += bm_align_up(n * sizeof(bm_ctentry_t), BM_CACHELINE);
             nregions++;
@@ -288,7 +302,6 @@ int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned na
 
     /* The first chunk holds the metadata that has to exist before any other chunk can be
      * tracked: chunk tables and arenas, in pages marked META right after its header. */
-    size_t arena_bytes = bm_align_up(sizeof(bm_arena_t), BM_CACHELINE);
     size_t meta_pages = bm_align_up(table_bytes + narenas * arena_bytes, BM_PAGE) >> BM_LG_PAGE;
     if (meta_pages + BM_CHUNK_HEADER_PAGES >= BM_CHUNK_PAGES)
         return BM_ENOMEM;

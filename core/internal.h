@@ -38,6 +38,28 @@
 #define BM_NOINLINE __attribute__((noinline))
 #define BM_CACHELINE 64
 
+/* AddressSanitizer: the core poisons every byte that is not part of a live block (free
+ * regions, cached objects, free pages), so ASan sees use-after-free and overflows into
+ * neighbours inside the allocator's own memory. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define BM_ASAN 1
+#endif
+#ifdef BM_ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define BM_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define BM_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define BM_POISON(p, n) ((void)(p), (void)(n))
+#define BM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+
 /* ---------------------------------------------------------------------------------------
  * Size classes (size_classes.h, generated).
  * ------------------------------------------------------------------------------------- */
@@ -366,7 +388,7 @@ BM_INLINE uintptr_t bm_freed_key(const void *ptr) { return (uintptr_t)ptr ^ BM_F
 #ifdef BM_ASAN
 /* The first word of a block already freed is poisoned: read it without ASan's check so that
  * the allocator's own report wins over a use-after-poison abort. */
-__attribute__((no_sanitize_address, noinline)) static uintptr_t bm_first_word(const void *ptr) {
+static inline __attribute__((no_sanitize_address, noinline)) uintptr_t bm_first_word(const void *ptr) {
     return *(const volatile uintptr_t *)ptr;
 }
 #else
@@ -417,6 +439,9 @@ extern size_t bm_fast_region_span;
 extern bm_ctentry_t *bm_fast_region_table;
 
 void bm_report(const char *msg, const void *addr);
+size_t bm_stats_allocated(void); /* bytes in live blocks, cached ones included (stats.c) */
+int bm_options_parse(bm_options_t *opt, const char *text); /* options.c; returns rejects */
+void bm_options_defaults(bm_options_t *opt);
 void bm_set_error(int code);
 bool bm_ensure_init(void);
 bm_arena_t *bm_arena_for_core(unsigned core);
@@ -432,24 +457,5 @@ BM_INLINE size_t bm_align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1)
 #define BM_STAT_SUB(field, n) \
     __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) - (n), __ATOMIC_RELAXED)
 #define BM_STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
-
-/* Sanitizer hooks: the host port tells AddressSanitizer which bytes are live. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BM_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define BM_ASAN 1
-#endif
-#ifdef BM_ASAN
-void __asan_poison_memory_region(void const volatile *addr, size_t size);
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-#define BM_POISON(p, n) __asan_poison_memory_region((p), (n))
-#define BM_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
-#else
-#define BM_POISON(p, n) ((void)(p), (void)(n))
-#define BM_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 #endif /* BM_INTERNAL_H */

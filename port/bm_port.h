@@ -100,6 +100,30 @@ void bm_port_log(const char *msg);
 /* ---------------------------------------------------------------------------------------
  * Spinlock: a ticket lock (FIFO, so no core starves) on __atomic builtins.
  * ------------------------------------------------------------------------------------- */
+#ifdef BM_PORT_HOST
+/* Threads on a host outnumber its cores and get preempted, and a ticket lock then stalls every
+ * waiter behind a descheduled one. The host uses test-and-test-and-set that yields the CPU
+ * after a short spin. */
+#define BM_PORT_CUSTOM_LOCK 1
+typedef struct bm_lock {
+    uint32_t locked;
+} bm_lock_t;
+#define BM_LOCK_INITIALIZER {0}
+void bm_host_lock_backoff(unsigned *spins);
+static inline void bm_lock_init(bm_lock_t *lock) { __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE); }
+static inline bool bm_lock_acquire(bm_lock_t *lock) {
+    if (!__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
+        return false;
+    unsigned spins = 0;
+    do {
+        while (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED))
+            bm_host_lock_backoff(&spins);
+    } while (__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE));
+    return true;
+}
+static inline void bm_lock_release(bm_lock_t *lock) { __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE); }
+#endif
+
 #ifndef BM_PORT_CUSTOM_LOCK
 typedef struct bm_lock {
     uint32_t next;    /* ticket handed to the next arrival */

@@ -10,8 +10,11 @@
  * Reports are written with write(2): this port may be the process's malloc, so stdio (which
  * allocates) is off limits here.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,7 +24,11 @@
 #include "bm_port.h"
 
 #ifndef BM_HOST_RESERVE
+#ifdef BM_GEOMETRY_SMALL
+#define BM_HOST_RESERVE ((size_t)48 << 20) /* what 16 KiB chunks' table can cover in one chunk */
+#else
 #define BM_HOST_RESERVE ((size_t)64 << 30) /* address space only; committed as used */
+#endif
 #endif
 
 __thread struct bm_cache *bm_host_core_local = &bm_cache_unset;
@@ -91,6 +98,13 @@ unsigned bm_port_core_id(void) {
 unsigned bm_port_core_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
+}
+
+void bm_host_lock_backoff(unsigned *spins) {
+    if (++*spins < 100)
+        bm_port_cpu_relax();
+    else
+        sched_yield(); /* the holder is probably preempted: let it run */
 }
 
 static void *host_grow(void *ctx, size_t incr) {

@@ -1,0 +1,137 @@
+# baremalloc: the two commands a new user needs are `make run` and `make test`.
+# Other entry points: make test-host, make qemu BOARD=<name>, make lib TARGET=<target>, make bench.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CORE_SRCS := $(sort $(wildcard core/*.c))
+CORE_HDRS := $(wildcard core/*.h include/*.h port/*.h port/arch/*.h)
+WARN := -Wall -Wextra -Werror
+
+# ---- host builds -------------------------------------------------------------------------------
+HOST_CC ?= gcc
+HOST_DEFS := -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE
+HOST_INC := -Iinclude -Iport -Icore -Itests/host
+HOST_SRCS := $(CORE_SRCS) port/host.c
+HOST_TESTS := $(filter-out test_main,$(basename $(notdir $(wildcard tests/host/test_*.c))))
+
+# variant -> compiler and flags; tools/run-host-tests.sh says which tests run in which variant
+VARIANT_CC_kernel := $(HOST_CC)
+VARIANT_FLAGS_kernel := -O2
+VARIANT_CC_small := $(HOST_CC)
+VARIANT_FLAGS_small := -O2 -DBM_GEOMETRY_SMALL
+VARIANT_CC_unchecked := $(HOST_CC)
+VARIANT_FLAGS_unchecked := -O2 -DBM_FREE_CHECKS=0
+VARIANT_CC_asan := clang
+VARIANT_FLAGS_asan := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+VARIANT_CC_tsan := clang
+VARIANT_FLAGS_tsan := -O1 -fsanitize=thread
+VARIANTS := kernel small unchecked asan tsan
+
+define host_variant
+build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h $(HOST_SRCS) $(CORE_HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) $(HOST_INC) \
+	    -o $$@ $(HOST_SRCS) tests/host/test_main.c $$< -lpthread
+endef
+$(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
+
+HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(HOST_TESTS)))
+
+.PHONY: help deps deps-qemu host-tests-build test-host test run demo-host lib qemu bench \
+        check-generated check-freestanding clean guest-tests so
+
+help:
+	@echo "make run                  SMP demo (QEMU virt-aarch64, 4 cores; host demo until it exists)"
+	@echo "make test                 every test: host (5 build variants), freestanding check, QEMU boards"
+	@echo "make test-host            host tests only"
+	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
+	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"
+	@echo "make bench                benchmarks against glibc, jemalloc, mimalloc, tcmalloc"
+
+deps:
+	@tools/deps.sh all
+
+host-tests-build: $(HOST_TEST_BINS)
+
+test-host: deps host-tests-build
+	@tools/run-host-tests.sh
+
+check-generated:
+	@python3 tools/gen_size_classes.py --check
+
+check-freestanding:
+	@tools/check-freestanding.sh
+
+BOARDS := $(notdir $(patsubst %/board.mk,%,$(wildcard boards/*/board.mk)))
+
+guest-tests: deps
+	@tools/run-guest-tests.sh $(BOARDS)
+
+test: deps host-tests-build
+	@tools/run-all-tests.sh $(BOARDS)
+
+# ---- the demo ----------------------------------------------------------------------------------
+build/host/demo: tools/demo_host.c $(HOST_SRCS) $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) -std=c11 -O2 -g $(WARN) $(HOST_DEFS) $(HOST_INC) -o $@ $(HOST_SRCS) $< -lpthread
+
+demo-host: build/host/demo
+	@build/host/demo
+
+run: deps
+	@if [ -f boards/virt-aarch64/board.mk ]; then \
+	    $(MAKE) --no-print-directory -f mk/guest.mk BOARD=virt-aarch64 SMP=4 GUEST_SRCS="$$(ls tests/guest/demo*.c 2>/dev/null || ls tests/guest/*.c)" run; \
+	else $(MAKE) --no-print-directory demo-host; fi
+
+# ---- QEMU boards -----------------------------------------------------------------------------------
+BOARD ?= virt-aarch64
+qemu: deps
+	@$(MAKE) --no-print-directory -f mk/guest.mk BOARD=$(BOARD) run
+
+# ---- libraries -------------------------------------------------------------------------------------
+# TARGET -> compiler, flags, port sources, geometry
+TARGET ?= host
+LIB_CC_host := $(HOST_CC)
+LIB_FLAGS_host := -O2 -fPIC $(HOST_DEFS)
+LIB_PORT_host := port/host.c
+LIB_CC_x86_64 := gcc
+LIB_FLAGS_x86_64 := -O2 -ffreestanding -mno-red-zone -mgeneral-regs-only
+LIB_CC_aarch64 := aarch64-linux-gnu-gcc
+LIB_FLAGS_aarch64 := -O2 -ffreestanding -mno-outline-atomics -mgeneral-regs-only -mcpu=cortex-a53
+LIB_CC_armv7a := arm-none-eabi-gcc
+LIB_FLAGS_armv7a := -O2 -ffreestanding -mcpu=cortex-a15 -marm -mfloat-abi=soft
+LIB_CC_armv7m := arm-none-eabi-gcc
+LIB_FLAGS_armv7m := -Os -ffreestanding -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1 -DBM_MAX_ARENAS=1
+LIB_CC_riscv64 := riscv64-unknown-elf-gcc
+LIB_FLAGS_riscv64 := -O2 -ffreestanding -march=rv64imac -mabi=lp64 -mcmodel=medany
+LIB_PORT_default := port/baremetal.c port/libc_mini.c
+LIB_PORT = $(or $(LIB_PORT_$(TARGET)),$(LIB_PORT_default))
+LIB_SRCS = $(CORE_SRCS) $(LIB_PORT)
+LIB_OBJS = $(patsubst %.c,build/$(TARGET)/obj/%.o,$(LIB_SRCS))
+
+lib: deps
+	@$(MAKE) --no-print-directory build/$(TARGET)/libbaremalloc.a TARGET=$(TARGET)
+	@echo "built build/$(TARGET)/libbaremalloc.a"
+
+build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS) boards/board.h
+	@mkdir -p $(dir $@)
+	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) -Iinclude -Iport -Icore -Iboards -c -o $@ $<
+
+build/$(TARGET)/libbaremalloc.a: $(LIB_OBJS)
+	@rm -f $@
+	$(patsubst %gcc,%ar,$(LIB_CC_$(TARGET))) rcs $@ $^
+
+# Drop-in shared library with the standard names, for LD_PRELOAD.
+build/host/libbaremalloc.so: $(HOST_SRCS) port/stdnames.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) -std=c11 -O2 -g -fPIC -shared -ftls-model=initial-exec $(WARN) \
+	    $(HOST_DEFS) -DBM_EXPORT_STD_NAMES $(HOST_INC) -o $@ $(HOST_SRCS) port/stdnames.c -lpthread
+
+so: build/host/libbaremalloc.so
+
+bench: deps build/host/libbaremalloc.so
+	@$(MAKE) --no-print-directory -f mk/bench.mk
+
+clean:
+	rm -rf build

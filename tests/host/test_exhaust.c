@@ -1,0 +1,103 @@
+/*
+ * Exhaustion on a static region handed to bm_init (as firmware does with a linker-script
+ * array): allocation returns NULL when memory runs out, never crashes, and after freeing
+ * everything the same number of blocks fits again, round after round (nothing stays lost in
+ * caches or fragments for good).
+ */
+#include <stdint.h>
+
+#include "bm_port.h"
+#include "internal.h"
+#include "test.h"
+
+#ifdef BM_GEOMETRY_SMALL
+#define HEAP_BYTES ((size_t)256 << 10)
+#else
+#define HEAP_BYTES ((size_t)24 << 20)
+#endif
+static unsigned char heap[HEAP_BYTES] __attribute__((aligned(4096)));
+static void *blocks[1 << 22];
+
+/* Allocates blocks of sizes from the pattern until NULL; returns how many. */
+static size_t fill_heap(const size_t *sizes, unsigned nsizes) {
+    size_t n = 0;
+    for (;;) {
+        void *p = bm_malloc(sizes[n % nsizes]);
+        if (!p)
+            break;
+        ((unsigned char *)p)[0] = 0x5A;
+        blocks[n++] = p;
+        if (n == sizeof blocks / sizeof blocks[0])
+            break;
+    }
+    return n;
+}
+
+static void free_heap(size_t n, int reverse) {
+    for (size_t i = 0; i < n; i++)
+        bm_free(blocks[reverse ? n - 1 - i : i]);
+    bm_cache_flush();
+}
+
+static void rounds_agree(const size_t *sizes, unsigned nsizes) {
+    size_t counts[3];
+    for (int round = 0; round < 3; round++) {
+        counts[round] = fill_heap(sizes, nsizes);
+        CHECK(counts[round] > 0);
+        CHECK_EQ(bm_last_error(), BM_ENOMEM);
+        CHECK_EQ(bm_check(), 0);
+        free_heap(counts[round], round & 1);
+        CHECK_EQ(bm_check(), 0);
+        CHECK_EQ(bm_stats_allocated(), 0);
+    }
+    CHECK_EQ(counts[1], counts[0]);
+    CHECK_EQ(counts[2], counts[0]);
+    printf("  sizes %zu..: %zu blocks per round\n", sizes[0], counts[0]);
+}
+
+TEST(exhaust_small_blocks) {
+    size_t sizes[] = {16};
+    rounds_agree(sizes, 1);
+}
+
+TEST(exhaust_mixed_blocks) {
+    size_t sizes[] = {8, 100, 24, 1000, 48, 3000, 200};
+    rounds_agree(sizes, 7);
+}
+
+TEST(exhaust_large_blocks) {
+    size_t sizes[] = {BM_SMALL_MAX + 1, 3 * BM_PAGE + 5, BM_LARGE_MAX / 3};
+    rounds_agree(sizes, 3);
+}
+
+TEST(exhaust_huge_blocks) {
+    size_t sizes[] = {BM_CHUNK + 1, 2 * BM_CHUNK};
+    rounds_agree(sizes, 2);
+}
+
+TEST(exhaust_then_all_kinds_still_work) {
+    size_t sizes[] = {64};
+    size_t n = fill_heap(sizes, 1);
+    CHECK(bm_malloc(BM_LARGE_MAX) == NULL);
+    CHECK(bm_malloc(3 * BM_CHUNK) == NULL);
+    CHECK(bm_aligned_alloc(BM_CHUNK, BM_CHUNK) == NULL);
+    CHECK(bm_calloc(1000, 1000) == NULL);
+    free_heap(n, 0);
+    void *a = bm_malloc(BM_LARGE_MAX), *b = bm_malloc(10), *c = bm_aligned_alloc(BM_PAGE * 2, 100);
+    CHECK(a && b && c);
+    bm_free(a);
+    bm_free(b);
+    bm_free(c);
+    CHECK_EQ(bm_check(), 0);
+}
+
+int main(void) {
+    bm_page_source_t source = {.base = heap, .size = sizeof heap};
+    bm_config_t config = {.sources = &source, .nsources = 1, .error_hook = test_count_error};
+    if (bm_init(&config) != 0) {
+        printf("bm_init failed\n0 passed, 1 failed\n");
+        return 1;
+    }
+    CHECK_EQ(bm_init(&config), BM_EBUSY);
+    return test_main();
+}

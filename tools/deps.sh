@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need from Debian's packages, if it is missing.
+# usage: tools/deps.sh [host|qemu|bench|all]   (default: all)
+set -e
+want=${1:-all}
+need=()
+has() { command -v "$1" >/dev/null 2>&1; }
+pkg_has() { dpkg -s "$1" >/dev/null 2>&1; }
+
+has gcc || need+=(gcc)
+has make || need+=(make)
+has clang || need+=(clang)
+has python3 || need+=(python3)
+pkg_has libclang-rt-14-dev || need+=(libclang-rt-14-dev) # sanitizer runtimes for clang
+if [ "$want" = qemu ] || [ "$want" = all ]; then
+    has qemu-system-aarch64 || need+=(qemu-system-arm)
+    has qemu-system-arm || need+=(qemu-system-arm)
+    has qemu-system-x86_64 || need+=(qemu-system-x86)
+    has qemu-system-riscv64 || need+=(qemu-system-misc)
+    has aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu)
+    has arm-none-eabi-gcc || need+=(gcc-arm-none-eabi)
+    pkg_has libnewlib-arm-none-eabi || need+=(libnewlib-arm-none-eabi)
+    has riscv64-unknown-elf-gcc || need+=(gcc-riscv64-unknown-elf)
+fi
+if [ "$want" = bench ] || [ "$want" = all ]; then
+    pkg_has libjemalloc-dev || need+=(libjemalloc-dev)
+    pkg_has libmimalloc-dev || need+=(libmimalloc-dev)
+    pkg_has libtcmalloc-minimal4 || need+=(libtcmalloc-minimal4)
+    has valgrind || need+=(valgrind)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+# de-duplicate
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+echo "deps: installing ${need[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -354,7 +354,7 @@ unsigned bm_arena_bin_fill(bm_arena_t *arena, unsigned cls, void **out, unsigned
         for (size_t w = 0; w < words && got < n && run->nfree; w++) {
             uintptr_t bits = run->bitmap[w];
             while (bits && got < n) {
-                unsigned bit = (unsigned)__builtin_ctzl(bits);
+                unsigned bit = bm_ctz(bits);
                 bits &= bits - 1;
                 out[got++] = reg0 + (w * BM_BITMAP_BITS + bit) * ci->size;
                 run->nfree--;

@@ -13,8 +13,8 @@ typedef struct check_ctx {
     unsigned errors;
     size_t free_runs[BM_MAX_ARENAS];
     size_t nonfull_runs[BM_MAX_ARENAS][BM_NSMALL];
-    uint64_t live_regions[BM_MAX_ARENAS][BM_NSMALL];
-    uint64_t small_runs[BM_MAX_ARENAS][BM_NSMALL];
+    bm_stat_t live_regions[BM_MAX_ARENAS][BM_NSMALL];
+    bm_stat_t small_runs[BM_MAX_ARENAS][BM_NSMALL];
     size_t dirty_pages[BM_MAX_ARENAS];
     size_t active_pages[BM_MAX_ARENAS];
     size_t large_bytes[BM_MAX_ARENAS];
@@ -44,8 +44,6 @@ static bool expect(check_ctx_t *ctx, bool ok, const char *what, const void *wher
     return ok;
 }
 
-static unsigned popcount_word(uintptr_t w) { return (unsigned)__builtin_popcountl(w); }
-
 static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
     unsigned cls = bm_pm_class(chunk->map[head]);
     if (!expect(ctx, cls < BM_NSMALL, "check: small run with a bad class", bm_page_addr(chunk, head)))
@@ -68,7 +66,7 @@ static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chu
         size_t valid = ci->nregs - w * BM_BITMAP_BITS;
         if (valid < BM_BITMAP_BITS)
             expect(ctx, (bits >> valid) == 0, "check: run bitmap has bits past the last region", run);
-        nfree += popcount_word(bits);
+        nfree += bm_popcount(bits);
     }
     expect(ctx, nfree == run->nfree, "check: run nfree differs from its bitmap", run);
     bm_bin_t *bin = &arena->bins[cls];

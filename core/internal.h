@@ -60,6 +60,41 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 
 
+/* Bit scans without libgcc helpers: an instruction where the architecture has one, a de
+ * Bruijn multiply elsewhere (RV64 without Zbb). Arguments are non-zero. */
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__)
+BM_INLINE unsigned bm_ctz(uintptr_t x) { return (unsigned)__builtin_ctzl(x); }
+#else
+BM_INLINE unsigned bm_ctz(uintptr_t x) {
+#if __SIZEOF_POINTER__ == 8
+    static const uint8_t table[64] = {0,  1,  2,  53, 3,  7,  54, 27, 4,  38, 41, 8,  34, 55, 48, 28,
+                                      62, 5,  39, 46, 44, 42, 22, 9,  24, 35, 59, 56, 49, 18, 29, 11,
+                                      63, 52, 6,  26, 37, 40, 33, 47, 61, 45, 43, 21, 23, 58, 17, 10,
+                                      51, 25, 36, 32, 60, 20, 57, 16, 50, 31, 19, 15, 30, 14, 13, 12};
+    return table[((x & -x) * 0x022fdd63cc95386dull) >> 58];
+#else
+    static const uint8_t table[32] = {0,  1,  28, 2,  29, 14, 24, 3, 30, 22, 20, 15, 25, 17, 4,  8,
+                                      31, 27, 13, 23, 21, 19, 16, 7, 26, 12, 18, 6,  11, 5,  10, 9};
+    return table[((uint32_t)(x & -x) * 0x077CB531u) >> 27];
+#endif
+}
+#endif
+
+BM_INLINE unsigned bm_popcount(uintptr_t x) {
+    unsigned n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
+/* Statistics counters: 64-bit where that is one machine word; 32-bit elsewhere, because a
+ * 32-bit core has no single-copy-atomic 64-bit load (they would wrap after 4 G events). */
+#if __SIZEOF_POINTER__ == 8
+typedef uint64_t bm_stat_t;
+#else
+typedef uint32_t bm_stat_t;
+#endif
+
 /* ---------------------------------------------------------------------------------------
  * Size classes (size_classes.h, generated).
  * ------------------------------------------------------------------------------------- */
@@ -215,18 +250,18 @@ typedef struct bm_free_run {
  * their own core. Readers on other cores get a momentary value (relaxed loads).
  * ------------------------------------------------------------------------------------- */
 typedef struct bm_bin_stats {
-    uint64_t nmalloc, ndalloc; /* regions handed out / taken back by the arena */
-    uint64_t nrequests;        /* cache refills and direct allocations served */
-    uint64_t nruns;            /* runs created */
-    uint64_t curruns;          /* runs live now */
-    uint64_t curregs;          /* regions live now (allocated or sitting in caches) */
+    bm_stat_t nmalloc, ndalloc; /* regions handed out / taken back by the arena */
+    bm_stat_t nrequests;        /* cache refills and direct allocations served */
+    bm_stat_t nruns;            /* runs created */
+    bm_stat_t curruns;          /* runs live now */
+    bm_stat_t curregs;          /* regions live now (allocated or sitting in caches) */
 } bm_bin_stats_t;
 
 typedef struct bm_arena_stats {
-    uint64_t large_nmalloc, large_ndalloc, large_allocated; /* bytes live in large runs */
-    uint64_t huge_nmalloc, huge_ndalloc, huge_allocated;
-    uint64_t lock_acquisitions, lock_contended;
-    uint64_t npurge, purged; /* purge passes, pages purged */
+    bm_stat_t large_nmalloc, large_ndalloc, large_allocated; /* bytes live in large runs */
+    bm_stat_t huge_nmalloc, huge_ndalloc, huge_allocated;
+    bm_stat_t lock_acquisitions, lock_contended;
+    bm_stat_t npurge, purged; /* purge passes, pages purged */
 } bm_arena_stats_t;
 
 /* ---------------------------------------------------------------------------------------
@@ -355,7 +390,7 @@ typedef struct bm_cache_bin {
 typedef struct bm_cache_bin_info {
     uint16_t nmax;      /* slots */
     uint16_t low_water; /* fewest objects held since the last maintenance pass */
-    uint64_t nfills, nflushes, nfilled, nflushed, nmisses;
+    bm_stat_t nfills, nflushes, nfilled, nflushed, nmisses;
 } bm_cache_bin_info_t;
 
 typedef struct bm_cache {
@@ -364,7 +399,7 @@ typedef struct bm_cache {
     unsigned core;
     unsigned ncached;                     /* classes 0..ncached-1 have slots */
     void **slots;                         /* storage of every bin's stack */
-    uint64_t cross_frees;                 /* objects flushed to another core's arena */
+    bm_stat_t cross_frees;                /* objects flushed to another core's arena */
     bm_cache_bin_info_t info[BM_NCLASSES];
 } bm_cache_t;
 
@@ -427,7 +462,7 @@ typedef struct bm_state {
     bm_lock_t base_lock;
     char *base_next, *base_end;       /* bump range for metadata */
     size_t base_allocated;
-    uint64_t peak_allocated;
+    size_t peak_allocated;
     bm_error_hook_t error_hook;
 } bm_state_t;
 

@@ -7,7 +7,7 @@
  */
 #include "internal.h"
 
-const bm_class_info_t bm_classes[BM_NCLASSES] = {BM_SIZE_CLASS_TABLE};
+const bm_class_info_t bm_classes[BM_NCLASSES + 1] = {BM_SIZE_CLASS_TABLE, {0, 0, 0, 0, 0, 0, 0, 0}};
 const uint8_t bm_size_lookup[BM_LOOKUP_MAX / 8 + 1] = {BM_SIZE_LOOKUP_TABLE};
 
 bm_state_t bm_state;
@@ -250,9 +250,7 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_cache_bin_t *bin = &(*core_local())->bins[cls];
 #if BM_FREE_CHECKS
-    uint32_t x = (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)) * bin->div_inverse;
-    x = (x >> bin->div_shift) | (x << ((32 - bin->div_shift) & 31));
-    if (BM_UNLIKELY(x > bin->div_limit)) {
+    if (BM_UNLIKELY(!bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm))))) {
         bm_port_irq_restore(irq);
         return false;
     }
@@ -271,7 +269,7 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
     head[-1] = ptr;
     bin->head = head - 1;
     bm_port_irq_restore(irq);
-    BM_POISON(ptr, bm_classes[cls < BM_NCLASSES ? cls : 0].size);
+    BM_POISON(ptr, bm_classes[cls].size);
     return true;
 }
 

@@ -21,13 +21,6 @@ static unsigned cache_slots_for(unsigned cls) {
     return slots < limit ? slots : limit;
 }
 
-static void cache_bin_set_test(bm_cache_bin_t *bin, unsigned cls) {
-    const bm_class_info_t *ci = &bm_classes[cls < BM_NCLASSES ? cls : 0];
-    bin->div_shift = ci->div_shift;
-    bin->div_inverse = ci->div_inverse;
-    bin->div_limit = ci->div_limit;
-}
-
 bm_cache_t *bm_cache_create(unsigned core) {
     unsigned total = 0, ncached = 0;
     for (unsigned cls = 0; cls < BM_NCLASSES; cls++) {
@@ -48,7 +41,6 @@ bm_cache_t *bm_cache_create(unsigned core) {
     unsigned offset = 0;
     for (unsigned cls = 0; cls <= BM_NCLASSES; cls++) {
         bm_cache_bin_t *bin = &cache->bins[cls];
-        cache_bin_set_test(bin, cls);
         unsigned n = cls < BM_NCLASSES ? cache_slots_for(cls) : 0;
         if (!n)
             continue; /* head NULL, marks 0: empty and full at once, never usable */

@@ -109,7 +109,9 @@ typedef struct bm_class_info {
     uint32_t div_limit;
 } bm_class_info_t;
 
-extern const bm_class_info_t bm_classes[BM_NCLASSES];
+/* One more entry than classes: BM_BIN_INVALID's, all zero, whose divisibility test passes
+ * so that the fast path needs no bounds check before reaching the never-usable bin. */
+extern const bm_class_info_t bm_classes[BM_NCLASSES + 1];
 extern const uint8_t bm_size_lookup[BM_LOOKUP_MAX / 8 + 1];
 
 #define BM_BIN_INVALID BM_NCLASSES /* class index stored for pages no block starts in */
@@ -382,9 +384,7 @@ typedef struct bm_cache_bin {
     void **head;        /* most recently freed object; == empty position when none */
     uint16_t low_empty; /* low 16 bits of head when the stack is empty */
     uint16_t low_full;  /* low 16 bits of head when the stack is full */
-    uint32_t div_shift; /* copies of the class's divisibility test for the free check */
-    uint32_t div_inverse;
-    uint32_t div_limit;
+    uint32_t unused;    /* keeps the bin 16 bytes on 64-bit targets: index = class << 4 */
 } bm_cache_bin_t;
 
 typedef struct bm_cache_bin_info {

@@ -32,8 +32,10 @@ define host_variant
 build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h $(HOST_SRCS) $(CORE_HDRS)
 	@mkdir -p $$(dir $$@)
 	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) $(HOST_INC) \
-	    -o $$@ $(HOST_SRCS) tests/host/test_main.c $$< -lpthread
+	    -o $$@ $(HOST_SRCS) $$(EXTRA_SRCS) tests/host/test_main.c $$< -lpthread
 endef
+# test_stdnames replaces the C library's malloc with the standard names from port/stdnames.c
+build/host/%/test_stdnames: EXTRA_SRCS := port/stdnames.c
 $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 
 # Which tests run in which variant (tools/run-host-tests.sh runs whatever was built): the
@@ -41,9 +43,9 @@ $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 # threaded ones.
 TESTS_kernel := $(HOST_TESTS)
 TESTS_small := $(HOST_TESTS)
-TESTS_unchecked := $(filter-out test_api,$(HOST_TESTS))
-TESTS_asan := $(HOST_TESTS)
-TESTS_tsan := test_units test_threads
+TESTS_unchecked := $(filter-out test_api test_stdnames,$(HOST_TESTS))
+TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
+TESTS_tsan := test_units test_threads test_init_race
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo-host lib qemu bench \
@@ -111,6 +113,7 @@ LIB_CC_armv7a := arm-none-eabi-gcc
 LIB_FLAGS_armv7a := -O2 -ffreestanding -mcpu=cortex-a15 -marm -mfloat-abi=soft
 LIB_CC_armv7m := arm-none-eabi-gcc
 LIB_FLAGS_armv7m := -Os -ffreestanding -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1 -DBM_MAX_ARENAS=1
+LIB_PORT_armv7m := port/baremetal.c # Cortex-M firmware links newlib, which has memcpy & co.
 LIB_CC_riscv64 := riscv64-unknown-elf-gcc
 LIB_FLAGS_riscv64 := -O2 -ffreestanding -march=rv64imac -mabi=lp64 -mcmodel=medany
 LIB_PORT_default := port/baremetal.c port/libc_mini.c
@@ -133,8 +136,8 @@ build/$(TARGET)/libbaremalloc.a: $(LIB_OBJS)
 # Drop-in shared library with the standard names, for LD_PRELOAD.
 build/host/libbaremalloc.so: $(HOST_SRCS) port/stdnames.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) -std=c11 -O2 -g -fPIC -shared -ftls-model=initial-exec $(WARN) \
-	    $(HOST_DEFS) -DBM_EXPORT_STD_NAMES $(HOST_INC) -o $@ $(HOST_SRCS) port/stdnames.c -lpthread
+	$(HOST_CC) -std=c11 -O2 -g -fPIC -shared -fvisibility=hidden -ftls-model=initial-exec $(WARN) \
+	    $(HOST_DEFS) -DBM_EXPORT_STD_NAMES $(HOST_INC) -Wl,-Bsymbolic -o $@ $(HOST_SRCS) port/stdnames.c -lpthread
 
 so: build/host/libbaremalloc.so
 

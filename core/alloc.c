@@ -96,8 +96,7 @@ static int init_run(const bm_config_t *config) {
     int err = bm_bootstrap(sources, nsources, narenas);
     if (err)
         return err;
-    for (unsigned core = 0; core < BM_MAX_CORES; core++)
-        bm_state.core_arena[core] = core % narenas;
+    bm_policies_init(narenas); /* core -> arena rule, purge policy (maintenance.c) */
     bm_region_t *r0 = &bm_state.regions[0];
     bm_fast_region_table = r0->table;
     bm_fast_region_base = r0->base;
@@ -122,8 +121,12 @@ static int init_once(const bm_config_t *config, bool explicit_call) {
                                         __ATOMIC_ACQUIRE))
             break;
     }
+    /* Masked: an interrupt on this core that allocated now would wait for this very
+     * initialisation for ever. */
+    bm_irq_state_t irq = bm_port_irq_save();
     int err = init_run(config);
     __atomic_store_n(&bm_state.init_state, err ? 3 : 2, __ATOMIC_RELEASE);
+    bm_port_irq_restore(irq);
     return err;
 }
 
@@ -164,8 +167,10 @@ static bm_cache_t *current_cache(void) {
 static void *alloc_class(bm_cache_t *cache, bm_arena_t *arena, unsigned cls) {
     if (cache) {
         bm_cache_bin_t *bin = &cache->bins[cls];
-        if ((uint16_t)(uintptr_t)bin->head != bin->low_empty)
+        if ((uint16_t)(uintptr_t)bin->head != bin->low_empty) {
+            BM_STATS_FAST_HIT(cache);
             return *bin->head++;
+        }
         return bm_cache_alloc_slow(cache, cls);
     }
     if (!bm_class_is_small(cls))
@@ -206,7 +211,10 @@ static void *alloc_aligned(size_t size, size_t align) {
         bm_set_error(BM_ENOMEM);
         return NULL;
     }
-    BM_UNPOISON(p, bm_usable_size(p));
+#if BM_FREE_CHECKS
+    bm_mark_allocated(p);
+#endif
+    BM_EXPOSE(p, size, bm_usable_size(p));
     return p;
 }
 
@@ -234,9 +242,13 @@ void *bm_malloc(size_t size) {
         void **head = bin->head;
         if (BM_LIKELY((uint16_t)(uintptr_t)head != bin->low_empty)) {
             bin->head = head + 1;
+            BM_STATS_FAST_HIT(*core_local()); /* compiled out unless BM_STATS_FAST */
             void *p = *head;
             bm_port_irq_restore(irq);
-            BM_UNPOISON(p, bm_classes[cls].size);
+#if BM_FREE_CHECKS
+            bm_mark_allocated(p);
+#endif
+            BM_EXPOSE(p, size, bm_classes[cls].size);
             return p;
         }
         bm_port_irq_restore(irq);
@@ -264,7 +276,7 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
         return false;
     }
 #if BM_FREE_CHECKS
-    *(uintptr_t *)ptr = bm_freed_key(ptr);
+    bm_mark_freed(ptr);
 #endif
     head[-1] = ptr;
     bin->head = head - 1;
@@ -298,18 +310,60 @@ void bm_free(void *ptr) {
     free_slow(ptr);
 }
 
+/* Classifies ptr: its usable size, or 0 (after a report) if it is not a live block's start.
+ * *cls_out gets the class (BM_NCLASSES for huge). */
+static size_t block_size_quiet(const void *ptr, unsigned *cls_out) {
+    bm_region_t *region = bm_region_of(ptr);
+    if (!region || __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2)
+        return 0;
+    bm_ctentry_t entry = *bm_region_entry(region, ptr);
+    if (bm_ct_type(entry) == BM_CT_HUGE && bm_ct_head(entry) && ((uintptr_t)ptr & BM_CHUNK_MASK) == 0) {
+        *cls_out = BM_NCLASSES;
+        return bm_huge_usable(entry);
+    }
+    if (bm_ct_type(entry) == BM_CT_ARENA) {
+        bm_pagemap_t pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
+        unsigned cls = bm_pm_class(pm);
+        if (cls != BM_BIN_INVALID &&
+            bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)))) {
+            *cls_out = cls;
+            return bm_classes[cls].size;
+        }
+    }
+    return 0;
+}
+
+static size_t block_size(const void *ptr, unsigned *cls_out) {
+    size_t size = block_size_quiet(ptr, cls_out);
+    if (!size)
+        bm_report(bm_region_of(ptr) ? "pointer is not the start of a live block"
+                                    : "pointer outside every heap region (not from this allocator)",
+                  ptr);
+    return size;
+}
+
+/* A sized free the fast path did not take: check the size against the block, then free. */
+BM_NOINLINE static void free_sized_slow(void *ptr, size_t size) {
+    if (ptr && __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) == 2 && bm_region_of(ptr)) {
+        unsigned real_cls;
+        size_t real = block_size_quiet(ptr, &real_cls);
+        /* Any size from the one requested up to the usable size is right; only a larger one
+         * is detectably wrong (aligned_alloc and realloc may hand out a bigger class). */
+        (void)real_cls;
+        if (real && size > real)
+            bm_report("sized free with a size larger than the block", ptr);
+    }
+    free_slow(ptr);
+}
+
 void bm_free_sized(void *ptr, size_t size) {
     bm_pagemap_t pm = 0;
     if (BM_LIKELY(size <= BM_LOOKUP_MAX) && BM_LIKELY(free_lookup(ptr, &pm))) {
         unsigned cls = bm_lookup_class(size);
-        if (BM_FREE_CHECKS && BM_UNLIKELY(bm_pm_class(pm) != cls)) {
-            if (bm_pm_class(pm) != BM_BIN_INVALID)
-                bm_report("sized free with a size that does not match the block's size class", ptr);
-        } else if (BM_LIKELY(free_fast(ptr, pm, cls))) {
+        if ((!BM_FREE_CHECKS || BM_LIKELY(bm_pm_class(pm) == cls)) && BM_LIKELY(free_fast(ptr, pm, cls)))
             return;
-        }
     }
-    free_slow(ptr);
+    free_sized_slow(ptr, size);
 }
 
 /* ---- the rest of the API --------------------------------------------------------------------- */
@@ -344,32 +398,6 @@ int bm_posix_memalign(void **memptr, size_t alignment, size_t size) {
     return 0;
 }
 
-/* Classifies ptr: its usable size, or 0 (after a report) if it is not a live block's start.
- * *cls_out gets the class (BM_NCLASSES for huge). */
-static size_t block_size(const void *ptr, unsigned *cls_out) {
-    bm_region_t *region = bm_region_of(ptr);
-    if (!region || __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2) {
-        bm_report("pointer outside every heap region (not from this allocator)", ptr);
-        return 0;
-    }
-    bm_ctentry_t entry = *bm_region_entry(region, ptr);
-    if (bm_ct_type(entry) == BM_CT_HUGE && bm_ct_head(entry) && ((uintptr_t)ptr & BM_CHUNK_MASK) == 0) {
-        *cls_out = BM_NCLASSES;
-        return bm_huge_usable(entry);
-    }
-    if (bm_ct_type(entry) == BM_CT_ARENA) {
-        bm_pagemap_t pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
-        unsigned cls = bm_pm_class(pm);
-        if (cls != BM_BIN_INVALID &&
-            bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)))) {
-            *cls_out = cls;
-            return bm_classes[cls].size;
-        }
-    }
-    bm_report("pointer is not the start of a live block", ptr);
-    return 0;
-}
-
 size_t bm_usable_size(const void *ptr) {
     unsigned cls;
     return ptr ? block_size(ptr, &cls) : 0;
@@ -388,10 +416,26 @@ void *bm_realloc(void *ptr, size_t size) {
         bm_set_error(BM_EINVAL);
         return NULL;
     }
+    /* Keep the alignment the old block may have been asked for. Nothing records it, so the
+     * address is the evidence, believed up to what the old block's kind makes plausible: a
+     * small block's class alignment; half a chunk for a large run; for a huge block, its chunk
+     * alignment while it stays huge, and a page when it shrinks below that (so a huge block
+     * realloc'ed to a few bytes does not keep a chunk). */
+    uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
+    size_t cap = old_cls == BM_NCLASSES       ? (size > BM_LARGE_MAX ? BM_CHUNK : BM_PAGE)
+                 : bm_class_is_small(old_cls) ? bm_classes[old_cls].align
+                                              : BM_CHUNK / 2;
+    size_t align = addr_align < cap ? addr_align : cap;
     if (size <= BM_LARGE_MAX && old_cls < BM_NCLASSES) {
         unsigned new_cls = bm_size_to_class(size);
-        if (new_cls == old_cls)
+        if (align > BM_PAGE && new_cls < BM_NSMALL)
+            new_cls = BM_NSMALL; /* over-page alignment: only large runs (or chunks) have it */
+        while (bm_classes[new_cls].align < align && align <= BM_PAGE)
+            new_cls++; /* ends at a large class at the latest: those are page aligned */
+        if (new_cls == old_cls) {
+            BM_EXPOSE(ptr, size, old_size);
             return ptr;
+        }
         if (!bm_class_is_small(old_cls) && !bm_class_is_small(new_cls)) {
             bm_arena_t *arena = bm_chunk_of(ptr)->arena;
             bm_irq_state_t irq = bm_port_irq_save();
@@ -402,7 +446,7 @@ void *bm_realloc(void *ptr, size_t size) {
                 done = bm_arena_large_grow(arena, ptr, new_cls);
             bm_port_irq_restore(irq);
             if (done) {
-                BM_UNPOISON(ptr, bm_classes[new_cls].size);
+                BM_EXPOSE(ptr, size, bm_classes[new_cls].size);
                 return ptr;
             }
         }
@@ -410,16 +454,13 @@ void *bm_realloc(void *ptr, size_t size) {
         bm_irq_state_t irq = bm_port_irq_save();
         bm_huge_shrink(ptr, bm_region_of(ptr), size);
         bm_port_irq_restore(irq);
+        BM_EXPOSE(ptr, size, bm_usable_size(ptr));
         return ptr;
     }
-    /* Move, keeping whatever alignment the old block had (it may have come from
-     * aligned_alloc; nothing records that, so the address itself is the evidence). */
-    uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
-    size_t align = addr_align > BM_REALLOC_ALIGN_MAX ? BM_REALLOC_ALIGN_MAX : addr_align;
     void *p = alloc_aligned(size, align);
     if (!p)
         return NULL;
-    __builtin_memcpy(p, ptr, old_size < size ? old_size : size);
+    bm_copy_block(p, ptr, old_size < size ? old_size : size);
     bm_free(ptr);
     return p;
 }

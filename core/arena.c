@@ -19,7 +19,10 @@ void bm_arena_lock(bm_arena_t *arena) {
         BM_STAT_ADD(arena->stats.lock_contended, 1);
 }
 
-void bm_arena_unlock(bm_arena_t *arena) { bm_lock_release(&arena->lock); }
+void bm_arena_unlock(bm_arena_t *arena) {
+    bm_arena_unlock_hook(arena); /* peak tracking and ratio purging (internal.h) */
+    bm_lock_release(&arena->lock);
+}
 
 void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node) {
     bm_lock_init(&arena->lock);
@@ -100,13 +103,8 @@ static bm_chunk_t *arena_chunk_new(bm_arena_t *arena) {
 /* A chunk whose pages are all free goes back to the pool, unless the arena keeps it as its
  * spare (one per arena, so a workload oscillating around a chunk boundary does not bounce
  * chunks through the pool lock). */
-static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
+static void arena_chunk_release(bm_arena_t *arena, bm_chunk_t *chunk) {
     const size_t all_free = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES;
-    bm_chunk_t *spare = arena->spare;
-    if (!spare || spare == chunk || spare->nfree != all_free) {
-        arena->spare = chunk;
-        return;
-    }
     free_run_remove(arena, chunk, BM_CHUNK_HEADER_PAGES);
     if (bm_pm_dirty(chunk->map[BM_CHUNK_HEADER_PAGES]))
         arena->ndirty -= all_free;
@@ -120,6 +118,25 @@ static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
     chunk->magic = 0;
     BM_POISON(chunk, BM_CHUNK);
     bm_chunks_free(chunk);
+}
+
+static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
+    bm_chunk_t *spare = arena->spare;
+    if (!spare || spare == chunk || spare->nfree != BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES) {
+        arena->spare = chunk;
+        return;
+    }
+    arena_chunk_release(arena, chunk);
+}
+
+void bm_arena_release_spare(bm_arena_t *arena) {
+    const size_t all_free = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES;
+    bm_arena_lock(arena);
+    bm_chunk_t *spare = arena->spare;
+    arena->spare = NULL;
+    if (spare && spare->nfree == all_free)
+        arena_chunk_release(arena, spare);
+    bm_arena_unlock(arena);
 }
 
 /* Takes a run of npages whose first page index is a multiple of align_pages; on return the
@@ -364,6 +381,7 @@ unsigned bm_arena_bin_fill(bm_arena_t *arena, unsigned cls, void **out, unsigned
     }
     BM_STAT_ADD(bin->stats.nmalloc, got);
     BM_STAT_ADD(bin->stats.curregs, got);
+    BM_STAT_ADD(arena->stats.small_allocated, (size_t)got * ci->size);
     BM_STAT_ADD(bin->stats.nrequests, 1);
     return got;
 }
@@ -401,6 +419,7 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
     bm_bin_t *bin = &arena->bins[cls];
     BM_STAT_ADD(bin->stats.ndalloc, 1);
     BM_STAT_SUB(bin->stats.curregs, 1);
+    BM_STAT_SUB(arena->stats.small_allocated, ci->size);
     if (run == bin->current)
         return true;
     if (run->nfree == ci->nregs) {

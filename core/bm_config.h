@@ -36,10 +36,6 @@
 #define BM_FREE_CHECKS 1
 #endif
 
-/* realloc keeps the alignment the old address had, up to this (2 MiB: the largest alignment
- * kernels ask for, huge pages). Beyond it a moved block may be less aligned. */
-#define BM_REALLOC_ALIGN_MAX ((size_t)2 << 20)
-
 /* Page sources (memory nodes) the allocator can manage at once. */
 #ifndef BM_MAX_REGIONS
 #define BM_MAX_REGIONS 4

@@ -59,6 +59,7 @@ BM_INLINE void **cache_bin_empty_pos(const bm_cache_bin_t *bin) {
 }
 
 void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls) {
+    bm_cache_check_flush_request(cache); /* tcache.flush_all from another core */
     bm_arena_t *arena = cache->arena;
     if (!bm_class_is_small(cls))
         return bm_arena_large_alloc(arena, cls, BM_PAGE);
@@ -163,6 +164,7 @@ static bool cache_free_is_double(bm_cache_t *cache, bm_cache_bin_t *bin, bm_chun
 /* A free the fast path could not finish: the pointer failed a check, the bin is full or not
  * cached, or the pointer lies in another region. Classifies it exactly and acts. */
 void bm_cache_free_slow(bm_cache_t *cache, void *ptr) {
+    bm_cache_check_flush_request(cache); /* tcache.flush_all from another core */
     bm_region_t *region = bm_region_of(ptr);
     if (!region) {
         bm_report("free of a pointer outside every heap region (not from this allocator)", ptr);
@@ -202,7 +204,7 @@ void bm_cache_free_slow(bm_cache_t *cache, void *ptr) {
         unsigned nflush = (cache->info[cls].nmax * bm_state.opt.tcache_flush_pct + 99) / 100;
         cache_bin_flush(cache, cls, nflush ? nflush : 1);
     }
-    *(uintptr_t *)ptr = bm_freed_key(ptr);
+    bm_mark_freed(ptr);
     BM_POISON(ptr, bm_classes[cls].size);
     *--bin->head = ptr;
 }

@@ -191,10 +191,17 @@ void *bm_huge_alloc(bm_arena_t *arena, size_t size, size_t align) {
         return NULL;
     size_t n = (size + BM_CHUNK_MASK) >> BM_LG_CHUNK;
     void *p = bm_chunks_alloc(n, align, arena->node, arena->index, BM_CT_HUGE);
+    if (!p) {
+        /* Arenas keep one free chunk each as a spare; a huge block needs them more. */
+        for (unsigned a = 0; a < bm_state.narenas; a++)
+            bm_arena_release_spare(bm_state.arenas[a]);
+        p = bm_chunks_alloc(n, align, arena->node, arena->index, BM_CT_HUGE);
+    }
     if (p) {
         bm_lock_acquire(&bm_state.pool_lock);
         BM_STAT_ADD(arena->stats.huge_nmalloc, 1);
         BM_STAT_ADD(arena->stats.huge_allocated, n << BM_LG_CHUNK);
+        bm_stats_live_add(n << BM_LG_CHUNK);
         bm_lock_release(&bm_state.pool_lock);
         BM_UNPOISON(p, n << BM_LG_CHUNK);
     }
@@ -210,6 +217,7 @@ void bm_huge_free(void *ptr, bm_region_t *r, bm_ctentry_t entry) {
     bm_lock_acquire(&bm_state.pool_lock);
     BM_STAT_ADD(arena->stats.huge_ndalloc, 1);
     BM_STAT_SUB(arena->stats.huge_allocated, n << BM_LG_CHUNK);
+    bm_stats_live_add(-(n << BM_LG_CHUNK));
     chunks_free_locked(r, ((uintptr_t)ptr - r->base) >> BM_LG_CHUNK, n);
     bm_lock_release(&bm_state.pool_lock);
 }
@@ -223,6 +231,7 @@ bool bm_huge_shrink(void *ptr, bm_region_t *r, size_t new_size) {
         bm_arena_t *arena = bm_state.arenas[bm_ct_arena(entry)];
         r->table[index] = bm_ct_make(BM_CT_HUGE, true, bm_ct_arena(entry), keep);
         BM_STAT_SUB(arena->stats.huge_allocated, (n - keep) << BM_LG_CHUNK);
+        bm_stats_live_add(-((n - keep) << BM_LG_CHUNK));
         BM_POISON((char *)ptr + (keep << BM_LG_CHUNK), (n - keep) << BM_LG_CHUNK);
         chunks_free_locked(r, index + keep, n - keep);
     }

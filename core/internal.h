@@ -54,9 +54,13 @@ void __asan_poison_memory_region(void const volatile *addr, size_t size);
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define BM_POISON(p, n) __asan_poison_memory_region((p), (n))
 #define BM_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+/* A block handed to the user: exactly the requested bytes are addressable, as with ASan's
+ * own allocator, so an overflow into the rest of the size class is caught too. */
+#define BM_EXPOSE(p, size, usable) (BM_POISON((p), (usable)), BM_UNPOISON((p), (size)))
 #else
 #define BM_POISON(p, n) ((void)(p), (void)(n))
 #define BM_UNPOISON(p, n) ((void)(p), (void)(n))
+#define BM_EXPOSE(p, size, usable) ((void)(p), (void)(size), (void)(usable))
 #endif
 
 
@@ -264,6 +268,8 @@ typedef struct bm_arena_stats {
     bm_stat_t huge_nmalloc, huge_ndalloc, huge_allocated;
     bm_stat_t lock_acquisitions, lock_contended;
     bm_stat_t npurge, purged; /* purge passes, pages purged */
+    bm_stat_t small_allocated; /* bytes in small regions handed out (cached ones included) */
+    size_t live_seen;          /* small + large bytes last folded into bm_state.live_allocated */
 } bm_arena_stats_t;
 
 /* ---------------------------------------------------------------------------------------
@@ -307,6 +313,9 @@ void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages);
 void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls);
 /* Grow a large run in place to class new_cls if the following pages are free. */
 bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);
+/* Gives the arena's spare chunk back to the pool if it is still entirely free (so that a huge
+ * allocation can use it). Locks the arena itself. */
+void bm_arena_release_spare(bm_arena_t *arena);
 /* Return dirty free pages through the page source's release hook; returns pages purged. */
 size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty);
 
@@ -400,6 +409,8 @@ typedef struct bm_cache {
     unsigned ncached;                     /* classes 0..ncached-1 have slots */
     void **slots;                         /* storage of every bin's stack */
     bm_stat_t cross_frees;                /* objects flushed to another core's arena */
+    uint32_t flush_request;               /* set by tcache.flush_all on another core (atomic) */
+    bm_stat_t nhits;                      /* fast-path allocations (counted with BM_STATS_FAST) */
     bm_cache_bin_info_t info[BM_NCLASSES];
 } bm_cache_t;
 
@@ -426,8 +437,28 @@ BM_INLINE uintptr_t bm_freed_key(const void *ptr) { return (uintptr_t)ptr ^ BM_F
 static inline __attribute__((no_sanitize_address, noinline)) uintptr_t bm_first_word(const void *ptr) {
     return *(const volatile uintptr_t *)ptr;
 }
+static inline __attribute__((no_sanitize_address, noinline)) void bm_mark_freed(void *ptr) {
+    *(volatile uintptr_t *)ptr = bm_freed_key(ptr);
+}
+static inline __attribute__((no_sanitize_address, noinline)) void bm_mark_allocated(void *ptr) {
+    *(volatile uintptr_t *)ptr = 0;
+}
+/* realloc copies the old block's whole usable size, of which ASan knows only the requested
+ * part as addressable. */
+static inline __attribute__((no_sanitize_address, noinline)) void bm_copy_block(void *dst, const void *src,
+                                                                                size_t n) {
+    volatile unsigned char *d = dst;
+    const volatile unsigned char *s = src;
+    while (n--)
+        *d++ = *s++;
+}
 #else
+BM_INLINE void bm_copy_block(void *dst, const void *src, size_t n) { __builtin_memcpy(dst, src, n); }
 BM_INLINE uintptr_t bm_first_word(const void *ptr) { return *(const uintptr_t *)ptr; }
+BM_INLINE void bm_mark_freed(void *ptr) { *(uintptr_t *)ptr = bm_freed_key(ptr); }
+/* Handing a block out clears the key, so a block the user never writes to still frees on the
+ * fast path (a common pattern: malloc, fill later or never, free). */
+BM_INLINE void bm_mark_allocated(void *ptr) { *(uintptr_t *)ptr = 0; }
 #endif
 /* With the arena locked: true if ptr, a valid small region start, is free in its run. */
 bool bm_arena_region_is_free(bm_chunk_t *chunk, const void *ptr);
@@ -446,6 +477,8 @@ typedef struct bm_options {
     unsigned dirty_max_pct;      /* purge when dirty pages exceed this % of active */
     bool retain;                 /* keep pooled chunks' pages instead of releasing them */
     unsigned arena_rule;         /* 0: core mod narenas; 1: by memory node */
+    size_t dirty_min;            /* bytes of dirty pages an arena may always keep */
+    unsigned purge;              /* 0: slow paths purge over the bound; 1: only bm_maintenance */
 } bm_options_t;
 
 typedef struct bm_state {
@@ -463,6 +496,7 @@ typedef struct bm_state {
     char *base_next, *base_end;       /* bump range for metadata */
     size_t base_allocated;
     size_t peak_allocated;
+    size_t live_allocated;            /* bytes in live blocks, folded in at arena unlock (atomic) */
     bm_error_hook_t error_hook;
 } bm_state_t;
 
@@ -492,5 +526,113 @@ BM_INLINE size_t bm_align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1)
 #define BM_STAT_SUB(field, n) \
     __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) - (n), __ATOMIC_RELAXED)
 #define BM_STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* ---------------------------------------------------------------------------------------
+ * Control, statistics and maintenance (ctl.c, stats.c, maintenance.c, options.c).
+ * ------------------------------------------------------------------------------------- */
+/* Count fast-path allocation hits per core (stats.cores.<c>.hits): off by default because it
+ * adds a load and a store to the malloc fast path. */
+#ifndef BM_STATS_FAST
+#define BM_STATS_FAST 0
+#endif
+#if BM_STATS_FAST
+#define BM_STATS_FAST_HIT(cache) BM_STAT_ADD((cache)->nhits, 1)
+#else
+#define BM_STATS_FAST_HIT(cache) ((void)0)
+#endif
+
+unsigned bm_option_count(void);
+const char *bm_option_name(unsigned i);
+size_t bm_option_value(const bm_options_t *opt, unsigned i);
+/* The option's value as text for enumerations ("core", "sync"), NULL for numbers and bools. */
+const char *bm_option_text(unsigned i, size_t value);
+bool bm_option_is_bool(unsigned i);
+size_t bm_option_size(unsigned i); /* of the field: sizeof(unsigned) or sizeof(size_t) */
+
+/* Fills bm_state.core_arena by the arena_rule option and sets up the purge policy. */
+void bm_policies_init(unsigned narenas);
+
+void bm_stats_peak_update(size_t now);
+BM_INLINE void bm_stats_live_add(size_t delta) { /* delta may be "negative" (mod 2^N) */
+    size_t now = __atomic_add_fetch(&bm_state.live_allocated, delta, __ATOMIC_RELAXED);
+    if (BM_UNLIKELY(now > __atomic_load_n(&bm_state.peak_allocated, __ATOMIC_RELAXED)))
+        bm_stats_peak_update(now);
+}
+
+/* An arena with more dirty pages than this checks its purge bound when it is unlocked
+ * (SIZE_MAX when only bm_maintenance purges). */
+extern size_t bm_purge_trigger;
+void bm_purge_excess_locked(bm_arena_t *arena);
+
+/* Run by bm_arena_unlock with the lock still held: folds the arena's change of live bytes
+ * into the global count (for the peak) and purges dirty pages over the bound. */
+BM_INLINE void bm_arena_unlock_hook(bm_arena_t *arena) {
+    size_t live = BM_STAT_GET(arena->stats.small_allocated) + BM_STAT_GET(arena->stats.large_allocated);
+    if (live != arena->stats.live_seen) {
+        bm_stats_live_add(live - arena->stats.live_seen);
+        arena->stats.live_seen = live;
+    }
+    if (BM_UNLIKELY(arena->ndirty > __atomic_load_n(&bm_purge_trigger, __ATOMIC_RELAXED)))
+        bm_purge_excess_locked(arena);
+}
+
+/* Purge policy (maintenance.c): live values behind arenas.dirty_max/dirty_min/purge. */
+typedef enum { BM_PURGE_DIRTY_MAX, BM_PURGE_DIRTY_MIN, BM_PURGE_MODE } bm_purge_param_t;
+size_t bm_purge_get(bm_purge_param_t which); /* percent, bytes, 0 sync / 1 idle */
+int bm_purge_set(bm_purge_param_t which, size_t value); /* 0 or BM_EINVAL */
+size_t bm_purge_bound(const bm_arena_t *arena);  /* dirty pages it may keep; lock held */
+/* With the arena lock held: purge dirty runs until ndirty <= target, visiting at most
+ * max_runs free runs from where the previous pass stopped. Returns pages purged. */
+size_t bm_arena_purge_bounded(bm_arena_t *arena, size_t target, unsigned max_runs);
+size_t bm_pool_release_bounded(unsigned max_spans); /* takes the pool lock; returns bytes */
+
+typedef struct bm_maint_stats {
+    bm_stat_t calls, purged, released, trimmed, flushes_honoured; /* purged: pages */
+} bm_maint_stats_t;
+extern bm_maint_stats_t bm_maint_stats;
+
+/* Statistics gathered for bm_ctl and bm_stats_print (stats.c). Totals are a snapshot taken
+ * when the epoch advances; arena and core summaries are read on demand. */
+typedef struct bm_node_totals {
+    unsigned id, nregions, narenas;
+    size_t size, mapped, retained, allocated;
+} bm_node_totals_t;
+
+typedef struct bm_totals {
+    uint64_t epoch;
+    size_t allocated, active, mapped, retained, metadata;
+    unsigned nnodes;
+    bm_node_totals_t nodes[BM_MAX_REGIONS];
+} bm_totals_t;
+
+typedef struct bm_arena_summary {
+    unsigned node;
+    size_t nchunks, pactive, pdirty, largest_free; /* largest_free: bytes of the longest free run */
+    size_t allocated, small_allocated, large_allocated, huge_allocated;
+    uint64_t small_nmalloc, small_ndalloc, small_nrequests;
+    uint64_t large_nmalloc, large_ndalloc, huge_nmalloc, huge_ndalloc;
+    uint64_t lock_acquisitions, lock_contended, npurge, purged;
+} bm_arena_summary_t;
+
+typedef struct bm_core_summary {
+    unsigned arena;
+    bool flush_pending;
+    size_t ncached, cached_bytes;
+    uint64_t nfills, nflushes, nfilled, nflushed, nmisses, cross_frees, nhits;
+} bm_core_summary_t;
+
+uint64_t bm_stats_epoch_advance(void);       /* new snapshot; returns the new epoch */
+void bm_stats_totals(bm_totals_t *out);      /* the snapshot (taken first if there is none) */
+void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *out);
+bool bm_core_summarize(unsigned core, bm_core_summary_t *out); /* false: no cache there */
+size_t bm_stats_largest_free(void);         /* bytes: longest free run or pooled span */
+void bm_stats_peak_reset(void);
+
+/* A core honours a flush request (tcache.flush_all from another core) on its slow paths. */
+void bm_cache_flush_requested(bm_cache_t *cache);
+BM_INLINE void bm_cache_check_flush_request(bm_cache_t *cache) {
+    if (BM_UNLIKELY(cache && __atomic_load_n(&cache->flush_request, __ATOMIC_RELAXED)))
+        bm_cache_flush_requested(cache);
+}
 
 #endif /* BM_INTERNAL_H */

@@ -6,7 +6,7 @@
  */
 #include "internal.h"
 
-typedef enum { OPT_UINT, OPT_BOOL, OPT_RULE } option_kind_t;
+typedef enum { OPT_UINT, OPT_BOOL, OPT_ENUM } option_kind_t;
 
 typedef struct option_spec {
     const char *name;
@@ -14,25 +14,38 @@ typedef struct option_spec {
     size_t offset;   /* in bm_options_t */
     size_t size;     /* of the field */
     size_t min, max; /* accepted range */
+    const char *const *names; /* OPT_ENUM: the value's spelling, indexed by value */
 } option_spec_t;
+
+static const char *const arena_rule_names[] = {"core", "node"};
+static const char *const purge_names[] = {"sync", "idle"};
 
 #define OPT_FIELD(field) offsetof(bm_options_t, field), sizeof(((bm_options_t *)0)->field)
 
 static const option_spec_t option_specs[] = {
-    {"narenas", OPT_UINT, OPT_FIELD(narenas), 0, BM_MAX_ARENAS},
-    {"tcache", OPT_BOOL, OPT_FIELD(tcache), 0, 1},
-    {"tcache_max", OPT_UINT, OPT_FIELD(tcache_max), 0, BM_LARGE_MAX},
-    {"tcache_slots", OPT_UINT, OPT_FIELD(tcache_slots), 1, BM_TCACHE_SLOTS_MAX},
-    {"tcache_slots_large", OPT_UINT, OPT_FIELD(tcache_slots_large), 1, BM_TCACHE_SLOTS_MAX},
-    {"tcache_batch", OPT_UINT, OPT_FIELD(tcache_batch_pct), 1, 100},
-    {"tcache_flush", OPT_UINT, OPT_FIELD(tcache_flush_pct), 1, 100},
-    {"dirty_max", OPT_UINT, OPT_FIELD(dirty_max_pct), 0, 1000},
-    {"retain", OPT_BOOL, OPT_FIELD(retain), 0, 1},
-    {"arena_rule", OPT_RULE, OPT_FIELD(arena_rule), 0, 1},
+    {"narenas", OPT_UINT, OPT_FIELD(narenas), 0, BM_MAX_ARENAS, NULL},
+    {"tcache", OPT_BOOL, OPT_FIELD(tcache), 0, 1, NULL},
+    {"tcache_max", OPT_UINT, OPT_FIELD(tcache_max), 0, BM_LARGE_MAX, NULL},
+    {"tcache_slots", OPT_UINT, OPT_FIELD(tcache_slots), 1, BM_TCACHE_SLOTS_MAX, NULL},
+    {"tcache_slots_large", OPT_UINT, OPT_FIELD(tcache_slots_large), 1, BM_TCACHE_SLOTS_MAX, NULL},
+    {"tcache_batch", OPT_UINT, OPT_FIELD(tcache_batch_pct), 1, 100, NULL},
+    {"tcache_flush", OPT_UINT, OPT_FIELD(tcache_flush_pct), 1, 100, NULL},
+    {"dirty_max", OPT_UINT, OPT_FIELD(dirty_max_pct), 0, 1000, NULL},
+    {"retain", OPT_BOOL, OPT_FIELD(retain), 0, 1, NULL},
+    {"arena_rule", OPT_ENUM, OPT_FIELD(arena_rule), 0, 1, arena_rule_names},
+    {"dirty_min", OPT_UINT, OPT_FIELD(dirty_min), 0, (size_t)1 << (sizeof(size_t) * 8 - 2), NULL},
+    {"purge", OPT_ENUM, OPT_FIELD(purge), 0, 1, purge_names},
 };
 
 unsigned bm_option_count(void) { return sizeof option_specs / sizeof option_specs[0]; }
 const char *bm_option_name(unsigned i) { return option_specs[i].name; }
+bool bm_option_is_bool(unsigned i) { return option_specs[i].kind == OPT_BOOL; }
+size_t bm_option_size(unsigned i) { return option_specs[i].size; }
+
+const char *bm_option_text(unsigned i, size_t value) {
+    const option_spec_t *spec = &option_specs[i];
+    return spec->kind == OPT_ENUM && value <= spec->max ? spec->names[value] : NULL;
+}
 
 size_t bm_option_value(const bm_options_t *opt, unsigned i) {
     const char *field = (const char *)opt + option_specs[i].offset;
@@ -72,6 +85,8 @@ void bm_options_defaults(bm_options_t *opt) {
     opt->dirty_max_pct = 25;
     opt->retain = true;
     opt->arena_rule = 0;
+    opt->dirty_min = BM_CHUNK; /* below a chunk's worth purging costs more than it returns */
+    opt->purge = 0;
 }
 
 /* Appends text to buf (capacity cap, always NUL-terminated); returns the new length. */
@@ -145,14 +160,12 @@ static bool parse_value(const option_spec_t *spec, const char *s, size_t n, size
             return true;
         }
         return false;
-    case OPT_RULE:
-        if (text_equal(s, n, "core")) {
-            *out = 0;
-            return true;
-        }
-        if (text_equal(s, n, "node")) {
-            *out = 1;
-            return true;
+    case OPT_ENUM:
+        for (size_t v = 0; v <= spec->max; v++) {
+            if (text_equal(s, n, spec->names[v])) {
+                *out = v;
+                return true;
+            }
         }
         return false;
     default:

@@ -24,6 +24,10 @@
 extern "C" {
 #endif
 
+/* The API stays visible when the library is built with -fvisibility=hidden (the shared
+ * library is: its internal symbols then need no GOT indirection). */
+#pragma GCC visibility push(default)
+
 #define BM_VERSION "0.1.0"
 
 struct bm_page_source; /* port/bm_port.h */
@@ -66,9 +70,10 @@ void *bm_realloc(void *ptr, size_t size);
  * O(1) on a per-core cache hit; otherwise bounded. */
 void bm_free(void *ptr);
 
-/* Sized free: size must be the size passed to malloc (or anything up to bm_usable_size).
- * Skips the size lookup on the fast path; a size that does not match the block is reported
- * through the error hook and the block is freed by its real size. */
+/* Sized free: size must lie between the size requested (from malloc, calloc, realloc or
+ * aligned_alloc) and bm_usable_size. It saves the fast path a lookup only when it names the
+ * block's class; any other valid size takes the slow path. A size larger than the block is
+ * reported through the error hook and the block is freed all the same. */
 void bm_free_sized(void *ptr, size_t size);
 
 /* aligned_alloc: alignment must be a power of two (any size is accepted, C17 semantics).
@@ -111,6 +116,39 @@ void bm_postfork(void);
 /* The last error code set on the calling core (BM_ENOMEM, BM_EINVAL); the standard-name
  * wrappers copy it to errno. */
 int bm_last_error(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Control and statistics (core/ctl.c, core/stats.c, core/maintenance.c; docs/CTL.md lists
+ * every name, its type and what it means).
+ * ------------------------------------------------------------------------------------- */
+
+/* mallctl-style control: name is dotted ("stats.arenas.0.pdirty"). Reads copy the value to
+ * oldp when oldp != NULL, which needs *oldlenp == the value's size (else BM_EINVAL and
+ * *oldlenp is set to that size; oldp NULL with oldlenp set just asks for the size). Writes
+ * take newp/newlen (newlen == the value's size). Returns 0, BM_ENOENT (unknown name or index
+ * out of range), BM_EINVAL (bad length or value, oldp without oldlenp), BM_EPERM (write to a
+ * read-only name, or old/new given to an action), BM_EBUSY (action refused in this state),
+ * BM_ENOMEM (the allocator could not initialise). Allocates nothing; holds at most one arena
+ * lock (or the pool lock) at a time, briefly. Bounded, except arena.<i>.purge and reading
+ * stats.*largest_free (O(log n) per arena). Not from an interrupt handler. */
+int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size_t newlen);
+
+/* Statistics as text (like jemalloc's malloc_stats_print), or JSON when opts contains 'J'.
+ * Output goes to write_cb in pieces (NULL: line by line through the port's log hook). opts
+ * letters omit sections: 'g' options, 'n' nodes, 'a' arenas, 'b' bins, 'c' per-core caches,
+ * 'm' the heap map. Formats on the stack (about 1 KiB) and allocates nothing; write_cb is
+ * never called with an allocator lock held, so it may allocate. Not from an interrupt. */
+void bm_stats_print(void (*write_cb)(void *opaque, const char *text), void *opaque, const char *opts);
+
+/* Background work for an idle hook or idle thread, bounded per call: purges up to a fixed
+ * number of dirty page runs per arena toward the dirty bound (to zero for an arena unused
+ * since the previous call), releases up to a fixed number of pooled chunk spans unless the
+ * option retain is set, and trims the calling core's per-core cache (flushes half of what
+ * stayed unused since the previous call; everything if another core asked, tcache.flush_all).
+ * Not from an interrupt handler. */
+void bm_maintenance(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@
  *   - interrupt/preemption masking and a CPU relax hint (inline, per architecture, port/arch/);
  *   - the error and log hooks (bm_port_error, bm_port_log).
  * The spinlock below is built on compiler __atomic builtins and the arch relax hint, so every
- * port gets the same ticket lock unless it defines BM_PORT_CUSTOM_LOCK.
+ * port gets it unless it defines BM_PORT_CUSTOM_LOCK.
  *
  * The core also calls memcpy/memset (through __builtin_memcpy/__builtin_memset, which the
  * compiler may lower to calls): a libc, or port/libc_mini.c, provides them.
@@ -34,7 +34,9 @@
  *   - growing region (grow != NULL): like sbrk, grow(ctx, n) makes the next n bytes past what
  *     was granted so far usable and returns where they start, or NULL when it cannot. The core
  *     only asks for whole chunks, and the range never moves.
- * release(ctx, addr, len) is optional: the core calls it for whole free pages it no longer
+ * release(ctx, addr, len) is optional: the core calls it for whole free pages (its own page
+ * size, which may be smaller than the platform's: release only platform pages wholly inside
+ * the range) it no longer
  * needs (purge); it returns true if the platform took the pages back (they read as zero when
  * next touched) and false if nothing happened (static RAM). The core keeps using the address
  * range either way.
@@ -64,6 +66,11 @@ const char *bm_port_env_options(void);
  * ------------------------------------------------------------------------------------- */
 unsigned bm_port_core_id(void);
 unsigned bm_port_core_count(void);
+
+/* Optional: the memory node (bm_page_source_t.node) nearest to a core, used by the option
+ * arena_rule:node to bind the core to an arena drawing from that node. The core defines a weak
+ * default returning 0; a port with several nodes defines its own. */
+unsigned bm_port_core_node(unsigned core);
 
 /* A pointer-sized slot private to the calling core, where the core keeps its cache pointer.
  * Before the core first stores into it, it must hold &bm_cache_unset (defined by the core).
@@ -98,18 +105,31 @@ void bm_port_error(const char *msg, const void *addr);
 void bm_port_log(const char *msg);
 
 /* ---------------------------------------------------------------------------------------
- * Spinlock: a ticket lock (FIFO, so no core starves) on __atomic builtins.
+ * Spinlock, on __atomic builtins and the arch relax hint. Two kinds:
+ *   - test-and-test-and-set (default): waiters spin on a read and retry the exchange when
+ *     the lock looks free. Whoever runs next gets it, so a waiter never queues behind a core
+ *     that is not running, which matters wherever cores can be descheduled (host threads,
+ *     vCPUs under a hypervisor or QEMU with more vCPUs than host CPUs: a ticket lock there
+ *     stalls every waiter behind one descheduled ticket holder, measured on the QEMU boards).
+ *   - ticket lock (-DBM_LOCK_TICKET): FIFO, no core starves; for dedicated cores on real
+ *     hardware with many cores contending.
+ * Arena locks see one acquisition per cache refill or flush, so contention is low either way.
+ * A port can bring its own with BM_PORT_CUSTOM_LOCK (same four names).
+ * bm_lock_acquire returns true if it had to wait (counted as contention in statistics).
  * ------------------------------------------------------------------------------------- */
-#ifdef BM_PORT_HOST
-/* Threads on a host outnumber its cores and get preempted, and a ticket lock then stalls every
- * waiter behind a descheduled one. The host uses test-and-test-and-set that yields the CPU
- * after a short spin. */
-#define BM_PORT_CUSTOM_LOCK 1
+#if !defined(BM_PORT_CUSTOM_LOCK) && !defined(BM_LOCK_TICKET)
 typedef struct bm_lock {
     uint32_t locked;
 } bm_lock_t;
 #define BM_LOCK_INITIALIZER {0}
-void bm_host_lock_backoff(unsigned *spins);
+
+#ifdef BM_PORT_HOST
+void bm_host_lock_backoff(unsigned *spins); /* spins a little, then yields the CPU */
+#define BM_LOCK_BACKOFF(spins) bm_host_lock_backoff(spins)
+#else
+#define BM_LOCK_BACKOFF(spins) ((void)(spins), bm_port_cpu_relax())
+#endif
+
 static inline void bm_lock_init(bm_lock_t *lock) { __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE); }
 static inline bool bm_lock_acquire(bm_lock_t *lock) {
     if (!__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
@@ -117,27 +137,24 @@ static inline bool bm_lock_acquire(bm_lock_t *lock) {
     unsigned spins = 0;
     do {
         while (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED))
-            bm_host_lock_backoff(&spins);
+            BM_LOCK_BACKOFF(&spins);
     } while (__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE));
     return true;
 }
 static inline void bm_lock_release(bm_lock_t *lock) { __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE); }
 #endif
 
-#ifndef BM_PORT_CUSTOM_LOCK
+#if !defined(BM_PORT_CUSTOM_LOCK) && defined(BM_LOCK_TICKET)
 typedef struct bm_lock {
     uint32_t next;    /* ticket handed to the next arrival */
     uint32_t serving; /* ticket allowed in */
 } bm_lock_t;
-
 #define BM_LOCK_INITIALIZER {0, 0}
 
 static inline void bm_lock_init(bm_lock_t *lock) {
     __atomic_store_n(&lock->next, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&lock->serving, 0, __ATOMIC_RELEASE);
 }
-
-/* Returns true if the caller had to wait (counted as contention in statistics). */
 static inline bool bm_lock_acquire(bm_lock_t *lock) {
     uint32_t ticket = __atomic_fetch_add(&lock->next, 1, __ATOMIC_RELAXED);
     if (__atomic_load_n(&lock->serving, __ATOMIC_ACQUIRE) == ticket)
@@ -146,7 +163,6 @@ static inline bool bm_lock_acquire(bm_lock_t *lock) {
         bm_port_cpu_relax();
     return true;
 }
-
 static inline void bm_lock_release(bm_lock_t *lock) {
     /* Only the holder writes serving, so a plain load + release store is enough. */
     uint32_t now = __atomic_load_n(&lock->serving, __ATOMIC_RELAXED);

@@ -116,21 +116,34 @@ static void *host_grow(void *ctx, size_t incr) {
     return old;
 }
 
+/* The core's pages can be smaller than the OS's (256 B in the small geometry): only OS pages
+ * wholly inside the range may go, or live neighbours would read back as zero. */
 static bool host_release(void *ctx, void *addr, size_t len) {
     (void)ctx;
-    return madvise(addr, len, MADV_DONTNEED) == 0;
+    uintptr_t os_page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)addr + os_page - 1) & ~(os_page - 1);
+    uintptr_t end = ((uintptr_t)addr + len) & ~(os_page - 1);
+    if (end <= start)
+        return false;
+    return madvise((void *)start, end - start, MADV_DONTNEED) == 0;
 }
 
 static char *host_break;
 static bm_page_source_t host_source;
 
 unsigned bm_port_default_sources(const bm_page_source_t **sources) {
-    void *base = mmap(NULL, BM_HOST_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Ask for less when the full reservation is refused (valgrind, a small RLIMIT_AS). */
+    size_t size = BM_HOST_RESERVE;
+    void *base = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    while (base == MAP_FAILED && size > ((size_t)64 << 20)) {
+        size /= 4;
+        base = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
     if (base == MAP_FAILED)
         return 0;
     host_break = base;
     host_source.base = base;
-    host_source.size = BM_HOST_RESERVE;
+    host_source.size = size;
     host_source.grow = host_grow;
     host_source.release = host_release;
     host_source.ctx = &host_break;

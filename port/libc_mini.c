@@ -1,6 +1,8 @@
 /*
  * memcpy, memmove, memset and memcmp for targets linked without a libc. The compiler may
- * lower __builtin_memcpy/memset (and plain copy loops) to these calls.
+ * lower __builtin_memcpy/memset (and plain copy loops) to these calls. Weak, so that linking
+ * them beside a C library's strong definitions is not a duplicate-symbol error; builds with a
+ * C library (newlib) simply leave this file out.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +17,7 @@
 #define WORD sizeof(uintptr_t)
 #define BOTH_ALIGNED(a, b) ((((uintptr_t)(a) | (uintptr_t)(b)) & (WORD - 1)) == 0)
 
-LIBC_MINI_NO_PATTERNS void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
+__attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
     if (BOTH_ALIGNED(d, s)) {
@@ -27,7 +29,7 @@ LIBC_MINI_NO_PATTERNS void *memcpy(void *restrict dst, const void *restrict src,
     return dst;
 }
 
-LIBC_MINI_NO_PATTERNS void *memmove(void *dst, const void *src, size_t n) {
+__attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memmove(void *dst, const void *src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
     if (d == s || n == 0)
@@ -39,7 +41,7 @@ LIBC_MINI_NO_PATTERNS void *memmove(void *dst, const void *src, size_t n) {
     return dst;
 }
 
-LIBC_MINI_NO_PATTERNS void *memset(void *dst, int value, size_t n) {
+__attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memset(void *dst, int value, size_t n) {
     unsigned char *d = dst;
     unsigned char byte = (unsigned char)value;
     if (BOTH_ALIGNED(d, 0)) {
@@ -52,7 +54,7 @@ LIBC_MINI_NO_PATTERNS void *memset(void *dst, int value, size_t n) {
     return dst;
 }
 
-LIBC_MINI_NO_PATTERNS int memcmp(const void *a, const void *b, size_t n) {
+__attribute__((weak)) LIBC_MINI_NO_PATTERNS int memcmp(const void *a, const void *b, size_t n) {
     const unsigned char *x = a, *y = b;
     for (; n; n--, x++, y++)
         if (*x != *y)

@@ -11,14 +11,16 @@
 
 #define STD_API __attribute__((visibility("default")))
 
-static void *std_result(void *p) {
-    if (!p)
-        errno = bm_last_error() ? bm_last_error() : ENOMEM;
-    return p;
+/* Cold and out of line, so the wrappers' success path stays a call and a return. */
+__attribute__((cold, noinline)) static void *std_fail(void) {
+    errno = bm_last_error() ? bm_last_error() : ENOMEM;
+    return NULL;
 }
 
+static inline void *std_result(void *p) { return __builtin_expect(p != NULL, 1) ? p : std_fail(); }
+
 STD_API void *malloc(size_t size) { return std_result(bm_malloc(size)); }
-STD_API void free(void *ptr) { bm_free(ptr); }
+STD_API void free(void *ptr) { bm_free(ptr); } /* a tail jump: bm_free is local to the library */
 STD_API void *calloc(size_t n, size_t size) { return std_result(bm_calloc(n, size)); }
 STD_API void *realloc(void *ptr, size_t size) {
     void *p = bm_realloc(ptr, size);

@@ -50,5 +50,6 @@ check gcc-aarch64 aarch64-linux-gnu-gcc -mno-outline-atomics -mgeneral-regs-only
 check clang-aarch64 clang --target=aarch64-none-elf -mgeneral-regs-only
 check gcc-cortex-m3-small arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL
 check gcc-riscv64 riscv64-unknown-elf-gcc -march=rv64imac -mabi=lp64 -mcmodel=medany
+check gcc-aarch64-ticket-lock aarch64-linux-gnu-gcc -mno-outline-atomics -mgeneral-regs-only -DBM_LOCK_TICKET
 echo "freestanding: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -21,8 +21,13 @@ TEST(malloc_returns_usable_aligned_blocks) {
         size_t want_align = size >= 16 ? 16 : 8;
         CHECK(((uintptr_t)p & (want_align - 1)) == 0);
         CHECK(bm_usable_size(p) >= (size ? size : 1));
-        test_fill(p, bm_usable_size(p), 1);
-        CHECK(test_verify(p, bm_usable_size(p), 1));
+#ifdef BM_ASAN
+        size_t writable = size; /* ASan builds expose only the requested bytes */
+#else
+        size_t writable = bm_usable_size(p);
+#endif
+        test_fill(p, writable, 1);
+        CHECK(test_verify(p, writable, 1));
         bm_free(p);
     }
     CHECK_EQ(bm_check(), 0);
@@ -142,6 +147,16 @@ TEST(realloc_keeps_contents_across_classes) {
     CHECK_EQ(bm_check(), 0);
 }
 
+TEST(realloc_of_a_huge_block_to_a_small_size_gives_memory_back) {
+    char *p = bm_malloc(3 * BM_CHUNK);
+    p[0] = 42;
+    char *q = bm_realloc(p, 20);
+    CHECK(q != NULL && q[0] == 42);
+    CHECK(bm_usable_size(q) <= BM_PAGE); /* not a chunk kept for a 20-byte block */
+    bm_free(q);
+    CHECK_EQ(bm_check(), 0);
+}
+
 TEST(realloc_null_and_zero) {
     void *p = bm_realloc(NULL, 40);
     CHECK(p != NULL && bm_usable_size(p) >= 40);
@@ -152,17 +167,19 @@ TEST(realloc_null_and_zero) {
 }
 
 TEST(realloc_keeps_alignment) {
-    size_t aligns[] = {64, 256, 4096, 65536, (size_t)2 << 20};
+    size_t aligns[] = {32, 64, 256, BM_PAGE, 4 * BM_PAGE};
     for (unsigned i = 0; i < 5; i++) {
         void *p = bm_aligned_alloc(aligns[i], 100);
         CHECK(((uintptr_t)p & (aligns[i] - 1)) == 0);
         test_fill_seq(p, 100, 9);
-        size_t sizes[] = {5000, 30, 300000, 3 << 20, 200};
-        for (unsigned j = 0; j < 5; j++) {
+        size_t sizes[] = {BM_PAGE + 100, 30, BM_LARGE_MAX / 2, 2 * BM_PAGE, 200, 20};
+        size_t kept = 100; /* bytes whose contents every realloc so far preserved */
+        for (unsigned j = 0; j < 6; j++) {
             p = bm_realloc(p, sizes[j]);
             CHECK(p != NULL);
             CHECK(((uintptr_t)p & (aligns[i] - 1)) == 0);
-            CHECK(test_verify_seq(p, 30, 9));
+            kept = kept < sizes[j] ? kept : sizes[j];
+            CHECK(test_verify_seq(p, kept, 9));
         }
         bm_free(p);
     }
@@ -178,10 +195,27 @@ TEST(usable_size_and_sized_free) {
         bm_free_sized(p, size);
         CHECK_EQ(test_error_reports, before);
     }
-    void *p = bm_malloc(100);
+    /* sizes larger than the block, small, large and huge: reported, block still freed */
+    size_t too_big[][2] = {{100, 200}, {100, 2000}, {1000, 5000}, {100, 40000}, {5000, 3 << 20},
+                           {3 << 20, 9 << 20}};
+    for (unsigned i = 0; i < sizeof too_big / sizeof too_big[0]; i++) {
+        void *p = bm_malloc(too_big[i][0]);
+        unsigned before = test_error_reports;
+        bm_free_sized(p, too_big[i][1]);
+        CHECK_EQ(test_error_reports, before + 1);
+    }
+    /* smaller than the class but within the block (realloc/aligned_alloc blocks): accepted */
+    size_t within[][2] = {{100, 8}, {3000, 100}, {20000, 100}, {3 << 20, 100}};
+    for (unsigned i = 0; i < sizeof within / sizeof within[0]; i++) {
+        void *p = bm_malloc(within[i][0]);
+        unsigned before = test_error_reports;
+        bm_free_sized(p, within[i][1]);
+        CHECK_EQ(test_error_reports, before);
+    }
+    void *q = bm_realloc(bm_malloc(100000), 100);
     unsigned before = test_error_reports;
-    bm_free_sized(p, 8); /* wrong size: reported, block still freed by its real size */
-    CHECK_EQ(test_error_reports, before + 1);
+    bm_free_sized(q, 100);
+    CHECK_EQ(test_error_reports, before);
     CHECK_EQ(bm_check(), 0);
 }
 
@@ -261,6 +295,37 @@ TEST(no_report_for_valid_use) {
     CHECK_EQ(test_error_reports, before);
     CHECK_EQ(bm_check(), 0);
 }
+
+#ifdef BM_ASAN
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The core's poisoning lets ASan see misuse of baremalloc's blocks: each case must kill a
+ * child process with an ASan report. */
+static int child_dies(void (*misuse)(void)) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        misuse();
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void overflow_small(void) { volatile char *p = bm_malloc(24); p[24] = 1; }
+static void overflow_large(void) { volatile char *p = bm_malloc(10000); p[10000] = 1; }
+static void use_after_free(void) { volatile char *p = bm_malloc(48); bm_free((void *)p); p[8] = 1; }
+static void read_free_huge(void) { volatile char *p = bm_malloc(3 << 20); bm_free((void *)p); (void)p[100]; }
+
+TEST(asan_sees_misuse_of_baremalloc_blocks) {
+    CHECK(child_dies(overflow_small));
+    CHECK(child_dies(overflow_large));
+    CHECK(child_dies(use_after_free));
+    CHECK(child_dies(read_free_huge));
+}
+#endif
 
 int main(void) {
     bm_set_error_hook(test_count_error);

@@ -55,6 +55,8 @@ int test_main(void) {
             continue;
         test_failures_in_case = 0;
         test_cases[i].fn();
+        if (getenv("BM_TEST_CHECK_EACH") && bm_check() != 0)
+            fprintf(stderr, "  heap inconsistent after %s\n", test_cases[i].name);
         if (test_failures_in_case) {
             failed++;
             fprintf(stderr, "FAIL %s\n", test_cases[i].name);

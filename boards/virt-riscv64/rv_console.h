@@ -1,0 +1,13 @@
+/*
+ * virt-riscv64 console: NS16550 UART0, line-buffered per core so that lines from several cores
+ * never mix.
+ */
+#ifndef RV_CONSOLE_H
+#define RV_CONSOLE_H
+
+void rv_console_putc(char c);               /* raw UART output (board.c) */
+void rv_console_end_own_line(void);         /* ends and writes the calling core's unfinished
+                                               line, so a board message starts on its own */
+void rv_console_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
+                                            /* %s %c %d %u %x %ld %lu %lx %p %% only */
+#endif

@@ -48,11 +48,11 @@ TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own mal
 TESTS_tsan := test_units test_threads test_init_race
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
-.PHONY: help deps deps-qemu host-tests-build test-host test run demo-host lib qemu bench \
+.PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
         check-generated check-freestanding clean guest-tests so
 
 help:
-	@echo "make run                  SMP demo (QEMU virt-aarch64, 4 cores; host demo until it exists)"
+	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
 	@echo "make test                 every test: host (5 build variants), freestanding check, QEMU boards"
 	@echo "make test-host            host tests only"
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
@@ -81,18 +81,15 @@ guest-tests: deps
 test: deps host-tests-build
 	@HOST_TEST_BINS="$(HOST_TEST_BINS)" tools/run-all-tests.sh $(BOARDS)
 
-# ---- the demo ----------------------------------------------------------------------------------
-build/host/demo: tools/demo_host.c $(HOST_SRCS) $(CORE_HDRS)
-	@mkdir -p $(dir $@)
-	$(HOST_CC) -std=c11 -O2 -g $(WARN) $(HOST_DEFS) $(HOST_INC) -o $@ $(HOST_SRCS) $< -lpthread
-
-demo-host: build/host/demo
-	@build/host/demo
-
+# The main job: the SMP demo on QEMU virt-aarch64 with 4 cores (demo/smp_demo.c).
+DEMO_SRCS := demo/smp_demo.c tests/guest/guest_print.c tests/guest/guest_support.c
 run: deps
-	@if [ -f boards/virt-aarch64/board.mk ]; then \
-	    $(MAKE) --no-print-directory -f mk/guest.mk BOARD=virt-aarch64 SMP=4 GUEST_SRCS="$$(ls tests/guest/demo*.c 2>/dev/null || ls tests/guest/*.c)" run; \
-	else $(MAKE) --no-print-directory demo-host; fi
+	@$(MAKE) --no-print-directory -f mk/guest.mk BOARD=virt-aarch64 SMP=4 B=build/demo-virt-aarch64 \
+	    GUEST_SRCS="$(DEMO_SRCS)" run
+
+# The same demo on any board: make demo BOARD=pc-x86_64 SMP=8
+demo: deps
+	@$(MAKE) --no-print-directory -f mk/guest.mk BOARD=$(BOARD) B=build/demo-$(BOARD) GUEST_SRCS="$(DEMO_SRCS)" run
 
 # ---- QEMU boards -----------------------------------------------------------------------------------
 BOARD ?= virt-aarch64

@@ -139,6 +139,46 @@ TEST(ctl_every_option_is_readable_and_read_only) {
     CHECK(strcmp(rs("opt.purge"), "sync") == 0);
 }
 
+/* Malformed options: each rejected entry is reported through the port's log hook (stderr on
+ * the host, captured here) naming the option, and its default kept. */
+TEST(options_reject_malformed_entries_by_name) {
+    char path[64];
+    snprintf(path, sizeof path, "build/host/ctl_log.%d.txt", (int)getpid());
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *log = fopen(path, "w+");
+    CHECK(log != NULL);
+    if (!log)
+        return;
+    dup2(fileno(log), 2);
+    bm_options_t opt;
+    bm_options_defaults(&opt);
+    int rejected = bm_options_parse(&opt, "purge:never,dirty_min:12q,arena_rule:numa,dirty_max:1001,"
+                                          "retain:maybe,purge,:3,dirty_min:-1,purge:idle,dirty_min:1m");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    CHECK_EQ(rejected, 8);
+    CHECK_EQ(opt.purge, 1); /* the good entries still apply */
+    CHECK_EQ(opt.dirty_min, 1 << 20);
+    CHECK_EQ(opt.arena_rule, 0);
+    CHECK_EQ(opt.dirty_max_pct, 25);
+    CHECK_EQ(opt.retain, true);
+    char text[2048] = {0};
+    rewind(log);
+    size_t n = fread(text, 1, sizeof text - 1, log);
+    fclose(log);
+    remove(path);
+    CHECK(n > 0);
+    CHECK(strstr(text, "baremalloc: option 'purge': malformed value; default kept") != NULL);
+    CHECK(strstr(text, "option 'dirty_min': malformed value") != NULL);
+    CHECK(strstr(text, "option 'arena_rule': malformed value") != NULL);
+    CHECK(strstr(text, "option 'dirty_max': value out of range") != NULL);
+    CHECK(strstr(text, "option 'retain': malformed value") != NULL);
+    CHECK(strstr(text, "option 'purge': expected name:value") != NULL);
+    CHECK(strstr(text, "option '': unknown option") != NULL);
+}
+
 /* ---- malformed calls ---- */
 
 TEST(ctl_rejects_malformed_names_and_calls) {

@@ -122,7 +122,8 @@ static void arena_chunk_release(bm_arena_t *arena, bm_chunk_t *chunk) {
 
 static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
     bm_chunk_t *spare = arena->spare;
-    if (!spare || spare == chunk || spare->nfree != BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES) {
+    if (BM_KEEP_SPARE_CHUNK &&
+        (!spare || spare == chunk || spare->nfree != BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES)) {
         arena->spare = chunk;
         return;
     }

@@ -36,6 +36,17 @@
 #define BM_FREE_CHECKS 1
 #endif
 
+/* Whether an arena keeps one fully free chunk instead of returning it to the pool at once
+ * (hysteresis against a workload bouncing a chunk through the pool lock). Not with 16 KiB
+ * chunks: there a chunk is a large share of the heap, better left to any arena or huge block. */
+#ifndef BM_KEEP_SPARE_CHUNK
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_KEEP_SPARE_CHUNK 0
+#else
+#define BM_KEEP_SPARE_CHUNK 1
+#endif
+#endif
+
 /* Page sources (memory nodes) the allocator can manage at once. */
 #ifndef BM_MAX_REGIONS
 #define BM_MAX_REGIONS 4

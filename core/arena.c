@@ -32,19 +32,15 @@ void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node) {
 
 /* ---- free page runs ------------------------------------------------------------------------ */
 
-static size_t free_run_pages(const bm_rbnode_t *n) {
-    return bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]);
-}
-
-static int free_run_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
-    size_t x = free_run_pages(a), y = free_run_pages(b);
+int bm_free_run_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+    size_t x = bm_free_run_pages(a), y = bm_free_run_pages(b);
     if (x != y)
         return x < y ? -1 : 1;
     return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
 }
 
 static int free_run_key_cmp(const void *key, const bm_rbnode_t *n) {
-    return *(const size_t *)key <= free_run_pages(n) ? -1 : 1;
+    return *(const size_t *)key <= bm_free_run_pages(n) ? -1 : 1;
 }
 
 /* Writes the head and tail of a free run whose interior pages are already FREE, and files it. */
@@ -54,7 +50,7 @@ static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, s
         chunk->map[head + n - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, n - 1, BM_BIN_INVALID);
     bm_free_run_t *run = bm_page_addr(chunk, head);
     BM_UNPOISON(run, sizeof *run);
-    bm_rb_insert(&arena->free_runs, &run->node, free_run_cmp);
+    bm_rb_insert(&arena->free_runs, &run->node, bm_free_run_cmp);
 }
 
 static void free_run_remove(bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
@@ -310,10 +306,6 @@ bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls) {
 
 /* ---- small runs and bins -------------------------------------------------------------------- */
 
-static int run_addr_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
-    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
-}
-
 static bm_run_t *arena_small_run_new(bm_arena_t *arena, unsigned cls) {
     const bm_class_info_t *ci = &bm_classes[cls];
     bm_chunk_t *chunk;
@@ -437,9 +429,9 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
             if (old->nfree == ci->nregs)
                 small_run_dalloc(arena, bin, old);
             else if (old->nfree)
-                bm_rb_insert(&bin->nonfull, &old->node, run_addr_cmp);
+                bm_rb_insert(&bin->nonfull, &old->node, bm_rb_addr_cmp);
         } else {
-            bm_rb_insert(&bin->nonfull, &run->node, run_addr_cmp);
+            bm_rb_insert(&bin->nonfull, &run->node, bm_rb_addr_cmp);
         }
     }
     return true;
@@ -485,25 +477,27 @@ bool bm_arena_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr) {
 
 /* ---- purging ---------------------------------------------------------------------------------- */
 
+size_t bm_arena_purge_run(bm_arena_t *arena, bm_rbnode_t *node) {
+    bm_chunk_t *chunk = bm_chunk_of(node);
+    size_t head = bm_page_index(node);
+    bm_pagemap_t entry = chunk->map[head];
+    if (!bm_pm_dirty(entry))
+        return 0;
+    size_t npages = bm_pm_value(entry);
+    bm_region_t *r = bm_region_of(chunk);
+    /* The first page keeps the run's tree node; the rest can go. */
+    if (npages > 1 && r && r->source.release)
+        r->source.release(r->source.ctx, bm_page_addr(chunk, head + 1), (npages - 1) << BM_LG_PAGE);
+    chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, 0, npages, BM_BIN_INVALID);
+    arena->ndirty -= npages;
+    return npages;
+}
+
 size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty) {
     size_t purged = 0;
     bm_arena_lock(arena);
-    for (bm_rbnode_t *n = bm_rb_first(&arena->free_runs); n && arena->ndirty > keep_dirty;
-         n = bm_rb_next(n)) {
-        bm_chunk_t *chunk = bm_chunk_of(n);
-        size_t head = bm_page_index(n);
-        bm_pagemap_t entry = chunk->map[head];
-        if (!bm_pm_dirty(entry))
-            continue;
-        size_t npages = bm_pm_value(entry);
-        bm_region_t *r = bm_region_of(chunk);
-        /* The first page keeps the run's tree node; the rest can go. */
-        if (npages > 1 && r && r->source.release)
-            r->source.release(r->source.ctx, bm_page_addr(chunk, head + 1), (npages - 1) << BM_LG_PAGE);
-        chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, 0, npages, BM_BIN_INVALID);
-        arena->ndirty -= npages;
-        purged += npages;
-    }
+    for (bm_rbnode_t *n = bm_rb_first(&arena->free_runs); n && arena->ndirty > keep_dirty; n = bm_rb_next(n))
+        purged += bm_arena_purge_run(arena, n);
     if (purged) {
         BM_STAT_ADD(arena->stats.npurge, 1);
         BM_STAT_ADD(arena->stats.purged, purged);

@@ -149,12 +149,6 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
     expect(ctx, nfree == chunk->nfree, "check: chunk free page count is wrong", chunk);
 }
 
-static int pool_span_order(const bm_rbnode_t *a, const bm_rbnode_t *b) {
-    const bm_pool_span_t *x = (const bm_pool_span_t *)a, *y = (const bm_pool_span_t *)b;
-    if (x->nchunks != y->nchunks)
-        return x->nchunks < y->nchunks ? -1 : 1;
-    return (uintptr_t)x < (uintptr_t)y ? -1 : (uintptr_t)x > (uintptr_t)y;
-}
 
 static void check_region(check_ctx_t *ctx, bm_region_t *r) {
     size_t index = 0, pool_spans = 0, pool_chunks = 0;
@@ -204,27 +198,16 @@ static void check_region(check_ctx_t *ctx, bm_region_t *r) {
     for (; index < r->nchunks; index++)
         expect(ctx, bm_ct_type(r->table[index]) == BM_CT_UNGRANTED, "check: ungranted chunk has an entry",
                bm_region_chunk(r, index));
-    long tree_spans = bm_rb_validate(&r->pool, pool_span_order);
+    long tree_spans = bm_rb_validate(&r->pool, bm_pool_span_cmp);
     expect(ctx, tree_spans == (long)pool_spans, "check: pool tree is broken or misses spans", (void *)r->base);
     expect(ctx, pool_chunks == r->pool_chunks, "check: pool chunk count is wrong", (void *)r->base);
 }
 
-static size_t free_run_len(const bm_rbnode_t *n) { return bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]); }
 
-static int free_run_order(const bm_rbnode_t *a, const bm_rbnode_t *b) {
-    size_t x = free_run_len(a), y = free_run_len(b);
-    if (x != y)
-        return x < y ? -1 : 1;
-    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
-}
-
-static int address_order(const bm_rbnode_t *a, const bm_rbnode_t *b) {
-    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
-}
 
 static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     unsigned a = arena->index;
-    expect(ctx, bm_rb_validate(&arena->free_runs, free_run_order) == (long)ctx->free_runs[a],
+    expect(ctx, bm_rb_validate(&arena->free_runs, bm_free_run_cmp) == (long)ctx->free_runs[a],
            "check: arena free-run tree is broken or misses runs", arena);
     expect(ctx, arena->ndirty == ctx->dirty_pages[a], "check: arena dirty page count is wrong", arena);
     expect(ctx, arena->nactive == ctx->active_pages[a], "check: arena active page count is wrong", arena);
@@ -239,7 +222,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     expect(ctx, listed == arena->nchunks, "check: arena chunk list length is wrong", arena);
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         bm_bin_t *bin = &arena->bins[cls];
-        expect(ctx, bm_rb_validate(&bin->nonfull, address_order) == (long)ctx->nonfull_runs[a][cls],
+        expect(ctx, bm_rb_validate(&bin->nonfull, bm_rb_addr_cmp) == (long)ctx->nonfull_runs[a][cls],
                "check: bin non-full tree is broken or misses runs", bin);
         expect(ctx, !bin->current || bin->current->cls == cls, "check: bin current run has another class", bin);
         expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->live_regions[a][cls],

@@ -22,7 +22,7 @@ bm_region_t *bm_region_of(const void *p) {
 
 /* ---- chunk pool ------------------------------------------------------------------------ */
 
-static int pool_span_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+int bm_pool_span_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
     const bm_pool_span_t *x = (const bm_pool_span_t *)a, *y = (const bm_pool_span_t *)b;
     if (x->nchunks != y->nchunks)
         return x->nchunks < y->nchunks ? -1 : 1;
@@ -69,7 +69,7 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty) {
     span->region = r;
     span->nchunks = n;
     span->dirty = dirty;
-    bm_rb_insert(&r->pool, &span->node, pool_span_cmp);
+    bm_rb_insert(&r->pool, &span->node, bm_pool_span_cmp);
 }
 
 /* Makes chunks [0, upto) of a growing region usable. Pool lock held. */

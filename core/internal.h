@@ -151,6 +151,7 @@ bm_rbnode_t *bm_rb_next(const bm_rbnode_t *node);
 /* Smallest node n with key_cmp(key, n) <= 0, i.e. the first node not ordered before key. */
 bm_rbnode_t *bm_rb_lower_bound(const bm_rbtree_t *tree, const void *key,
                                int (*key_cmp)(const void *key, const bm_rbnode_t *n));
+int bm_rb_addr_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b); /* by node address */
 /* Checks colours, black height and order; returns the node count or -1 when broken. */
 long bm_rb_validate(const bm_rbtree_t *tree, bm_rb_cmp_t cmp);
 
@@ -251,6 +252,14 @@ typedef struct bm_free_run {
     bm_rbnode_t node;
 } bm_free_run_t;
 
+int bm_free_run_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b);  /* by (pages, address) */
+int bm_pool_span_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b); /* by (chunks, address) */
+
+/* Length in pages of the free run whose tree node this is (its head entry holds it). */
+BM_INLINE size_t bm_free_run_pages(const bm_rbnode_t *node) {
+    return bm_pm_value(bm_chunk_of(node)->map[bm_page_index(node)]);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Statistics counters. Arena counters change under the arena lock; cache counters only on
  * their own core. Readers on other cores get a momentary value (relaxed loads).
@@ -316,6 +325,9 @@ bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);
 /* Gives the arena's spare chunk back to the pool if it is still entirely free (so that a huge
  * allocation can use it). Locks the arena itself. */
 void bm_arena_release_spare(bm_arena_t *arena);
+/* With the arena locked: releases a dirty free run's pages (all but the first, which holds
+ * its tree node) through the page source and marks it clean. Returns pages purged. */
+size_t bm_arena_purge_run(bm_arena_t *arena, bm_rbnode_t *node);
 /* Return dirty free pages through the page source's release hook; returns pages purged. */
 size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty);
 

@@ -126,33 +126,12 @@ size_t bm_purge_bound(const bm_arena_t *arena) {
 
 /* ---- bounded passes ------------------------------------------------------------------------ */
 
-static size_t free_run_len(const bm_rbnode_t *n) {
-    return bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]);
-}
-
 static int free_run_cursor_cmp(const void *key, const bm_rbnode_t *n) {
     const purge_cursor_t *c = key;
-    size_t len = free_run_len(n);
+    size_t len = bm_free_run_pages(n);
     if (c->len != len)
         return c->len < len ? -1 : 1;
     return c->addr <= (uintptr_t)n ? -1 : 1;
-}
-
-/* Purges one free run if it is dirty, as bm_arena_purge does: the first page keeps the run's
- * tree node, the rest goes to the page source. Returns pages purged. */
-static size_t purge_run(bm_arena_t *arena, bm_rbnode_t *n) {
-    bm_chunk_t *chunk = bm_chunk_of(n);
-    size_t head = bm_page_index(n);
-    bm_pagemap_t entry = chunk->map[head];
-    if (!bm_pm_dirty(entry))
-        return 0;
-    size_t npages = bm_pm_value(entry);
-    bm_region_t *r = bm_region_of(chunk);
-    if (npages > 1 && r && r->source.release)
-        r->source.release(r->source.ctx, bm_page_addr(chunk, head + 1), (npages - 1) << BM_LG_PAGE);
-    chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, 0, npages, BM_BIN_INVALID);
-    arena->ndirty -= npages;
-    return npages;
 }
 
 size_t bm_arena_purge_bounded(bm_arena_t *arena, size_t target, unsigned max_runs) {
@@ -165,14 +144,14 @@ size_t bm_arena_purge_bounded(bm_arena_t *arena, size_t target, unsigned max_run
     }
     size_t purged = 0;
     for (unsigned visited = 0; n && arena->ndirty > target && visited < max_runs; visited++) {
-        purged += purge_run(arena, n);
+        purged += bm_arena_purge_run(arena, n);
         n = bm_rb_next(n);
         if (!n && !wrapped) {
             n = bm_rb_first(&arena->free_runs);
             wrapped = true;
         }
     }
-    cursor->len = n ? free_run_len(n) : 0;
+    cursor->len = n ? bm_free_run_pages(n) : 0;
     cursor->addr = (uintptr_t)n;
     if (purged) {
         BM_STAT_ADD(arena->stats.npurge, 1);

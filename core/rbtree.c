@@ -189,6 +189,10 @@ void bm_rb_remove(bm_rbtree_t *tree, bm_rbnode_t *node) {
         rb_set_red(child, false);
 }
 
+int bm_rb_addr_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
 bm_rbnode_t *bm_rb_first(const bm_rbtree_t *tree) {
     bm_rbnode_t *n = tree->root;
     while (n && n->left)

@@ -50,10 +50,6 @@ static const bm_rbnode_t *rb_last(const bm_rbtree_t *tree) {
     return n;
 }
 
-static size_t free_run_len(const bm_rbnode_t *n) {
-    return bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]);
-}
-
 void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     __builtin_memset(s, 0, sizeof *s);
     bm_irq_state_t irq = bm_port_irq_save();
@@ -63,7 +59,7 @@ void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     s->pactive = arena->nactive;
     s->pdirty = arena->ndirty;
     const bm_rbnode_t *last = rb_last(&arena->free_runs);
-    s->largest_free = last ? free_run_len(last) << BM_LG_PAGE : 0;
+    s->largest_free = last ? bm_free_run_pages(last) << BM_LG_PAGE : 0;
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         const bm_bin_stats_t *bs = &arena->bins[cls].stats;
         s->small_nmalloc += BM_STAT_GET(bs->nmalloc);
@@ -127,7 +123,7 @@ size_t bm_stats_largest_free(void) {
         bm_irq_state_t irq = bm_port_irq_save();
         bm_lock_acquire(&arena->lock);
         const bm_rbnode_t *last = rb_last(&arena->free_runs);
-        size_t bytes = last ? free_run_len(last) << BM_LG_PAGE : 0;
+        size_t bytes = last ? bm_free_run_pages(last) << BM_LG_PAGE : 0;
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);
         if (bytes > largest)

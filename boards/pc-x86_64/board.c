@@ -17,7 +17,7 @@
 #include "board.h"
 #include "bm_port.h"
 #include "pc_board.h"
-#include "pc_console.h"
+#include "line_console.h"
 
 #define PC_EXIT_PORT 0xf4
 #define PC_EXIT_PASS 0x10
@@ -122,7 +122,7 @@ unsigned board_core_count(void) { return pc_core_count; }
 
 const char *board_name(void) { return "pc-x86_64"; }
 
-void pc_console_putc(char c) {
+void line_console_putc(char c) {
     while (!(inb(0x3F8 + 5) & 0x20)) /* COM1 LSR: transmit holding register empty */
         bm_port_cpu_relax();
     outb(0x3F8, (uint8_t)c);
@@ -132,7 +132,7 @@ static bool pc_stacks_intact(void) {
     bool intact = true;
     for (unsigned core = 0; core < pc_core_count; core++) {
         if (*(volatile uint64_t *)(void *)pc_stacks[core] != STACK_CANARY) {
-            pc_console_printf("[pc-x86_64] core %u overflowed its %u KiB stack\n", core,
+            line_console_printf("[pc-x86_64] core %u overflowed its %u KiB stack\n", core,
                               PC_STACK_SIZE / 1024);
             intact = false;
         }
@@ -142,11 +142,11 @@ static bool pc_stacks_intact(void) {
 
 void board_exit(int status) {
     bm_port_irq_save(); /* for good: nothing may run on this core after the exit */
-    pc_console_end_own_line();
+    line_console_end_own_line();
     if (!pc_stacks_intact() && status == 0)
         status = 1;
     if (status != 0)
-        pc_console_printf("[pc-x86_64] core %u: exit status %d\n", board_core_id(), status);
+        line_console_printf("[pc-x86_64] core %u: exit status %d\n", board_core_id(), status);
     outl(PC_EXIT_PORT, status == 0 ? PC_EXIT_PASS : PC_EXIT_FAIL);
     /* No isa-debug-exit device: triple-fault instead (an empty IDT turns int3 into one), which
      * -no-reboot makes QEMU exit with status 0, never the pass status. */
@@ -226,8 +226,8 @@ void pc_interrupt(struct pc_interrupt_frame *frame) {
     if (frame->vector < 32) {
         uint64_t cr2;
         __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
-        pc_console_end_own_line();
-        pc_console_printf("[pc-x86_64] core %u: CPU exception %u (%s), error code 0x%lx, "
+        line_console_end_own_line();
+        line_console_printf("[pc-x86_64] core %u: CPU exception %u (%s), error code 0x%lx, "
                           "rip 0x%lx, rsp 0x%lx, cr2 0x%lx\n",
                           board_core_id(), (unsigned)frame->vector,
                           pc_exception_name(frame->vector), frame->error_code, frame->rip,
@@ -355,7 +355,7 @@ static void pc_start_aps(void) {
         return;
     unsigned expected_aps = described ? described - 1 : PC_MAX_CORES - 1;
     if (expected_aps > PC_MAX_CORES - 1) {
-        pc_console_printf("[pc-x86_64] %u CPUs described, using the first %u\n", described,
+        line_console_printf("[pc-x86_64] %u CPUs described, using the first %u\n", described,
                           PC_MAX_CORES);
         expected_aps = PC_MAX_CORES - 1;
     }
@@ -383,12 +383,12 @@ static void pc_start_aps(void) {
     if (aps > PC_MAX_CORES - 1)
         aps = PC_MAX_CORES - 1;
     if (pc_wait_for_count(&pc_aps_ready, aps, AP_CHECKIN_TIMEOUT_MS) < aps) {
-        pc_console_printf("[pc-x86_64] an AP took a core id but never checked in\n");
+        line_console_printf("[pc-x86_64] an AP took a core id but never checked in\n");
         board_exit(1);
     }
     pc_core_count = 1 + aps;
     if (described && aps != expected_aps)
-        pc_console_printf("[pc-x86_64] warning: %u of %u APs started\n", aps, expected_aps);
+        line_console_printf("[pc-x86_64] warning: %u of %u APs started\n", aps, expected_aps);
 }
 
 static void pc_check_memory(void) {
@@ -396,14 +396,14 @@ static void pc_check_memory(void) {
     /* The flat load needs the file laid out like memory; a wrong layout shows up in .data. */
     if (*(const volatile uint32_t *)&data_probe != 0x1ead0da7 ||
         pc_multiboot_magic != MULTIBOOT_BOOTLOADER_MAGIC) {
-        pc_console_printf("[pc-x86_64] image not loaded by a multiboot loader as linked\n");
+        line_console_printf("[pc-x86_64] image not loaded by a multiboot loader as linked\n");
         board_exit(1);
     }
     const volatile uint32_t *info = phys(pc_multiboot_info);
     if (info[0] & MULTIBOOT_INFO_MEMORY) {
         uint64_t ram_end = 0x100000 + (uint64_t)info[2] * 1024; /* mem_upper: KiB above 1 MiB */
         if ((uintptr_t)__bm_heap_end > ram_end) {
-            pc_console_printf("[pc-x86_64] heap ends at 0x%lx but RAM at 0x%lx: "
+            line_console_printf("[pc-x86_64] heap ends at 0x%lx but RAM at 0x%lx: "
                               "run QEMU with more -m\n",
                               (unsigned long)(uintptr_t)__bm_heap_end, (unsigned long)ram_end);
             board_exit(1);
@@ -424,7 +424,7 @@ void pc_boot_main(void) {
     lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | PC_SPURIOUS_VECTOR);
     pc_start_aps();
 
-    pc_console_printf("[pc-x86_64] %u cores in long mode, heap %lu MiB at 0x%lx\n", pc_core_count,
+    line_console_printf("[pc-x86_64] %u cores in long mode, heap %lu MiB at 0x%lx\n", pc_core_count,
                       (unsigned long)((__bm_heap_end - __bm_heap_start) >> 20),
                       (unsigned long)(uintptr_t)__bm_heap_start);
     board_exit(guest_main());

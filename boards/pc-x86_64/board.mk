@@ -5,12 +5,12 @@ SMP ?= 4
 CROSS :=
 # No red zone (interrupts push onto the interrupted stack), no FPU/SSE state to manage,
 # no stack protector (it would read %gs:40, and GS holds the per-CPU pointer).
-ARCH_CFLAGS := -m64 -march=x86-64 -mno-red-zone -mno-mmx -mno-sse -mno-80387 -mgeneral-regs-only \
+ARCH_CFLAGS := -Iboards/common -m64 -march=x86-64 -mno-red-zone -mno-mmx -mno-sse -mno-80387 -mgeneral-regs-only \
                -mcmodel=small -fno-pic -fno-pie -fno-stack-protector -fcf-protection=none \
                -fno-asynchronous-unwind-tables
 ARCH_LDFLAGS := -nostdlib -static -no-pie -Wl,-z,max-page-size=4096 -Wl,--build-id=none \
                 -Wl,-z,noexecstack
-BOARD_SRCS := boards/pc-x86_64/start.S boards/pc-x86_64/board.c boards/pc-x86_64/console.c
+BOARD_SRCS := boards/pc-x86_64/start.S boards/pc-x86_64/board.c boards/common/line_console.c
 GEOMETRY := kernel
 QEMU_CMD := qemu-system-x86_64 -smp $(SMP) -m 512M -display none -vga none -nic none \
             -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04

@@ -18,7 +18,7 @@
 #include "board.h"
 #include "bm_port.h"
 #include "rv_board.h"
-#include "rv_console.h"
+#include "line_console.h"
 
 #define UART0 0x10000000ul
 #define UART_LSR 5
@@ -72,7 +72,7 @@ unsigned board_core_count(void) { return rv_core_count; }
 
 const char *board_name(void) { return "virt-riscv64"; }
 
-void rv_console_putc(char c) {
+void line_console_putc(char c) {
     while (!(*mmio8(UART0 + UART_LSR) & UART_LSR_THR_EMPTY))
         bm_port_cpu_relax();
     *mmio8(UART0) = (uint8_t)c;
@@ -99,7 +99,7 @@ static bool rv_stacks_intact(void) {
     bool intact = true;
     for (unsigned core = 0; core < rv_core_count; core++) {
         if (*(volatile uint64_t *)(void *)rv_stacks[core] != STACK_CANARY) {
-            rv_console_printf("[virt-riscv64] core %u overflowed its %u KiB stack\n", core,
+            line_console_printf("[virt-riscv64] core %u overflowed its %u KiB stack\n", core,
                               RV_STACK_SIZE / 1024);
             intact = false;
         }
@@ -109,11 +109,11 @@ static bool rv_stacks_intact(void) {
 
 void board_exit(int status) {
     bm_port_irq_save(); /* for good: nothing may run on this hart after the exit */
-    rv_console_end_own_line();
+    line_console_end_own_line();
     if (!rv_stacks_intact() && status == 0)
         status = 1;
     if (status != 0) {
-        rv_console_printf("[virt-riscv64] core %u: exit status %d\n", board_core_id(), status);
+        line_console_printf("[virt-riscv64] core %u: exit status %d\n", board_core_id(), status);
         /* QEMU's exit status keeps the low 8 bits: never let a failure read as 0. */
         uint32_t code = (uint32_t)status & 0xff ? (uint32_t)status & 0xff : 1;
         *mmio32(TEST_DEVICE) = code << 16 | TEST_FAIL;
@@ -135,8 +135,8 @@ void board_start_secondaries(void (*entry)(unsigned core_id)) {
 }
 
 void rv_trap(unsigned long cause, unsigned long pc, unsigned long value) {
-    rv_console_end_own_line();
-    rv_console_printf("[virt-riscv64] core %u: trap, mcause 0x%lx, mepc 0x%lx, mtval 0x%lx\n",
+    line_console_end_own_line();
+    line_console_printf("[virt-riscv64] core %u: trap, mcause 0x%lx, mepc 0x%lx, mtval 0x%lx\n",
                       board_core_id(), cause, pc, value);
     board_exit(TRAP_STATUS);
 }
@@ -262,7 +262,7 @@ void rv_boot_main(const void *device_tree) {
     struct rv_platform platform;
     bool described = rv_scan_device_tree(device_tree, &platform) && platform.harts > 0;
     if (described && platform.heap_ram_end && (uintptr_t)__bm_heap_end > platform.heap_ram_end) {
-        rv_console_printf("[virt-riscv64] heap ends at 0x%lx but RAM at 0x%lx: "
+        line_console_printf("[virt-riscv64] heap ends at 0x%lx but RAM at 0x%lx: "
                           "run QEMU with more -m\n",
                           (unsigned long)(uintptr_t)__bm_heap_end,
                           (unsigned long)platform.heap_ram_end);
@@ -270,7 +270,7 @@ void rv_boot_main(const void *device_tree) {
     }
     unsigned expected = described ? platform.harts : RV_MAX_CORES;
     if (expected > RV_MAX_CORES) {
-        rv_console_printf("[virt-riscv64] %u harts described, using the first %u\n", expected,
+        line_console_printf("[virt-riscv64] %u harts described, using the first %u\n", expected,
                           RV_MAX_CORES);
         expected = RV_MAX_CORES;
     }
@@ -278,13 +278,13 @@ void rv_boot_main(const void *device_tree) {
                                                                         : HART_PROBE_TIMEOUT_MS);
     if (described && secondaries < expected - 1) {
         /* Core ids are hart ids: with a hart missing they would not be dense. */
-        rv_console_printf("[virt-riscv64] only %u of %u harts started\n", secondaries + 1,
+        line_console_printf("[virt-riscv64] only %u of %u harts started\n", secondaries + 1,
                           expected);
         board_exit(1);
     }
     rv_core_count = 1 + (secondaries < expected - 1 ? secondaries : expected - 1);
 
-    rv_console_printf("[virt-riscv64] %u harts in M-mode, heap %lu MiB at 0x%lx (sbrk)\n",
+    line_console_printf("[virt-riscv64] %u harts in M-mode, heap %lu MiB at 0x%lx (sbrk)\n",
                       rv_core_count, (unsigned long)((__bm_heap_end - __bm_heap_start) >> 20),
                       (unsigned long)(uintptr_t)__bm_heap_start);
     board_exit(guest_main());

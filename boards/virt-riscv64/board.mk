@@ -5,10 +5,10 @@ CROSS := riscv64-unknown-elf-
 # -misa-spec=2.2: under the newer ISA spec that GCC 12 defaults to, CSR instructions need
 # _zicsr in -march, and rv64imac_zicsr matches no multilib, so -lgcc would come from the
 # rv64gc/lp64d build and fail to link. Under 2.2 Zicsr is part of I.
-ARCH_CFLAGS := -march=rv64imac -misa-spec=2.2 -mabi=lp64 -mcmodel=medany -fno-pic \
+ARCH_CFLAGS := -Iboards/common -march=rv64imac -misa-spec=2.2 -mabi=lp64 -mcmodel=medany -fno-pic \
                -fno-stack-protector -fno-asynchronous-unwind-tables -DBOARD_HEAP_SBRK
 ARCH_LDFLAGS := -nostdlib -nostartfiles -static -Wl,--build-id=none
-BOARD_SRCS := boards/virt-riscv64/start.S boards/virt-riscv64/board.c boards/virt-riscv64/console.c
+BOARD_SRCS := boards/virt-riscv64/start.S boards/virt-riscv64/board.c boards/common/line_console.c
 GEOMETRY := kernel
 QEMU_CMD := qemu-system-riscv64 -M virt -smp $(SMP) -bios none -nographic
 QEMU_PASS := 0

@@ -9,8 +9,7 @@
 
 #include "board.h"
 #include "bm_port.h"
-#include "pc_board.h"
-#include "pc_console.h"
+#include "line_console.h"
 
 #define CONSOLE_LINE_MAX 160
 
@@ -19,7 +18,7 @@ struct console_line {
     unsigned length;
 } __attribute__((aligned(64)));
 
-static struct console_line console_lines[PC_MAX_CORES];
+static struct console_line console_lines[LINE_CONSOLE_MAX_CORES];
 static bm_lock_t console_lock = BM_LOCK_INITIALIZER;
 static unsigned console_owner; /* core id + 1 of the core writing a line, 0 if none */
 
@@ -31,7 +30,7 @@ static void console_write(unsigned core, const char *text, unsigned length) {
         __atomic_store_n(&console_owner, core + 1, __ATOMIC_RELAXED);
     }
     for (unsigned i = 0; i < length; i++)
-        pc_console_putc(text[i]);
+        line_console_putc(text[i]);
     if (!nested) {
         __atomic_store_n(&console_owner, 0, __ATOMIC_RELAXED);
         bm_lock_release(&console_lock);
@@ -41,7 +40,7 @@ static void console_write(unsigned core, const char *text, unsigned length) {
 void board_putc(char c) {
     bm_irq_state_t irq = bm_port_irq_save(); /* an interrupt handler may print on this core */
     unsigned core = board_core_id();
-    if (core >= PC_MAX_CORES) {
+    if (core >= LINE_CONSOLE_MAX_CORES) {
         console_write(core, &c, 1);
     } else {
         struct console_line *line = &console_lines[core];
@@ -54,10 +53,10 @@ void board_putc(char c) {
     bm_port_irq_restore(irq);
 }
 
-void pc_console_end_own_line(void) {
+void line_console_end_own_line(void) {
     bm_irq_state_t irq = bm_port_irq_save();
     unsigned core = board_core_id();
-    if (core < PC_MAX_CORES && console_lines[core].length) {
+    if (core < LINE_CONSOLE_MAX_CORES && console_lines[core].length) {
         struct console_line *line = &console_lines[core];
         if (line->length < CONSOLE_LINE_MAX)
             line->text[line->length++] = '\n';
@@ -83,7 +82,7 @@ static void console_put_unsigned(unsigned long value, unsigned base) {
         board_putc(digits[--n]);
 }
 
-void pc_console_printf(const char *format, ...) {
+void line_console_printf(const char *format, ...) {
     va_list args;
     va_start(args, format);
     for (const char *p = format; *p; p++) {

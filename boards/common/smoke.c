@@ -2,12 +2,12 @@
  * Board smoke test (runs without the allocator): brings up every core, has each increment a
  * shared counter under the port's lock, checks the total, core ids, the heap bounds and (on
  * boards that define BOARD_HEAP_SBRK) board_sbrk from all cores at once.
- *   make -f mk/guest.mk BOARD=<board> GUEST_SRCS=boards/<board>/smoke.c B=build/smoke-<board> run
+ *   make -f mk/guest.mk BOARD=<board> GUEST_SRCS=boards/common/smoke.c B=build/smoke-<board> run
  * (its own B, or a later plain "make run" would find guest.elf up to date and rerun the smoke).
  * Uses only boards/board.h and port/bm_port.h, so the same file serves every board.
- * With more vCPUs than free host CPUs, a FIFO ticket lock can crawl at ~1000 hand-overs per
- * second (each waits for the one vCPU whose turn it is to be scheduled): a hang here at SMP >= 4
- * on a busy host is that convoy, not lost cores.
+ * With more vCPUs than free host CPUs, the FIFO ticket lock (-DBM_LOCK_TICKET) crawls at ~1000
+ * hand-overs per second (each waits for the one vCPU whose turn it is to be scheduled); that
+ * measurement is why the port's default lock is test-and-test-and-set.
  */
 #include <stdbool.h>
 #include <stdint.h>

@@ -31,9 +31,11 @@ bm_cache_t *bm_cache_create(unsigned core) {
         }
     }
     bm_cache_t *cache = bm_base_alloc(sizeof(bm_cache_t));
+    bm_cache_bin_info_t *info = bm_base_alloc(BM_NCLASSES * sizeof(bm_cache_bin_info_t));
     void **slots = total ? bm_base_alloc(total * sizeof(void *)) : NULL;
-    if (!cache || (total && !slots))
+    if (!cache || !info || (total && !slots))
         return NULL;
+    cache->info = info;
     cache->core = core;
     cache->arena = bm_arena_for_core(core);
     cache->slots = slots;

@@ -423,7 +423,8 @@ typedef struct bm_cache {
     bm_stat_t cross_frees;                /* objects flushed to another core's arena */
     uint32_t flush_request;               /* set by tcache.flush_all on another core (atomic) */
     bm_stat_t nhits;                      /* fast-path allocations (counted with BM_STATS_FAST) */
-    bm_cache_bin_info_t info[BM_NCLASSES];
+    bm_cache_bin_info_t *info;            /* [BM_NCLASSES], beside the slots: keeps the
+                                             zeroed bm_cache_unset small (it lives in .bss) */
 } bm_cache_t;
 
 BM_INLINE unsigned bm_cache_bin_count(const bm_cache_bin_t *bin) {

@@ -142,11 +142,13 @@ typedef struct bm_rbnode {
 typedef int (*bm_rb_cmp_t)(const bm_rbnode_t *a, const bm_rbnode_t *b);
 typedef struct bm_rbtree {
     bm_rbnode_t *root;
+    bm_rbnode_t *last; /* the greatest node, kept up to date so that reading it is O(1) */
 } bm_rbtree_t;
 
 void bm_rb_insert(bm_rbtree_t *tree, bm_rbnode_t *node, bm_rb_cmp_t cmp);
 void bm_rb_remove(bm_rbtree_t *tree, bm_rbnode_t *node);
 bm_rbnode_t *bm_rb_first(const bm_rbtree_t *tree);
+BM_INLINE bm_rbnode_t *bm_rb_last(const bm_rbtree_t *tree) { return tree->last; } /* O(1) */
 bm_rbnode_t *bm_rb_next(const bm_rbnode_t *node);
 /* Smallest node n with key_cmp(key, n) <= 0, i.e. the first node not ordered before key. */
 bm_rbnode_t *bm_rb_lower_bound(const bm_rbtree_t *tree, const void *key,

@@ -59,6 +59,8 @@ void bm_rb_insert(bm_rbtree_t *tree, bm_rbnode_t *node, bm_rb_cmp_t cmp) {
     node->left = node->right = NULL;
     node->parent_color = (uintptr_t)parent | RB_RED;
     *link = node;
+    if (!tree->last || cmp(node, tree->last) > 0)
+        tree->last = node;
 
     bm_rbnode_t *n = node;
     while (rb_is_red(rb_parent(n))) {
@@ -95,9 +97,26 @@ void bm_rb_insert(bm_rbtree_t *tree, bm_rbnode_t *node, bm_rb_cmp_t cmp) {
     rb_set_red(tree->root, false);
 }
 
+static bm_rbnode_t *rb_prev(const bm_rbnode_t *node) {
+    if (node->left) {
+        node = node->left;
+        while (node->right)
+            node = node->right;
+        return (bm_rbnode_t *)node;
+    }
+    bm_rbnode_t *p = rb_parent(node);
+    while (p && p->left == node) {
+        node = p;
+        p = rb_parent(p);
+    }
+    return p;
+}
+
 void bm_rb_remove(bm_rbtree_t *tree, bm_rbnode_t *node) {
     bm_rbnode_t *child, *parent;
     bool removed_red;
+    if (tree->last == node)
+        tree->last = rb_prev(node);
 
     if (node->left && node->right) {
         /* Swap in the in-order successor, which has no left child. */
@@ -251,6 +270,11 @@ static long rb_validate_subtree(const bm_rbnode_t *n, const bm_rbnode_t *parent,
 long bm_rb_validate(const bm_rbtree_t *tree, bm_rb_cmp_t cmp) {
     long count = 0;
     if (rb_is_red(tree->root))
+        return -1;
+    const bm_rbnode_t *rightmost = tree->root;
+    while (rightmost && rightmost->right)
+        rightmost = rightmost->right;
+    if (tree->last != rightmost)
         return -1;
     if (rb_validate_subtree(tree->root, NULL, cmp, &count, 0) < 0)
         return -1;

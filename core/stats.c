@@ -42,14 +42,6 @@ void bm_stats_peak_reset(void) {
 
 /* ---- summaries ------------------------------------------------------------------------------ */
 
-/* Rightmost node: the longest free run (trees are ordered by length, then address). O(log n). */
-static const bm_rbnode_t *rb_last(const bm_rbtree_t *tree) {
-    const bm_rbnode_t *n = tree->root;
-    while (n && n->right)
-        n = n->right;
-    return n;
-}
-
 void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     __builtin_memset(s, 0, sizeof *s);
     bm_irq_state_t irq = bm_port_irq_save();
@@ -58,7 +50,7 @@ void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     s->nchunks = arena->nchunks;
     s->pactive = arena->nactive;
     s->pdirty = arena->ndirty;
-    const bm_rbnode_t *last = rb_last(&arena->free_runs);
+    const bm_rbnode_t *last = bm_rb_last(&arena->free_runs);
     s->largest_free = last ? bm_free_run_pages(last) << BM_LG_PAGE : 0;
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         const bm_bin_stats_t *bs = &arena->bins[cls].stats;
@@ -122,7 +114,7 @@ size_t bm_stats_largest_free(void) {
         bm_arena_t *arena = bm_state.arenas[a];
         bm_irq_state_t irq = bm_port_irq_save();
         bm_lock_acquire(&arena->lock);
-        const bm_rbnode_t *last = rb_last(&arena->free_runs);
+        const bm_rbnode_t *last = bm_rb_last(&arena->free_runs);
         size_t bytes = last ? bm_free_run_pages(last) << BM_LG_PAGE : 0;
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);
@@ -132,7 +124,7 @@ size_t bm_stats_largest_free(void) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_lock_acquire(&bm_state.pool_lock);
     for (unsigned i = 0; i < bm_state.nregions; i++) {
-        const bm_pool_span_t *span = (const bm_pool_span_t *)rb_last(&bm_state.regions[i].pool);
+        const bm_pool_span_t *span = (const bm_pool_span_t *)bm_rb_last(&bm_state.regions[i].pool);
         if (span && (span->nchunks << BM_LG_CHUNK) > largest)
             largest = span->nchunks << BM_LG_CHUNK;
     }

@@ -109,7 +109,7 @@ static int keyed_key_cmp(const void *key, const bm_rbnode_t *n) {
 TEST(rbtree_random_insert_remove_keeps_invariants) {
     enum { N = 2000 };
     static keyed_t nodes[N];
-    bm_rbtree_t tree = {NULL};
+    bm_rbtree_t tree = {NULL, NULL};
     uint64_t s = 88172645463325252ull;
     long count = 0;
     for (int step = 0; step < 40000; step++) {

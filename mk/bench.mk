@@ -6,6 +6,11 @@
 #   ROUNDS=n, ONLY=small_lifo,churn, ALLOCATORS=baremalloc,mimalloc: passed to bench/run.py
 #   WAIT_QUIET=s   before each round wait up to s seconds for other processes to go idle
 #                  (doc defaults to 120: published numbers should come from a quiet machine)
+#   guest          QEMU guests (bench/guest/run.py, about 1 minute): instructions per malloc/free
+#                  on one trace on the Cortex-M3 and AArch64 boards (baremalloc, newlib,
+#                  newlib-nano, picolibc), and baremalloc's code size per target; run also
+#                  after the host tables by `run` unless GUEST=0 (or ONLY is given)
+#   guest-doc      guest, then rewrite the guest results section of docs/BENCHMARKS.md
 # baremalloc is measured if build/host/libbaremalloc.so exists (BAREMALLOC_LIB=... to override);
 # this file does not build it, so the root Makefile's bench target should depend on it.
 # Workloads are plain hosted C11 programs using the standard malloc API only.
@@ -23,9 +28,19 @@ BENCH_RUN_ARGS = --bin-dir $(BENCH_DIR) --lib $(BAREMALLOC_LIB) \
     $(if $(ONLY),--only $(ONLY)) $(if $(ALLOCATORS),--allocators $(ALLOCATORS)) \
     $(if $(WAIT_QUIET),--wait-quiet $(WAIT_QUIET))
 
-.PHONY: run build doc clean
+.PHONY: run build doc clean guest guest-doc
+GUEST ?= $(if $(ONLY),0,1)
 run: build
 	$(PYTHON) bench/run.py $(BENCH_RUN_ARGS)
+ifneq ($(GUEST),0)
+	$(PYTHON) bench/guest/run.py
+endif
+
+guest:
+	$(PYTHON) bench/guest/run.py
+
+guest-doc:
+	$(PYTHON) bench/guest/run.py --verify-min --update-doc docs/BENCHMARKS.md
 
 build: $(BENCH_BINS)
 

@@ -1,0 +1,346 @@
+/*
+ * Guest benchmark: one fixed trace of malloc/free, instructions per call.
+ *
+ * The same deterministic trace (xorshift32, fixed seed; the decisions never depend on what the
+ * allocator returns) runs on every board and with every allocator:
+ *   - TRACE_STEPS steps over TRACE_SLOTS slots: a random slot is freed if it holds a block,
+ *     else filled with a new block; then every remaining block is freed;
+ *   - sizes: 60% 8-128 B, 25% 129-1024 B, 13% 1 KiB-4 KiB, 2% 4 KiB-12 KiB.
+ * Each malloc and free is timed on its own with the board's instruction counter:
+ *   - Cortex-M3 (mps2-an385): SysTick on the processor clock under QEMU -icount shift=7
+ *     (3.2 ticks per instruction, docs/shared QEMU notes);
+ *   - AArch64 (virt): PMU event counter 0 counting INST_RETIRED (event 0x08), which QEMU
+ *     implements (exactly) only under -icount.
+ * The counter reads' own cost is measured (two reads back to back) and subtracted, and the
+ * counter is checked against straight-line blocks of 100 and 1000 nops before the trace.
+ * The count covers the call as the program sees it: argument set-up, call, return.
+ *
+ * Allocator: BENCH_BM=1 calls bm_malloc/bm_free (AArch64 baremalloc: the board has no libc);
+ * otherwise malloc/free (newlib's or picolibc's, or baremalloc through port/newlib.c).
+ * BENCH_ALLOCATOR names it in the output; BENCH_CONF sets baremalloc's options string.
+ *
+ * Output: "guest-bench:" lines parsed by bench/guest/run.py. Exit status 0, or 1 if a malloc
+ * failed or the counter calibration is off.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board.h"
+
+#ifndef BENCH_ALLOCATOR
+#define BENCH_ALLOCATOR "unknown"
+#endif
+#ifndef TRACE_STEPS
+#define TRACE_STEPS 20000u
+#endif
+#ifndef TRACE_SLOTS
+#define TRACE_SLOTS 128u
+#endif
+#define HIST_BUCKETS 4096u /* exact per-instruction histogram up to 4095, then one bucket */
+
+/* BENCH_CONF: a baremalloc options string for this build (bm_malloc_conf is weak in core). */
+#ifdef BENCH_CONF
+const char *bm_malloc_conf = BENCH_CONF;
+#endif
+
+#if defined(BENCH_BM) && BENCH_BM
+#include "baremalloc.h"
+#define BENCH_MALLOC bm_malloc
+#define BENCH_FREE bm_free
+#else
+void *malloc(size_t size);
+void free(void *ptr);
+#define BENCH_MALLOC malloc
+#define BENCH_FREE free
+#endif
+
+/* ---- instruction counter ------------------------------------------------------------- */
+#if defined(__aarch64__)
+static void counter_start(void) {
+    /* Let EL0/EL1 FP/SIMD run (a libc's memcpy/memset may use SIMD registers). */
+    uint64_t cpacr;
+    __asm__ volatile("mrs %0, cpacr_el1" : "=r"(cpacr));
+    __asm__ volatile("msr cpacr_el1, %0\n\tisb" : : "r"(cpacr | (3u << 20)));
+    __asm__ volatile("msr pmselr_el0, %0" : : "r"((uint64_t)0));
+    __asm__ volatile("msr pmxevtyper_el0, %0" : : "r"((uint64_t)0x08)); /* INST_RETIRED */
+    __asm__ volatile("msr pmcntenset_el0, %0" : : "r"((uint64_t)1));
+    __asm__ volatile("msr pmcr_el0, %0\n\tisb" : : "r"((uint64_t)3)); /* E, reset event counters */
+}
+static inline uint32_t counter_read(void) {
+    uint64_t value;
+    __asm__ volatile("mrs %0, pmevcntr0_el0" : "=r"(value) : : "memory");
+    return (uint32_t)value;
+}
+/* Counter units between two reads -> instructions (before the read overhead is removed). */
+static inline uint32_t counter_elapsed(uint32_t before, uint32_t after) { return after - before; }
+#define COUNTER_NAME "PMU INST_RETIRED (event 0x08) under -icount"
+#define NOP_BLOCK(n) __asm__ volatile(".rept " #n "\n\tnop\n\t.endr" ::: "memory")
+#elif defined(__ARM_ARCH_7M__)
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+static void counter_start(void) {
+    SYST_CSR = 0;
+    SYST_RVR = 0x00FFFFFFu;
+    SYST_CVR = 0;
+    SYST_CSR = (1u << 0) | (1u << 2); /* enable, processor clock, no interrupt */
+}
+static inline uint32_t counter_read(void) {
+    uint32_t value = SYST_CVR;
+    __asm__ volatile("" ::: "memory");
+    return value;
+}
+/* 24-bit down-counter, 3.2 ticks per instruction under -icount shift=7: round to nearest. */
+static inline uint32_t counter_elapsed(uint32_t before, uint32_t after) {
+    uint32_t ticks = (before - after) & 0x00FFFFFFu;
+    return (ticks * 5u + 8u) / 16u;
+}
+#define COUNTER_NAME "SysTick (processor clock) under -icount shift=7, 3.2 ticks/instruction"
+#define NOP_BLOCK(n) __asm__ volatile(".rept " #n "\n\tnop.n\n\t.endr" ::: "memory")
+#else
+#error "bench/guest/trace.c: no instruction counter for this target"
+#endif
+
+/* ---- output ---------------------------------------------------------------------------- */
+static void put_text(const char *text) {
+    while (*text)
+        board_putc(*text++);
+}
+
+static void put_uint(uint64_t value) {
+    char digits[24];
+    unsigned n = 0;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    while (n)
+        board_putc(digits[--n]);
+}
+
+static void put_field(const char *name, uint64_t value) {
+    board_putc(' ');
+    put_text(name);
+    board_putc('=');
+    put_uint(value);
+}
+
+/* ---- statistics ----------------------------------------------------------------------- */
+typedef struct op_stats {
+    uint32_t calls;
+    uint64_t total;
+    uint32_t max, max_size;
+    uint32_t hist[HIST_BUCKETS];
+} op_stats_t;
+
+static op_stats_t malloc_stats, free_stats;
+
+/* The same per size band (the trace's four bands), mean and maximum only. */
+#define BANDS 4
+typedef struct band_stats {
+    uint32_t calls;
+    uint64_t total;
+    uint32_t max;
+} band_stats_t;
+static band_stats_t malloc_bands[BANDS], free_bands[BANDS];
+static const char *const band_names[BANDS] = {"8-128", "129-1024", "1025-4096", "4097-12288"};
+
+static unsigned band_of(uint32_t size) { return size <= 128 ? 0 : size <= 1024 ? 1 : size <= 4096 ? 2 : 3; }
+
+static void band_add(band_stats_t *bands, uint32_t instructions, uint32_t size) {
+    band_stats_t *band = &bands[band_of(size)];
+    band->calls++;
+    band->total += instructions;
+    band->max = instructions > band->max ? instructions : band->max;
+}
+
+static void bands_print(const char *op, const band_stats_t *bands) {
+    for (unsigned i = 0; i < BANDS; i++) {
+        put_text("guest-bench: board=");
+        put_text(board_name());
+        put_text(" allocator=" BENCH_ALLOCATOR " op=");
+        put_text(op);
+        put_text(" band=");
+        put_text(band_names[i]);
+        put_field("calls", bands[i].calls);
+        put_field("mean_x100", bands[i].calls ? (bands[i].total * 100 + bands[i].calls / 2) / bands[i].calls : 0);
+        put_field("max", bands[i].max);
+        board_putc('\n');
+    }
+}
+
+static void stats_add(op_stats_t *stats, uint32_t instructions, uint32_t size) {
+    stats->calls++;
+    stats->total += instructions;
+    if (instructions > stats->max || stats->calls == 1) {
+        stats->max = instructions;
+        stats->max_size = size;
+    }
+    stats->hist[instructions < HIST_BUCKETS ? instructions : HIST_BUCKETS - 1]++;
+}
+
+static uint32_t stats_percentile(const op_stats_t *stats, uint32_t per_mille) {
+    uint64_t wanted = ((uint64_t)stats->calls * per_mille + 999) / 1000;
+    uint64_t seen = 0;
+    for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
+        seen += stats->hist[i];
+        if (seen >= wanted && wanted)
+            return i;
+    }
+    return HIST_BUCKETS - 1;
+}
+
+static void stats_print(const char *op, const op_stats_t *stats) {
+    put_text("guest-bench: board=");
+    put_text(board_name());
+    put_text(" allocator=" BENCH_ALLOCATOR " op=");
+    put_text(op);
+    put_field("calls", stats->calls);
+    /* mean in hundredths of an instruction, rounded */
+    put_field("mean_x100", stats->calls ? (stats->total * 100 + stats->calls / 2) / stats->calls : 0);
+    put_field("p50", stats_percentile(stats, 500));
+    put_field("p99", stats_percentile(stats, 990));
+    put_field("max", stats->max);
+    put_field("max_size", stats->max_size);
+    board_putc('\n');
+}
+
+/* ---- the trace -------------------------------------------------------------------------- */
+static uint32_t xorshift32(uint32_t *state) {
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
+static uint32_t trace_size(uint32_t *random) {
+    uint32_t kind = xorshift32(random) % 100, r = xorshift32(random);
+    if (kind < 60)
+        return 8 + r % 121; /* 8..128 */
+    if (kind < 85)
+        return 129 + r % 896; /* 129..1024 */
+    if (kind < 98)
+        return 1025 + r % 3072; /* 1025..4096 */
+    return 4097 + r % 8192; /* 4097..12288 */
+}
+
+static uint8_t *slots[TRACE_SLOTS];
+static uint32_t slot_sizes[TRACE_SLOTS];
+static uint32_t read_overhead;
+
+static uint32_t measure_read_overhead(void) {
+    uint32_t best = UINT32_MAX;
+    for (int i = 0; i < 8; i++) {
+        uint32_t before = counter_read();
+        uint32_t after = counter_read();
+        uint32_t elapsed = counter_elapsed(before, after);
+        best = elapsed < best ? elapsed : best;
+    }
+    return best;
+}
+
+static uint32_t timed_nops_0(void) {
+    uint32_t before = counter_read();
+    uint32_t after = counter_read();
+    return counter_elapsed(before, after);
+}
+static uint32_t timed_nops_100(void) {
+    uint32_t before = counter_read();
+    NOP_BLOCK(100);
+    uint32_t after = counter_read();
+    return counter_elapsed(before, after);
+}
+static uint32_t timed_nops_1000(void) {
+    uint32_t before = counter_read();
+    NOP_BLOCK(1000);
+    uint32_t after = counter_read();
+    return counter_elapsed(before, after);
+}
+
+static void timed_malloc(uint32_t slot, uint32_t size, uint32_t *failures) {
+    uint32_t before = counter_read();
+    uint8_t *block = BENCH_MALLOC(size);
+    uint32_t after = counter_read();
+    uint32_t elapsed = counter_elapsed(before, after);
+    elapsed = elapsed > read_overhead ? elapsed - read_overhead : 0;
+    stats_add(&malloc_stats, elapsed, size);
+    band_add(malloc_bands, elapsed, size);
+    if (block == NULL) {
+        (*failures)++;
+        return;
+    }
+    block[0] = (uint8_t)slot; /* touch it, as a program would */
+    block[size - 1] = (uint8_t)size;
+    slots[slot] = block;
+    slot_sizes[slot] = size;
+}
+
+static void timed_free(uint32_t slot) {
+    uint8_t *block = slots[slot];
+    uint32_t before = counter_read();
+    BENCH_FREE(block);
+    uint32_t after = counter_read();
+    uint32_t elapsed = counter_elapsed(before, after);
+    elapsed = elapsed > read_overhead ? elapsed - read_overhead : 0;
+    stats_add(&free_stats, elapsed, slot_sizes[slot]);
+    band_add(free_bands, elapsed, slot_sizes[slot]);
+    slots[slot] = NULL;
+}
+
+static int bench_run(void) {
+    counter_start();
+    read_overhead = measure_read_overhead();
+    /* Straight-line calibration: 0, 100 and 1000 nops must read 0, 100 and 1000 more. */
+    uint32_t n0 = timed_nops_0(), n100 = timed_nops_100(), n1000 = timed_nops_1000();
+    int calibration_ok = n100 - n0 == 100 && n1000 - n0 == 1000;
+    put_text("guest-bench: board=");
+    put_text(board_name());
+    put_text(" counter=\"" COUNTER_NAME "\"");
+    put_field("read_overhead", read_overhead);
+    put_field("nops0", n0);
+    put_field("nops100", n100);
+    put_field("nops1000", n1000);
+    put_text(calibration_ok ? " calibration=ok\n" : " calibration=BAD\n");
+
+    /* The first call sets the allocator up (baremalloc: bm_init from the board's heap;
+     * newlib: the first sbrk): timed, reported on its own, kept out of the trace. */
+    uint32_t before = counter_read();
+    void *first = BENCH_MALLOC(16);
+    uint32_t after = counter_read();
+    uint32_t first_malloc = counter_elapsed(before, after) - read_overhead;
+    BENCH_FREE(first);
+
+    uint32_t random = 0x2545F491u, failures = 0;
+    for (uint32_t step = 0; step < TRACE_STEPS; step++) {
+        uint32_t slot = xorshift32(&random) % TRACE_SLOTS;
+        if (slots[slot] != NULL)
+            timed_free(slot);
+        else
+            timed_malloc(slot, trace_size(&random), &failures);
+    }
+    for (uint32_t slot = 0; slot < TRACE_SLOTS; slot++)
+        if (slots[slot] != NULL)
+            timed_free(slot);
+
+    put_text("guest-bench: board=");
+    put_text(board_name());
+    put_text(" allocator=" BENCH_ALLOCATOR " op=first_malloc");
+    put_field("instructions", first_malloc);
+    put_field("failures", failures);
+    board_putc('\n');
+    stats_print("malloc", &malloc_stats);
+    stats_print("free", &free_stats);
+    bands_print("malloc", malloc_bands);
+    bands_print("free", free_bands);
+    put_text(failures == 0 && calibration_ok ? "guest-bench: done ok\n" : "guest-bench: done FAILED\n");
+    return failures == 0 && calibration_ok ? 0 : 1;
+}
+
+#if defined(__ARM_ARCH_7M__)
+/* mps2-an385: newlib's crt0 calls main; its return value is QEMU's exit status. */
+int main(void) { return bench_run(); }
+#else
+/* virt-aarch64: the board calls guest_main on the boot core. */
+int guest_main(void) { return bench_run(); }
+#endif

@@ -50,6 +50,7 @@ static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, s
         chunk->map[head + n - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, n - 1, BM_BIN_INVALID);
     bm_free_run_t *run = bm_page_addr(chunk, head);
     BM_UNPOISON(run, sizeof *run);
+    run->npages = n;
     bm_rb_insert(&arena->free_runs, &run->node, bm_free_run_cmp);
 }
 

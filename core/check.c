@@ -93,6 +93,8 @@ static size_t check_free_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *ch
         expect(ctx, !bm_pm_head(e) && bm_pm_kind(e) != BM_PAGE_SMALL && bm_pm_class(e) == BM_BIN_INVALID,
                "check: a page inside a free run looks allocated", bm_page_addr(chunk, head + j));
     }
+    expect(ctx, ((bm_free_run_t *)where)->npages == n, "check: free run node length differs from its page map",
+           where);
     ctx->free_runs[arena->index]++;
     if (bm_pm_dirty(chunk->map[head]))
         ctx->dirty_pages[arena->index] += n;

@@ -249,9 +249,12 @@ typedef struct bm_run {
 #define BM_BITMAP_BITS (8 * sizeof(uintptr_t))
 #define BM_BITMAP_WORDS(nregs) (((nregs) + BM_BITMAP_BITS - 1) / BM_BITMAP_BITS)
 
-/* A free page run keeps its tree node in its own first page. */
+/* A free page run keeps its tree node in its own first page, with a copy of its length so
+ * that tree comparisons read the node they already touch instead of the page map (the head
+ * entry stays authoritative; the validator checks the two agree). */
 typedef struct bm_free_run {
     bm_rbnode_t node;
+    size_t npages;
 } bm_free_run_t;
 
 int bm_free_run_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b);  /* by (pages, address) */
@@ -259,7 +262,7 @@ int bm_pool_span_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b); /* by (chunks,
 
 /* Length in pages of the free run whose tree node this is (its head entry holds it). */
 BM_INLINE size_t bm_free_run_pages(const bm_rbnode_t *node) {
-    return bm_pm_value(bm_chunk_of(node)->map[bm_page_index(node)]);
+    return ((const bm_free_run_t *)(const void *)node)->npages;
 }
 
 /* ---------------------------------------------------------------------------------------

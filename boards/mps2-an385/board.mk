@@ -25,12 +25,6 @@ GEOMETRY := small
 # newlib provides memcpy & co., so no libc_mini.c.
 PORT_SRCS := port/baremetal.c port/newlib.c
 BOARD_SRCS := $(addprefix boards/mps2-an385/,startup.c board.c firmware.c isr_stress.c)
-# Until core/ exists, a stand-in allocator proves the glue and the interrupt machinery
-# (forced with: make ... CORE_SRCS= SMOKE_STUB=1).
-SMOKE_STUB ?= $(if $(wildcard core/*.c),0,1)
-ifeq ($(SMOKE_STUB),1)
-BOARD_SRCS += boards/mps2-an385/smoke_stub_allocator.c
-endif
 # run.sh checks the link map (newlib's malloc not linked) and prints baremalloc's size, then
 # runs QEMU. -icount shift=7: 128 ns per instruction, so SysTick counts instructions.
 QEMU_CMD := boards/mps2-an385/run.sh qemu-system-arm -M mps2-an385 -nographic -semihosting -icount shift=7

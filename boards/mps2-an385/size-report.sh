@@ -14,7 +14,6 @@ elf=${map%.map}.elf
 loaded() { sed -n 's/^LOAD \(.*\.o\)$/\1/p' "$map" | grep -E "$1" || true; }
 mapfile -t core < <(loaded '/obj/core/[^/]*\.o$')
 mapfile -t port < <(loaded '/obj/port/[^/]*\.o$')
-mapfile -t stub < <(loaded 'smoke_stub_allocator')
 
 # "object text data bss" for every loaded object, from the memory map's input sections.
 linked_sizes() {
@@ -78,10 +77,6 @@ sum "core total" "${core[@]}"
 for object in "${port[@]}"; do
     sum "port/$(basename "${object%.c.o}").c" "$object"
 done
-if [ "${#core[@]}" -eq 0 ]; then
-    echo "  (core/ not built yet: the smoke stub allocator stands in)"
-    sum "smoke stub allocator" "${stub[@]}"
-fi
 sum "BAREMALLOC core+port" "${core[@]}" "${port[@]}"
 arm-none-eabi-size "$elf" | awk 'NR == 2 {
     printf "  whole firmware: .text %d, .data %d, .bss %d (the .bss includes the 256 KiB heap and the stack)\n",

@@ -29,7 +29,7 @@ VARIANT_FLAGS_tsan := -O1 -fsanitize=thread
 VARIANTS := kernel small unchecked asan tsan
 
 define host_variant
-build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h $(HOST_SRCS) $(CORE_HDRS)
+build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h tests/host/ctl_read.h $(HOST_SRCS) $(CORE_HDRS)
 	@mkdir -p $$(dir $$@)
 	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) $(HOST_INC) \
 	    -o $$@ $(HOST_SRCS) $$(EXTRA_SRCS) tests/host/test_main.c $$< -lpthread

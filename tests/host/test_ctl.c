@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "test.h"
+#include "ctl_read.h"
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -22,43 +23,10 @@
 
 #define NARENAS 3
 
-/* ---- typed readers: the name is a printf format ---- */
+/* ---- typed readers beyond ctl_read.h's ---- */
 
-static int ctl_read(void *out, size_t size, const char *fmt, va_list ap) {
-    char name[128];
-    vsnprintf(name, sizeof name, fmt, ap);
-    size_t len = size;
-    int rc = bm_ctl(name, out, &len, NULL, 0);
-    if (rc != 0 || len != size)
-        fprintf(stderr, "  bm_ctl(\"%s\") = %d (len %zu)\n", name, rc, len);
-    return rc;
-}
-
-#define DEFINE_READER(fn, type)                                                      \
-    __attribute__((format(printf, 1, 2))) static type fn(const char *fmt, ...) {     \
-        type v;                                                                      \
-        memset(&v, 0, sizeof v);                                                     \
-        va_list ap;                                                                  \
-        va_start(ap, fmt);                                                           \
-        CHECK_EQ(ctl_read(&v, sizeof v, fmt, ap), 0);                                \
-        va_end(ap);                                                                  \
-        return v;                                                                    \
-    }
-DEFINE_READER(rq, uint64_t)
-DEFINE_READER(rz, size_t)
-DEFINE_READER(ru, unsigned)
-DEFINE_READER(rb, bool)
 DEFINE_READER(rs, const char *)
 DEFINE_READER(r32, uint32_t)
-
-__attribute__((format(printf, 1, 2))) static int act(const char *fmt, ...) {
-    char name[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return bm_ctl(name, NULL, NULL, NULL, 0);
-}
 
 static uint64_t epoch_advance(void) {
     uint64_t e = 0;

@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "test.h"
+#include "ctl_read.h"
 
 #ifdef BM_GEOMETRY_SMALL
 #define NODE_BYTES ((size_t)1 << 20)
@@ -49,41 +50,7 @@ static size_t released_bytes(void) {
     return __atomic_load_n(&node_ctx[0].bytes, __ATOMIC_RELAXED) + __atomic_load_n(&node_ctx[1].bytes, __ATOMIC_RELAXED);
 }
 
-/* ---- bm_ctl helpers ---- */
-
-static int ctl_read(void *out, size_t size, const char *fmt, va_list ap) {
-    char name[128];
-    vsnprintf(name, sizeof name, fmt, ap);
-    size_t len = size;
-    int rc = bm_ctl(name, out, &len, NULL, 0);
-    if (rc != 0)
-        fprintf(stderr, "  bm_ctl(\"%s\") = %d\n", name, rc);
-    return rc;
-}
-
-#define DEFINE_READER(fn, type)                                                      \
-    __attribute__((format(printf, 1, 2))) static type fn(const char *fmt, ...) {     \
-        type v;                                                                      \
-        memset(&v, 0, sizeof v);                                                     \
-        va_list ap;                                                                  \
-        va_start(ap, fmt);                                                           \
-        CHECK_EQ(ctl_read(&v, sizeof v, fmt, ap), 0);                                \
-        va_end(ap);                                                                  \
-        return v;                                                                    \
-    }
-DEFINE_READER(rq, uint64_t)
-DEFINE_READER(rz, size_t)
-DEFINE_READER(ru, unsigned)
-DEFINE_READER(rb, bool)
-
-__attribute__((format(printf, 1, 2))) static int act(const char *fmt, ...) {
-    char name[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return bm_ctl(name, NULL, NULL, NULL, 0);
-}
+/* ---- bm_ctl helpers (the typed readers are in ctl_read.h) ---- */
 
 static void epoch_advance(void) {
     uint64_t e = 0;

@@ -31,11 +31,13 @@ VARIANTS := kernel small unchecked asan tsan
 define host_variant
 build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h tests/host/ctl_read.h $(HOST_SRCS) $(CORE_HDRS)
 	@mkdir -p $$(dir $$@)
-	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) $(HOST_INC) \
+	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) $$(EXTRA_DEFS) $(HOST_INC) \
 	    -o $$@ $(HOST_SRCS) $$(EXTRA_SRCS) tests/host/test_main.c $$< -lpthread
 endef
 # test_stdnames replaces the C library's malloc with the standard names from port/stdnames.c
+# (malloc, calloc and free are aliases in core/alloc.c under BM_EXPORT_STD_NAMES)
 build/host/%/test_stdnames: EXTRA_SRCS := port/stdnames.c
+build/host/%/test_stdnames: EXTRA_DEFS := -DBM_EXPORT_STD_NAMES
 $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 
 # Which tests run in which variant (tools/run-host-tests.sh runs whatever was built): the

@@ -26,18 +26,23 @@ BM_INLINE bm_cache_t **core_local(void) { return &bm_core_local_table[bm_port_co
 #endif
 bm_cache_t **bm_core_local(void) { return core_local(); }
 
+/* Large classes by length in pages: built at initialisation, so sizing a large request is a
+ * table read rather than a search. */
+static uint8_t large_class_by_pages[BM_CHUNK_PAGES + 1];
+_Static_assert(BM_LOOKUP_MAX >= BM_SMALL_MAX, "every small class must be in the lookup table");
+_Static_assert(BM_LARGE_MAX >> BM_LG_PAGE <= BM_CHUNK_PAGES, "large classes longer than a chunk");
+
+static void large_class_table_init(void) {
+    size_t pages = 1;
+    for (unsigned cls = BM_NSMALL; cls < BM_NCLASSES; cls++)
+        for (; pages <= bm_classes[cls].run_pages; pages++)
+            large_class_by_pages[pages] = (uint8_t)cls;
+}
+
 unsigned bm_size_to_class(size_t size) {
     if (size <= BM_LOOKUP_MAX)
         return bm_lookup_class(size);
-    unsigned lo = BM_NSMALL, hi = BM_NCLASSES - 1; /* first class >= size, by bisection */
-    while (lo < hi) {
-        unsigned mid = (lo + hi) / 2;
-        if (bm_classes[mid].size < size)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return large_class_by_pages[(size + BM_PAGE_MASK) >> BM_LG_PAGE];
 }
 
 void bm_report(const char *msg, const void *addr) {
@@ -52,10 +57,14 @@ bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook) {
     return __atomic_exchange_n(&bm_state.error_hook, hook, __ATOMIC_ACQ_REL);
 }
 
+/* Default: no errno to set (a freestanding core has none). */
+__attribute__((weak)) void bm_port_set_errno(int code) { (void)code; }
+
 void bm_set_error(int code) {
     unsigned core = bm_port_core_id();
     if (core < BM_MAX_CORES)
         bm_core_error[core] = code;
+    bm_port_set_errno(code);
 }
 
 int bm_last_error(void) {
@@ -70,6 +79,7 @@ bm_arena_t *bm_arena_for_core(unsigned core) {
 /* ---- initialisation ----------------------------------------------------------------------- */
 
 static int init_run(const bm_config_t *config) {
+    large_class_table_init();
     bm_options_defaults(&bm_state.opt);
     bm_options_parse(&bm_state.opt, bm_malloc_conf);
     bm_options_parse(&bm_state.opt, bm_port_env_options());
@@ -183,17 +193,9 @@ static void *alloc_class(bm_cache_t *cache, bm_arena_t *arena, unsigned cls) {
 }
 
 /* Any size, any power-of-two alignment (0: the natural alignment of the size). */
-static void *alloc_aligned(size_t size, size_t align) {
-    if (!bm_ensure_init()) {
-        bm_set_error(BM_ENOMEM);
-        return NULL;
-    }
-    if (size == 0)
-        size = 1;
+/* One attempt at a block of any size and power-of-two alignment; interrupts masked. */
+static void *alloc_attempt(bm_cache_t *cache, bm_arena_t *arena, size_t size, size_t align) {
     void *p = NULL;
-    bm_irq_state_t irq = bm_port_irq_save();
-    bm_cache_t *cache = current_cache();
-    bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_port_core_id());
     if (size <= BM_LARGE_MAX && align <= BM_PAGE) {
         /* Every large class is page aligned, so the search always ends on a class. */
         unsigned cls = bm_size_to_class(size);
@@ -206,6 +208,28 @@ static void *alloc_aligned(size_t size, size_t align) {
     }
     if (!p && (size > BM_LARGE_MAX || align > BM_PAGE))
         p = bm_huge_alloc(arena, size, align > BM_CHUNK ? align : BM_CHUNK);
+    return p;
+}
+
+/* Any size, any power-of-two alignment (0: the natural alignment of the size). */
+static void *alloc_aligned(size_t size, size_t align) {
+    if (!bm_ensure_init()) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    if (size == 0)
+        size = 1;
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_t *cache = current_cache();
+    bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_port_core_id());
+    void *p = alloc_attempt(cache, arena, size, align);
+    if (BM_UNLIKELY(!p) && cache) {
+        /* Blocks this core holds in its cache may be what is missing (on a small heap they
+         * can be a real share of it): give them back, with the arena's spare chunk, and retry. */
+        bm_cache_flush_all(cache);
+        bm_arena_release_spare(arena);
+        p = alloc_attempt(cache, arena, size, align);
+    }
     bm_port_irq_restore(irq);
     if (!p) {
         bm_set_error(BM_ENOMEM);
@@ -262,7 +286,7 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_cache_bin_t *bin = &(*core_local())->bins[cls];
 #if BM_FREE_CHECKS
-    if (BM_UNLIKELY(!bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm))))) {
+    if (BM_UNLIKELY(!bm_bin_region_start(bin, ptr, pm))) {
         bm_port_irq_restore(irq);
         return false;
     }
@@ -279,7 +303,11 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
     bm_mark_freed(ptr);
 #endif
     head[-1] = ptr;
-    bin->head = head - 1;
+#if defined(__x86_64__) || defined(__i386__)
+    bin->head--; /* read again after the stores above, as one subtract from memory on x86 */
+#else
+    bin->head = head - 1; /* reading it again would cost a load-store machine a load */
+#endif
     bm_port_irq_restore(irq);
     BM_POISON(ptr, bm_classes[cls].size);
     return true;
@@ -492,3 +520,14 @@ void bm_postfork(void) {
         bm_lock_release(&bm_state.arenas[a]->lock);
     bm_lock_release(&bm_state.base_lock);
 }
+
+#ifdef BM_EXPORT_STD_NAMES
+/* The standard names of the hot calls are these very functions, not wrappers around them
+ * (a wrapper costs malloc a call, a test and a return): errno on failure comes from
+ * bm_set_error through bm_port_set_errno, which port/stdnames.c defines. The other names
+ * are wrappers in port/stdnames.c. */
+#define BM_STD_ALIAS(target) __attribute__((alias(#target), visibility("default")))
+void *malloc(size_t size) BM_STD_ALIAS(bm_malloc);
+void *calloc(size_t n, size_t size) BM_STD_ALIAS(bm_calloc);
+void free(void *ptr) BM_STD_ALIAS(bm_free);
+#endif

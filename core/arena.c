@@ -26,21 +26,111 @@ void bm_arena_unlock(bm_arena_t *arena) {
 
 void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node) {
     bm_lock_init(&arena->lock);
+    arena->dirty_runs.dirty_next = arena->dirty_runs.dirty_prev = &arena->dirty_runs;
     arena->index = index;
     arena->node = node;
 }
 
 /* ---- free page runs ------------------------------------------------------------------------ */
 
-int bm_free_run_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b) {
-    size_t x = bm_free_run_pages(a), y = bm_free_run_pages(b);
-    if (x != y)
-        return x < y ? -1 : 1;
-    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+BM_INLINE void free_runs_mark(bm_free_runs_t *runs, size_t len) {
+    size_t w = len / BM_BITMAP_BITS;
+    runs->nonempty[w] |= (uintptr_t)1 << (len % BM_BITMAP_BITS);
+    runs->summary |= (uintptr_t)1 << w;
 }
 
-static int free_run_key_cmp(const void *key, const bm_rbnode_t *n) {
-    return *(const size_t *)key <= bm_free_run_pages(n) ? -1 : 1;
+BM_INLINE void free_runs_unmark(bm_free_runs_t *runs, size_t len) {
+    size_t w = len / BM_BITMAP_BITS;
+    runs->nonempty[w] &= ~((uintptr_t)1 << (len % BM_BITMAP_BITS));
+    if (!runs->nonempty[w])
+        runs->summary &= ~((uintptr_t)1 << w);
+}
+
+void bm_free_runs_insert(bm_free_runs_t *runs, bm_free_run_t *run, size_t npages) {
+    bm_free_run_t *head = runs->heads[npages];
+    run->npages = npages;
+    run->prev = NULL;
+    run->next = head;
+    if (head)
+        head->prev = run;
+    else
+        free_runs_mark(runs, npages);
+    runs->heads[npages] = run;
+    runs->count++;
+}
+
+void bm_free_runs_remove(bm_free_runs_t *runs, bm_free_run_t *run) {
+    if (run->prev)
+        run->prev->next = run->next;
+    else if (!(runs->heads[run->npages] = run->next))
+        free_runs_unmark(runs, run->npages);
+    if (run->next)
+        run->next->prev = run->prev;
+    runs->count--;
+}
+
+/* The smallest length >= len that has a run, or 0. */
+static size_t free_runs_length_at_least(const bm_free_runs_t *runs, size_t len) {
+    if (len >= BM_FREE_RUN_LISTS)
+        return 0;
+    size_t w = len / BM_BITMAP_BITS;
+    uintptr_t bits = runs->nonempty[w] & (~(uintptr_t)0 << (len % BM_BITMAP_BITS));
+    if (!bits) {
+        /* Words above w: shifting by w + 1 is defined because w + 1 <= BM_FREE_RUN_WORDS. */
+        uintptr_t above = w + 1 < BM_BITMAP_BITS ? runs->summary & (~(uintptr_t)0 << (w + 1)) : 0;
+        if (!above)
+            return 0;
+        w = bm_ctz(above);
+        bits = runs->nonempty[w];
+    }
+    return w * BM_BITMAP_BITS + bm_ctz(bits);
+}
+
+bm_free_run_t *bm_free_runs_fit(const bm_free_runs_t *runs, size_t npages) {
+    size_t len = free_runs_length_at_least(runs, npages ? npages : 1);
+    return len ? runs->heads[len] : NULL;
+}
+
+bm_free_run_t *bm_free_runs_first(const bm_free_runs_t *runs, size_t npages) {
+    return bm_free_runs_fit(runs, npages);
+}
+
+bm_free_run_t *bm_free_runs_next(const bm_free_runs_t *runs, const bm_free_run_t *run) {
+    if (run->next)
+        return run->next;
+    size_t len = free_runs_length_at_least(runs, run->npages + 1);
+    return len ? runs->heads[len] : NULL;
+}
+
+size_t bm_free_runs_largest(const bm_free_runs_t *runs) {
+    if (!runs->summary)
+        return 0;
+    size_t w = BM_FREE_RUN_WORDS;
+    while (!runs->nonempty[--w]) {
+    }
+    uintptr_t bits = runs->nonempty[w];
+    unsigned top = 0;
+    while (bits >>= 1) /* statistics only: a loop instead of a count-leading-zeros helper */
+        top++;
+    return w * BM_BITMAP_BITS + top;
+}
+
+long bm_free_runs_validate(const bm_free_runs_t *runs) {
+    size_t total = 0;
+    for (size_t len = 0; len < BM_FREE_RUN_LISTS; len++) {
+        const bm_free_run_t *prev = NULL;
+        for (const bm_free_run_t *r = runs->heads[len]; r; prev = r, r = r->next) {
+            if (r->npages != len || r->prev != prev || ++total > runs->count)
+                return -1;
+        }
+        bool marked = (runs->nonempty[len / BM_BITMAP_BITS] >> (len % BM_BITMAP_BITS)) & 1;
+        if (marked != (runs->heads[len] != NULL))
+            return -1;
+    }
+    for (size_t w = 0; w < BM_FREE_RUN_WORDS; w++)
+        if (((runs->summary >> w) & 1) != (runs->nonempty[w] != 0))
+            return -1;
+    return total == runs->count ? (long)total : -1;
 }
 
 /* Writes the head and tail of a free run whose interior pages are already FREE, and files it. */
@@ -50,13 +140,27 @@ static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, s
         chunk->map[head + n - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, n - 1, BM_BIN_INVALID);
     bm_free_run_t *run = bm_page_addr(chunk, head);
     BM_UNPOISON(run, sizeof *run);
-    run->npages = n;
-    bm_rb_insert(&arena->free_runs, &run->node, bm_free_run_cmp);
+    bm_free_runs_insert(&arena->free_runs, run, n);
+    if (dirty) { /* newest at the tail */
+        bm_free_run_t *list = &arena->dirty_runs;
+        run->dirty_next = list;
+        run->dirty_prev = list->dirty_prev;
+        list->dirty_prev->dirty_next = run;
+        list->dirty_prev = run;
+    }
 }
 
+static void dirty_unlink(bm_free_run_t *run) {
+    run->dirty_prev->dirty_next = run->dirty_next;
+    run->dirty_next->dirty_prev = run->dirty_prev;
+}
+
+/* Unfiles the free run at head; its head entry must still be the run's (dirty bit intact). */
 static void free_run_remove(bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
     bm_free_run_t *run = bm_page_addr(chunk, head);
-    bm_rb_remove(&arena->free_runs, &run->node);
+    bm_free_runs_remove(&arena->free_runs, run);
+    if (bm_pm_dirty(chunk->map[head]))
+        dirty_unlink(run);
 }
 
 void bm_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages) {
@@ -142,11 +246,11 @@ void bm_arena_release_spare(bm_arena_t *arena) {
 static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages,
                             bm_chunk_t **chunk_out, size_t *page_out) {
     size_t need = npages + align_pages - 1;
-    bm_rbnode_t *node = bm_rb_lower_bound(&arena->free_runs, &need, free_run_key_cmp);
+    bm_free_run_t *node = bm_free_runs_fit(&arena->free_runs, need);
     if (!node) {
         if (need > BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES || !arena_chunk_new(arena))
             return false;
-        node = bm_rb_lower_bound(&arena->free_runs, &need, free_run_key_cmp);
+        node = bm_free_runs_fit(&arena->free_runs, need);
         if (!node)
             return false;
     }
@@ -313,11 +417,14 @@ static bm_run_t *arena_small_run_new(bm_arena_t *arena, unsigned cls) {
     size_t head;
     if (!arena_run_alloc(arena, ci->run_pages, 1, &chunk, &head))
         return NULL;
+    /* phase: how far each page's start is past the last region boundary before it; page 0
+     * starts reg0 before region 0, and each page moves it on by a page (mod size). */
+    uint32_t phase = (ci->size - ci->reg0 % ci->size) % ci->size, step = (uint32_t)(BM_PAGE % ci->size);
     for (size_t j = 0; j < ci->run_pages; j++) {
-        /* phase: how far this page's start is past the last region boundary before it. */
-        long delta = (long)(j << BM_LG_PAGE) - (long)ci->reg0;
-        long phase = ((delta % (long)ci->size) + (long)ci->size) % (long)ci->size;
-        chunk->map[head + j] = bm_pm_make(BM_PAGE_SMALL, j == 0, (unsigned)phase, (unsigned)j, cls);
+        chunk->map[head + j] = bm_pm_make(BM_PAGE_SMALL, j == 0, phase, (unsigned)j, cls);
+        phase += step;
+        if (phase >= ci->size)
+            phase -= ci->size;
     }
     bm_run_t *run = bm_page_addr(chunk, head);
     BM_POISON(run, ci->run_pages << BM_LG_PAGE);
@@ -395,13 +502,15 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
     const bm_class_info_t *ci = &bm_classes[cls];
     size_t head = page - bm_pm_value(entry);
     bm_run_t *run = bm_page_addr(chunk, head);
-    uintptr_t offset = (uintptr_t)ptr - (uintptr_t)run - ci->reg0;
-    if ((uintptr_t)ptr < (uintptr_t)run + ci->reg0 || offset % ci->size != 0 ||
-        offset / ci->size >= ci->nregs) {
+    uintptr_t offset = (uintptr_t)ptr - ((uintptr_t)run + ci->reg0);
+    /* For a multiple of the size, the divisibility test's rotated product is the exact
+     * quotient (size = odd * 2^shift, inverse = odd^-1 mod 2^32): no division instruction. */
+    uint32_t r = (uint32_t)offset * ci->div_inverse;
+    size_t index = (r >> ci->div_shift) | (r << ((32 - ci->div_shift) & 31));
+    if (offset >= (uintptr_t)ci->nregs * ci->size || index > ci->div_limit || index >= ci->nregs) {
         bm_report("free of a pointer that is not the start of a block (inside a small run)", ptr);
         return false;
     }
-    size_t index = offset / ci->size;
     uintptr_t mask = (uintptr_t)1 << (index % BM_BITMAP_BITS);
     if (run->bitmap[index / BM_BITMAP_BITS] & mask) {
         bm_report("double free of a small block", ptr);
@@ -478,31 +587,41 @@ bool bm_arena_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr) {
 
 /* ---- purging ---------------------------------------------------------------------------------- */
 
-size_t bm_arena_purge_run(bm_arena_t *arena, bm_rbnode_t *node) {
-    bm_chunk_t *chunk = bm_chunk_of(node);
-    size_t head = bm_page_index(node);
+size_t bm_arena_purge_run(bm_arena_t *arena, bm_free_run_t *run) {
+    bm_chunk_t *chunk = bm_chunk_of(run);
+    size_t head = bm_page_index(run);
     bm_pagemap_t entry = chunk->map[head];
     if (!bm_pm_dirty(entry))
         return 0;
     size_t npages = bm_pm_value(entry);
     bm_region_t *r = bm_region_of(chunk);
-    /* The first page keeps the run's tree node; the rest can go. */
+    /* The first page keeps the run's list links; the rest can go. */
     if (npages > 1 && r && r->source.release)
         r->source.release(r->source.ctx, bm_page_addr(chunk, head + 1), (npages - 1) << BM_LG_PAGE);
+    dirty_unlink(run);
     chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, 0, npages, BM_BIN_INVALID);
     arena->ndirty -= npages;
     return npages;
 }
 
-size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty) {
+size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs) {
     size_t purged = 0;
-    bm_arena_lock(arena);
-    for (bm_rbnode_t *n = bm_rb_first(&arena->free_runs); n && arena->ndirty > keep_dirty; n = bm_rb_next(n))
-        purged += bm_arena_purge_run(arena, n);
+    for (unsigned n = 0; n < max_runs && arena->ndirty > target; n++) {
+        bm_free_run_t *oldest = arena->dirty_runs.dirty_next;
+        if (oldest == &arena->dirty_runs)
+            break;
+        purged += bm_arena_purge_run(arena, oldest);
+    }
     if (purged) {
         BM_STAT_ADD(arena->stats.npurge, 1);
         BM_STAT_ADD(arena->stats.purged, purged);
     }
+    return purged;
+}
+
+size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty) {
+    bm_arena_lock(arena);
+    size_t purged = bm_arena_purge_oldest(arena, keep_dirty, ~0u);
     bm_arena_unlock(arena);
     return purged;
 }

@@ -16,8 +16,13 @@ static unsigned cache_slots_for(unsigned cls) {
         return 0;
     if (!bm_class_is_small(cls))
         return opt->tcache_slots_large;
-    /* No point holding more than two runs' worth of a class. */
+    /* Hold at most two runs' worth of a class, or BM_TCACHE_BIN_BYTES if that is more: a
+     * class with few regions per run (448 B: 9) would otherwise refill and flush through the
+     * arena lock every few calls. */
     unsigned slots = opt->tcache_slots, limit = 2 * bm_classes[cls].nregs;
+    unsigned by_bytes = (unsigned)(BM_TCACHE_BIN_BYTES / bm_classes[cls].size);
+    if (limit < by_bytes)
+        limit = by_bytes;
     return slots < limit ? slots : limit;
 }
 
@@ -50,6 +55,7 @@ bm_cache_t *bm_cache_create(unsigned core) {
         bin->head = empty;
         bin->low_empty = (uint16_t)(uintptr_t)empty;
         bin->low_full = (uint16_t)(uintptr_t)full;
+        bin->div_magic = bm_bin_div_magic(cls); /* for the free fast path's start test */
         cache->info[cls].nmax = (uint16_t)n;
         offset += n + 1;
     }

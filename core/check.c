@@ -209,8 +209,8 @@ static void check_region(check_ctx_t *ctx, bm_region_t *r) {
 
 static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     unsigned a = arena->index;
-    expect(ctx, bm_rb_validate(&arena->free_runs, bm_free_run_cmp) == (long)ctx->free_runs[a],
-           "check: arena free-run tree is broken or misses runs", arena);
+    expect(ctx, bm_free_runs_validate(&arena->free_runs) == (long)ctx->free_runs[a],
+           "check: arena free-run lists are broken or miss runs", arena);
     expect(ctx, arena->ndirty == ctx->dirty_pages[a], "check: arena dirty page count is wrong", arena);
     expect(ctx, arena->nactive == ctx->active_pages[a], "check: arena active page count is wrong", arena);
     expect(ctx, arena->nchunks == ctx->arena_chunks[a], "check: arena chunk count is wrong", arena);
@@ -303,6 +303,9 @@ static void check_caches(check_ctx_t *ctx, int pass) {
         for (unsigned cls = 0; cls < cache->ncached; cls++) {
             bm_cache_bin_t *bin = &cache->bins[cls];
             unsigned count = bm_cache_bin_count(bin);
+            if (pass == CACHE_VERIFY && cache->info[cls].nmax)
+                expect(ctx, bin->div_magic == bm_bin_div_magic(cls),
+                       "check: cache bin's region-start constant is corrupt", bin);
             if (count > cache->info[cls].nmax) {
                 if (pass == CACHE_VERIFY)
                     expect(ctx, false, "check: cache bin holds more than its slots", bin);

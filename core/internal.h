@@ -121,7 +121,7 @@ extern const uint8_t bm_size_lookup[BM_LOOKUP_MAX / 8 + 1];
 #define BM_BIN_INVALID BM_NCLASSES /* class index stored for pages no block starts in */
 
 BM_INLINE unsigned bm_lookup_class(size_t size) { return bm_size_lookup[(size + 7) >> 3]; }
-unsigned bm_size_to_class(size_t size); /* size <= BM_LARGE_MAX; O(log classes) */
+unsigned bm_size_to_class(size_t size); /* size <= BM_LARGE_MAX, after initialisation; O(1) */
 BM_INLINE bool bm_class_is_small(unsigned cls) { return cls < BM_NSMALL; }
 
 /* x is a multiple of the class size (x < 2^32). */
@@ -249,21 +249,43 @@ typedef struct bm_run {
 #define BM_BITMAP_BITS (8 * sizeof(uintptr_t))
 #define BM_BITMAP_WORDS(nregs) (((nregs) + BM_BITMAP_BITS - 1) / BM_BITMAP_BITS)
 
-/* A free page run keeps its tree node in its own first page, with a copy of its length so
- * that tree comparisons read the node they already touch instead of the page map (the head
- * entry stays authoritative; the validator checks the two agree). */
+/* Free page runs of an arena, one list per length in pages and a bitmap of the lengths that
+ * have a run: the smallest run of at least n pages is found by two bit scans, so taking and
+ * giving back pages is O(1) whatever the heap holds (TLSF's idea, with one list per exact
+ * length because a chunk has few pages). A free run keeps its list links in its own first
+ * page, with its length (the head entry stays authoritative; the validator checks they agree).
+ * Within a length, the most recently freed run is used first. Dirty runs (pages written since
+ * they were last given back to the page source) are also on a list of their own, oldest
+ * first, so purging takes them in O(1) each and never visits a clean run. */
 typedef struct bm_free_run {
-    bm_rbnode_t node;
+    struct bm_free_run *next, *prev;             /* its length's list */
+    struct bm_free_run *dirty_next, *dirty_prev; /* the arena's dirty runs, oldest first */
     size_t npages;
 } bm_free_run_t;
 
-int bm_free_run_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b);  /* by (pages, address) */
-int bm_pool_span_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b); /* by (chunks, address) */
+#define BM_FREE_RUN_LISTS BM_CHUNK_PAGES /* list i: runs of i pages (0 stays empty) */
+#define BM_FREE_RUN_WORDS ((BM_FREE_RUN_LISTS + BM_BITMAP_BITS - 1) / BM_BITMAP_BITS)
+_Static_assert(BM_FREE_RUN_WORDS <= BM_BITMAP_BITS, "free run summary word too narrow");
 
-/* Length in pages of the free run whose tree node this is (its head entry holds it). */
-BM_INLINE size_t bm_free_run_pages(const bm_rbnode_t *node) {
-    return ((const bm_free_run_t *)(const void *)node)->npages;
-}
+typedef struct bm_free_runs {
+    uintptr_t summary;                     /* bit w: nonempty[w] != 0 */
+    uintptr_t nonempty[BM_FREE_RUN_WORDS]; /* bit i: heads[i] != NULL */
+    size_t count;                          /* runs filed */
+    bm_free_run_t *heads[BM_FREE_RUN_LISTS];
+} bm_free_runs_t;
+
+void bm_free_runs_insert(bm_free_runs_t *runs, bm_free_run_t *run, size_t npages);
+void bm_free_runs_remove(bm_free_runs_t *runs, bm_free_run_t *run);
+/* A run of the smallest length >= npages, or NULL. O(1). */
+bm_free_run_t *bm_free_runs_fit(const bm_free_runs_t *runs, size_t npages);
+size_t bm_free_runs_largest(const bm_free_runs_t *runs); /* pages; 0 when none */
+/* Iteration by length, then list order: the first run of length >= npages, and the next. */
+bm_free_run_t *bm_free_runs_first(const bm_free_runs_t *runs, size_t npages);
+bm_free_run_t *bm_free_runs_next(const bm_free_runs_t *runs, const bm_free_run_t *run);
+/* Checks links, lengths and bitmaps; returns the number of runs, or -1 when broken. */
+long bm_free_runs_validate(const bm_free_runs_t *runs);
+
+int bm_pool_span_cmp(const bm_rbnode_t *a, const bm_rbnode_t *b); /* by (chunks, address) */
 
 /* ---------------------------------------------------------------------------------------
  * Statistics counters. Arena counters change under the arena lock; cache counters only on
@@ -299,7 +321,8 @@ typedef struct bm_arena {
     bm_lock_t lock;
     unsigned index;
     unsigned node;             /* memory node its chunks come from */
-    bm_rbtree_t free_runs;     /* free page runs of all its chunks, by (pages, address) */
+    bm_free_runs_t free_runs;  /* free page runs of all its chunks, by length */
+    bm_free_run_t dirty_runs;  /* list head (links only) of its dirty free runs, oldest first */
     bm_chunk_t *chunks;        /* list of its chunks */
     bm_chunk_t *spare;         /* one fully free chunk kept instead of returned to the pool */
     size_t nchunks;
@@ -331,8 +354,8 @@ bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);
  * allocation can use it). Locks the arena itself. */
 void bm_arena_release_spare(bm_arena_t *arena);
 /* With the arena locked: releases a dirty free run's pages (all but the first, which holds
- * its tree node) through the page source and marks it clean. Returns pages purged. */
-size_t bm_arena_purge_run(bm_arena_t *arena, bm_rbnode_t *node);
+ * its list links) through the page source and marks it clean. Returns pages purged. */
+size_t bm_arena_purge_run(bm_arena_t *arena, bm_free_run_t *run);
 /* Return dirty free pages through the page source's release hook; returns pages purged. */
 size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty);
 
@@ -410,8 +433,31 @@ typedef struct bm_cache_bin {
     void **head;        /* most recently freed object; == empty position when none */
     uint16_t low_empty; /* low 16 bits of head when the stack is empty */
     uint16_t low_full;  /* low 16 bits of head when the stack is full */
-    uint32_t unused;    /* keeps the bin 16 bytes on 64-bit targets: index = class << 4 */
+    uint32_t div_magic; /* bm_bin_div_magic(class), 0 without slots: the free fast path's
+                           region-start test reads it from the bin it touches anyway, not
+                           from bm_classes (bin stays 16 bytes on 64-bit: index = class << 4) */
 } bm_cache_bin_t;
+
+/* The free fast path's "ptr starts a region of its class" (bm_class_divides on page offset +
+ * phase) with one constant per bin and a fixed limit. x = (page offset + phase) << 3 (the
+ * phase is masked out of the page map entry in place, no shift) < 2^16, and D = size << 3.
+ * With m = ceil(2^32 / D), x * m mod 2^32 is below x if D divides x, and at least m otherwise
+ * when x * D <= 2^32 (Lemire et al., "Faster remainder by direct computation"): for D <= 2^16
+ * the limit 2^16 separates the two. A class over 8 KiB (more than any x / 8) has only x = 0
+ * as a multiple: m = 2^13 puts every other x at 2^16 or more. Exhaustively checked for every
+ * class by the test divisibility_magic_matches_modulo. A bin with no slots (m = 0) passes,
+ * and its full check (head == full) sends the pointer to the slow path. */
+#define BM_BIN_DIV_LIMIT (1u << 16) /* the test below shifts by 16 */
+_Static_assert(((2 * BM_PAGE) << BM_PM_PHASE_SHIFT) <= BM_BIN_DIV_LIMIT, "x would reach the limit");
+BM_INLINE uint32_t bm_bin_div_magic(unsigned cls) {
+    uint32_t d = bm_classes[cls].size << BM_PM_PHASE_SHIFT;
+    return d <= BM_BIN_DIV_LIMIT ? 0xffffffffu / d + 1 : BM_BIN_DIV_LIMIT >> BM_PM_PHASE_SHIFT;
+}
+BM_INLINE bool bm_bin_region_start(const bm_cache_bin_t *bin, const void *ptr, bm_pagemap_t pm) {
+    uint32_t x = (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) << BM_PM_PHASE_SHIFT) +
+                 (pm & (BM_PM_PHASE_MASK << BM_PM_PHASE_SHIFT));
+    return (uint32_t)(x * bin->div_magic) >> 16 == 0; /* < BM_BIN_DIV_LIMIT, one compare on AArch64 */
+}
 
 typedef struct bm_cache_bin_info {
     uint16_t nmax;      /* slots */
@@ -446,9 +492,10 @@ size_t bm_cache_trim_idle(bm_cache_t *cache);
 /* A block freed into a cache gets this key (mixed with its address) in its first word, so a
  * second free of it is noticed in O(1) on the fast path and confirmed on the slow path (the
  * user may leave the word as it was after allocating, which then costs a slow free, not a
- * false report). */
-#define BM_FREED_KEY ((uintptr_t)0x5bd1e9955bd1e995ull)
-BM_INLINE uintptr_t bm_freed_key(const void *ptr) { return (uintptr_t)ptr ^ BM_FREED_KEY; }
+ * false report). Added, not XORed with a 64-bit constant: one lea on x86-64 instead of
+ * movabs + xor; the address plus an odd 1.5 GB is a value live data hardly holds there. */
+#define BM_FREED_KEY ((uintptr_t)0x5bd1e995u)
+BM_INLINE uintptr_t bm_freed_key(const void *ptr) { return (uintptr_t)ptr + BM_FREED_KEY; }
 #ifdef BM_ASAN
 /* The first word of a block already freed is poisoned: read it without ASan's check so that
  * the allocator's own report wins over a use-after-poison abort. */
@@ -599,9 +646,9 @@ typedef enum { BM_PURGE_DIRTY_MAX, BM_PURGE_DIRTY_MIN, BM_PURGE_MODE } bm_purge_
 size_t bm_purge_get(bm_purge_param_t which); /* percent, bytes, 0 sync / 1 idle */
 int bm_purge_set(bm_purge_param_t which, size_t value); /* 0 or BM_EINVAL */
 size_t bm_purge_bound(const bm_arena_t *arena);  /* dirty pages it may keep; lock held */
-/* With the arena lock held: purge dirty runs until ndirty <= target, visiting at most
- * max_runs free runs from where the previous pass stopped. Returns pages purged. */
-size_t bm_arena_purge_bounded(bm_arena_t *arena, size_t target, unsigned max_runs);
+/* With the arena lock held: purge the oldest dirty runs until ndirty <= target, at most
+ * max_runs of them (arena.c). Returns pages purged. */
+size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs);
 size_t bm_pool_release_bounded(unsigned max_spans); /* takes the pool lock; returns bytes */
 
 typedef struct bm_maint_stats {

@@ -37,13 +37,13 @@ static unsigned purge_dirty_max_pct;
 static size_t purge_dirty_min_pages;
 static unsigned purge_mode; /* 0 sync, 1 idle */
 
-/* Resume points of the bounded passes: per arena under its lock, per region under the pool
- * lock. A (length, address) key rather than a node pointer, because the node may be gone. */
+/* Resume points of the bounded pool passes, per region under the pool lock: a (length,
+ * address) key rather than a node pointer, because the node may be gone. (Arenas need none:
+ * they purge their oldest dirty runs first.) */
 typedef struct purge_cursor {
     size_t len;
     uintptr_t addr;
 } purge_cursor_t;
-static purge_cursor_t arena_cursor[BM_MAX_ARENAS];
 static purge_cursor_t pool_cursor[BM_MAX_REGIONS];
 
 /* bm_maintenance's idle detection: each arena's lock count at the end of the previous call.
@@ -57,7 +57,11 @@ __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
 }
 
 static void purge_trigger_update(void) {
-    size_t trigger = __atomic_load_n(&purge_mode, __ATOMIC_RELAXED) == 0
+    /* Page sources that cannot take pages back (a static heap) make sync purging pure cost. */
+    bool can_release = false;
+    for (unsigned i = 0; i < bm_state.nregions; i++)
+        can_release |= bm_state.regions[i].source.release != NULL;
+    size_t trigger = can_release && __atomic_load_n(&purge_mode, __ATOMIC_RELAXED) == 0
                          ? __atomic_load_n(&purge_dirty_min_pages, __ATOMIC_RELAXED)
                          : SIZE_MAX;
     __atomic_store_n(&bm_purge_trigger, trigger, __ATOMIC_RELAXED);
@@ -126,44 +130,10 @@ size_t bm_purge_bound(const bm_arena_t *arena) {
 
 /* ---- bounded passes ------------------------------------------------------------------------ */
 
-static int free_run_cursor_cmp(const void *key, const bm_rbnode_t *n) {
-    const purge_cursor_t *c = key;
-    size_t len = bm_free_run_pages(n);
-    if (c->len != len)
-        return c->len < len ? -1 : 1;
-    return c->addr <= (uintptr_t)n ? -1 : 1;
-}
-
-size_t bm_arena_purge_bounded(bm_arena_t *arena, size_t target, unsigned max_runs) {
-    purge_cursor_t *cursor = &arena_cursor[arena->index];
-    bm_rbnode_t *n = bm_rb_lower_bound(&arena->free_runs, cursor, free_run_cursor_cmp);
-    bool wrapped = false;
-    if (!n) {
-        n = bm_rb_first(&arena->free_runs);
-        wrapped = true;
-    }
-    size_t purged = 0;
-    for (unsigned visited = 0; n && arena->ndirty > target && visited < max_runs; visited++) {
-        purged += bm_arena_purge_run(arena, n);
-        n = bm_rb_next(n);
-        if (!n && !wrapped) {
-            n = bm_rb_first(&arena->free_runs);
-            wrapped = true;
-        }
-    }
-    cursor->len = n ? bm_free_run_pages(n) : 0;
-    cursor->addr = (uintptr_t)n;
-    if (purged) {
-        BM_STAT_ADD(arena->stats.npurge, 1);
-        BM_STAT_ADD(arena->stats.purged, purged);
-    }
-    return purged;
-}
-
 void bm_purge_excess_locked(bm_arena_t *arena) {
     size_t bound = bm_purge_bound(arena);
     if (arena->ndirty > bound)
-        bm_arena_purge_bounded(arena, bound, BM_PURGE_SYNC_RUNS);
+        bm_arena_purge_oldest(arena, bound, BM_PURGE_SYNC_RUNS);
 }
 
 static int pool_cursor_cmp(const void *key, const bm_rbnode_t *n) {
@@ -251,7 +221,7 @@ void bm_maintenance(void) {
         size_t target = locks == maint_last_locks[a] ? 0 : bm_purge_bound(arena);
         size_t purged = 0;
         if (arena->ndirty > target)
-            purged = bm_arena_purge_bounded(arena, target, BM_MAINT_RUNS);
+            purged = bm_arena_purge_oldest(arena, target, BM_MAINT_RUNS);
         maint_last_locks[a] = locks;
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);

@@ -50,8 +50,7 @@ void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     s->nchunks = arena->nchunks;
     s->pactive = arena->nactive;
     s->pdirty = arena->ndirty;
-    const bm_rbnode_t *last = bm_rb_last(&arena->free_runs);
-    s->largest_free = last ? bm_free_run_pages(last) << BM_LG_PAGE : 0;
+    s->largest_free = bm_free_runs_largest(&arena->free_runs) << BM_LG_PAGE;
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         const bm_bin_stats_t *bs = &arena->bins[cls].stats;
         s->small_nmalloc += BM_STAT_GET(bs->nmalloc);
@@ -114,8 +113,7 @@ size_t bm_stats_largest_free(void) {
         bm_arena_t *arena = bm_state.arenas[a];
         bm_irq_state_t irq = bm_port_irq_save();
         bm_lock_acquire(&arena->lock);
-        const bm_rbnode_t *last = bm_rb_last(&arena->free_runs);
-        size_t bytes = last ? bm_free_run_pages(last) << BM_LG_PAGE : 0;
+        size_t bytes = bm_free_runs_largest(&arena->free_runs) << BM_LG_PAGE;
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);
         if (bytes > largest)

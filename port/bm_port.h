@@ -6,7 +6,7 @@
  *   - the calling core's index and the core count (bm_port_core_id, bm_port_core_count);
  *   - a per-core pointer slot the core keeps its cache pointer in (bm_port_core_local);
  *   - interrupt/preemption masking and a CPU relax hint (inline, per architecture, port/arch/);
- *   - the error and log hooks (bm_port_error, bm_port_log).
+ *   - the error and log hooks (bm_port_error, bm_port_log), optionally errno (bm_port_set_errno).
  * The spinlock below is built on compiler __atomic builtins and the arch relax hint, so every
  * port gets it unless it defines BM_PORT_CUSTOM_LOCK.
  *
@@ -71,6 +71,12 @@ unsigned bm_port_core_count(void);
  * arena_rule:node to bind the core to an arena drawing from that node. The core defines a weak
  * default returning 0; a port with several nodes defines its own. */
 unsigned bm_port_core_node(unsigned core);
+
+/* Optional: called with the error code (BM_ENOMEM, BM_EINVAL) whenever an API call fails and
+ * records it for bm_last_error, so that a hosted port can set errno on the failure path
+ * without wrapping the fast paths (port/stdnames.c). The core defines a weak default that
+ * does nothing. */
+void bm_port_set_errno(int code);
 
 /* A pointer-sized slot private to the calling core, where the core keeps its cache pointer.
  * Before the core first stores into it, it must hold &bm_cache_unset (defined by the core).

@@ -387,7 +387,8 @@ TEST(ctl_largest_free_is_the_longest_free_run) {
         bm_arena_t *arena = bm_state.arenas[a];
         size_t longest = 0;
         bm_arena_lock(arena);
-        for (bm_rbnode_t *n = bm_rb_first(&arena->free_runs); n; n = bm_rb_next(n)) {
+        for (bm_free_run_t *n = bm_free_runs_first(&arena->free_runs, 1); n;
+             n = bm_free_runs_next(&arena->free_runs, n)) {
             size_t pages = bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]);
             longest = pages > longest ? pages : longest;
         }
@@ -584,7 +585,8 @@ TEST(ctl_core_cache_counters) {
     /* the next batch - 1 allocations of the class are fast-path hits */
     uint64_t hits = rq("stats.cores.%u.hits", core), misses = rq("stats.cores.%u.nmisses", core);
     uint64_t requests = rq("stats.cores.%u.nrequests", core);
-    void *q[64];
+    static void *q[BM_TCACHE_SLOTS_MAX];
+    CHECK(batch <= BM_TCACHE_SLOTS_MAX);
     for (unsigned i = 0; i < batch; i++)
         q[i] = bm_malloc(96);
     CHECK_EQ(rq("stats.cores.%u.nmisses", core), misses + 1);

@@ -91,6 +91,36 @@ TEST(exhaust_then_all_kinds_still_work) {
     CHECK_EQ(bm_check(), 0);
 }
 
+/* The longest huge block the heap can give, in chunks (everything free and flushed). */
+static size_t longest_huge_chunks(void) {
+    size_t best = 0;
+    for (size_t k = 1; k * BM_CHUNK <= HEAP_BYTES; k++) {
+        void *p = bm_malloc(k * BM_CHUNK);
+        if (!p)
+            break;
+        bm_free(p);
+        best = k;
+    }
+    return best;
+}
+
+TEST(exhaust_failure_takes_back_cached_blocks) {
+    bm_cache_flush();
+    size_t k = longest_huge_chunks();
+    CHECK(k > 0);
+    size_t sizes[] = {64};
+    size_t n = fill_heap(sizes, 1);
+    for (size_t i = 0; i < n; i++)
+        bm_free(blocks[i]); /* no flush: this core's cache keeps the last ones, pinning their run */
+    bm_cache_t *cache = bm_state.caches[bm_port_core_id()];
+    CHECK(cache && bm_cache_bin_count(&cache->bins[bm_size_to_class(64)]) > 0);
+    /* only satisfiable with those blocks back in their run and every chunk free */
+    void *p = bm_malloc(k * BM_CHUNK);
+    CHECK(p != NULL);
+    bm_free(p);
+    CHECK_EQ(bm_check(), 0);
+}
+
 int main(void) {
     bm_page_source_t source = {.base = heap, .size = sizeof heap};
     bm_config_t config = {.sources = &source, .nsources = 1, .error_hook = test_count_error};

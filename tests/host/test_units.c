@@ -44,6 +44,7 @@ TEST(size_classes_meet_abi_alignment) {
 }
 
 TEST(size_lookup_matches_bisection) {
+    bm_free(bm_malloc(1)); /* the large-class table is built at initialisation */
     for (size_t size = 0; size <= BM_LARGE_MAX; size += size < 5000 ? 1 : 997) {
         unsigned c = bm_size_to_class(size);
         if (c >= BM_NCLASSES) {
@@ -64,6 +65,25 @@ TEST(divisibility_test_matches_modulo) {
                 CHECK(bm_class_divides(ci, x) == (x % ci->size == 0));
                 break;
             }
+    }
+}
+
+/* The free fast path's version (bm_bin_region_start, one constant per cache bin) against
+ * the modulo, for every class and every page offset + phase a page map entry can give, with
+ * the entry's other fields and the pointer's high bits set to show they are masked out. */
+TEST(divisibility_magic_matches_modulo) {
+    for (unsigned c = 0; c < BM_NCLASSES; c++) {
+        bm_cache_bin_t bin = {.div_magic = bm_bin_div_magic(c)};
+        uint32_t size = bm_classes[c].size;
+        for (uint32_t x = 0; x <= BM_PAGE_MASK + BM_PM_PHASE_MASK; x++) {
+            uint32_t offset = x < BM_PAGE ? x : (uint32_t)BM_PAGE_MASK, phase = x - offset;
+            bm_pagemap_t pm = bm_pm_make(BM_PAGE_SMALL, true, phase, BM_PM_VALUE_MASK, BM_BIN_INVALID);
+            void *ptr = (void *)(((uintptr_t)0x7f5a5a5a5a5a5a5aull & ~(uintptr_t)BM_PAGE_MASK) + offset);
+            if (bm_bin_region_start(&bin, ptr, pm) != (x % size == 0)) {
+                CHECK(bm_bin_region_start(&bin, ptr, pm) == (x % size == 0));
+                break;
+            }
+        }
     }
 }
 

@@ -143,6 +143,7 @@ static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, s
     bm_free_runs_insert(&arena->free_runs, run, n);
     if (dirty) { /* newest at the tail */
         bm_free_run_t *list = &arena->dirty_runs;
+        run->dirty_since = arena->run_ops;
         run->dirty_next = list;
         run->dirty_prev = list->dirty_prev;
         list->dirty_prev->dirty_next = run;
@@ -246,6 +247,7 @@ void bm_arena_release_spare(bm_arena_t *arena) {
 static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages,
                             bm_chunk_t **chunk_out, size_t *page_out) {
     size_t need = npages + align_pages - 1;
+    arena->run_ops++;
     bm_free_run_t *node = bm_free_runs_fit(&arena->free_runs, need);
     if (!node) {
         if (need > BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES || !arena_chunk_new(arena))
@@ -281,6 +283,7 @@ static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages
 /* Gives back pages [head, head + npages) of chunk, merging with free neighbours. The pages'
  * entries must already be FREE non-head (the caller resets them). */
 static void arena_run_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t npages) {
+    arena->run_ops++;
     chunk->nfree += npages;
     arena->nactive -= npages;
     arena->ndirty += npages;
@@ -604,11 +607,11 @@ size_t bm_arena_purge_run(bm_arena_t *arena, bm_free_run_t *run) {
     return npages;
 }
 
-size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs) {
+size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age) {
     size_t purged = 0;
     for (unsigned n = 0; n < max_runs && arena->ndirty > target; n++) {
         bm_free_run_t *oldest = arena->dirty_runs.dirty_next;
-        if (oldest == &arena->dirty_runs)
+        if (oldest == &arena->dirty_runs || arena->run_ops - oldest->dirty_since < min_age)
             break;
         purged += bm_arena_purge_run(arena, oldest);
     }
@@ -621,7 +624,7 @@ size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs
 
 size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty) {
     bm_arena_lock(arena);
-    size_t purged = bm_arena_purge_oldest(arena, keep_dirty, ~0u);
+    size_t purged = bm_arena_purge_oldest(arena, keep_dirty, ~0u, 0);
     bm_arena_unlock(arena);
     return purged;
 }

@@ -84,5 +84,11 @@
 #define BM_DEFAULT_TCACHE_SLOTS_LARGE 8 /* cached objects per large class */
 #endif
 #define BM_TCACHE_SLOTS_MAX 1024
+/* Sync purging spares a dirty run until the arena has taken or given back this many page runs
+ * since it became dirty (bench/large.c: 9x the throughput of purging at once, churn peak RSS
+ * unchanged; docs/BENCHMARKS.md). */
+#ifndef BM_DEFAULT_PURGE_AGE
+#define BM_DEFAULT_PURGE_AGE 256
+#endif
 
 #endif /* BM_CONFIG_H */

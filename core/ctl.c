@@ -136,6 +136,8 @@ static int rd_purge_param(const unsigned *ix, size_t arg, ctl_value_t *v) {
         v->u = (unsigned)value;
     else if (arg == BM_PURGE_DIRTY_MIN)
         v->z = value;
+    else if (arg == BM_PURGE_AGE)
+        v->u = (unsigned)value;
     else
         v->s = value ? "idle" : "sync";
     return 0;
@@ -153,6 +155,8 @@ static int wr_purge_param(const unsigned *ix, size_t arg, const ctl_value_t *v) 
         return bm_purge_set(BM_PURGE_DIRTY_MAX, v->u);
     if (arg == BM_PURGE_DIRTY_MIN)
         return bm_purge_set(BM_PURGE_DIRTY_MIN, v->z);
+    if (arg == BM_PURGE_AGE)
+        return bm_purge_set(BM_PURGE_AGE, v->u);
     if (!v->s)
         return BM_EINVAL;
     if (text_is(v->s, "sync"))
@@ -398,6 +402,7 @@ static const ctl_entry_t ctl_table[] = {
     {"arenas.large.#.size", T_SIZE, rd_large_class, NULL, 0},
     {"arenas.dirty_max", T_UNSIGNED, rd_purge_param, wr_purge_param, BM_PURGE_DIRTY_MAX},
     {"arenas.dirty_min", T_SIZE, rd_purge_param, wr_purge_param, BM_PURGE_DIRTY_MIN},
+    {"arenas.purge_age", T_UNSIGNED, rd_purge_param, wr_purge_param, BM_PURGE_AGE},
     {"arenas.purge", T_STR, rd_purge_param, wr_purge_param, BM_PURGE_MODE},
 
     {"arena.#.purge", T_VOID, NULL, act_arena_purge, 0},

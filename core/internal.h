@@ -261,6 +261,7 @@ typedef struct bm_free_run {
     struct bm_free_run *next, *prev;             /* its length's list */
     struct bm_free_run *dirty_next, *dirty_prev; /* the arena's dirty runs, oldest first */
     size_t npages;
+    bm_stat_t dirty_since; /* the arena's run_ops when it became dirty */
 } bm_free_run_t;
 
 #define BM_FREE_RUN_LISTS BM_CHUNK_PAGES /* list i: runs of i pages (0 stays empty) */
@@ -328,6 +329,7 @@ typedef struct bm_arena {
     size_t nchunks;
     size_t ndirty;             /* pages in dirty free runs */
     size_t nactive;            /* pages in small, large and meta runs */
+    bm_stat_t run_ops;         /* page runs taken and given back: the clock dirty runs age by */
     bm_arena_stats_t stats;
     bm_bin_t bins[BM_NSMALL];
 } bm_arena_t;
@@ -544,6 +546,7 @@ typedef struct bm_options {
     unsigned arena_rule;         /* 0: core mod narenas; 1: by memory node */
     size_t dirty_min;            /* bytes of dirty pages an arena may always keep */
     unsigned purge;              /* 0: slow paths purge over the bound; 1: only bm_maintenance */
+    unsigned purge_age;          /* sync purging spares dirty runs younger than this many run operations */
 } bm_options_t;
 
 typedef struct bm_state {
@@ -641,14 +644,15 @@ BM_INLINE void bm_arena_unlock_hook(bm_arena_t *arena) {
         bm_purge_excess_locked(arena);
 }
 
-/* Purge policy (maintenance.c): live values behind arenas.dirty_max/dirty_min/purge. */
-typedef enum { BM_PURGE_DIRTY_MAX, BM_PURGE_DIRTY_MIN, BM_PURGE_MODE } bm_purge_param_t;
-size_t bm_purge_get(bm_purge_param_t which); /* percent, bytes, 0 sync / 1 idle */
+/* Purge policy (maintenance.c): live values behind arenas.dirty_max/dirty_min/purge/purge_age. */
+typedef enum { BM_PURGE_DIRTY_MAX, BM_PURGE_DIRTY_MIN, BM_PURGE_MODE, BM_PURGE_AGE } bm_purge_param_t;
+size_t bm_purge_get(bm_purge_param_t which); /* percent, bytes, 0 sync / 1 idle, run operations */
 int bm_purge_set(bm_purge_param_t which, size_t value); /* 0 or BM_EINVAL */
 size_t bm_purge_bound(const bm_arena_t *arena);  /* dirty pages it may keep; lock held */
 /* With the arena lock held: purge the oldest dirty runs until ndirty <= target, at most
- * max_runs of them (arena.c). Returns pages purged. */
-size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs);
+ * max_runs of them, none dirty for fewer than min_age of the arena's run operations (arena.c).
+ * Returns pages purged. */
+size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age);
 size_t bm_pool_release_bounded(unsigned max_spans); /* takes the pool lock; returns bytes */
 
 typedef struct bm_maint_stats {

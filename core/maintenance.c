@@ -9,9 +9,11 @@
  *    BM_PURGE_SYNC_RUNS free runs before releasing the lock;
  *  - purge:idle: only bm_maintenance (and arena.<i>.purge) purge, so allocating cores never
  *    pay for it.
- * Either way a purge pass visits a bounded number of free runs: it resumes where the previous
- * pass of that arena stopped (a cursor on the free-run tree's (pages, address) order), so
- * repeated passes sweep the whole tree instead of revisiting its first, already clean, runs.
+ * Either way a pass purges a bounded number of runs, the oldest dirty ones first (each arena
+ * keeps its dirty runs on a list in the order they became dirty), and never visits a clean run.
+ * Sync purging also spares runs dirty for fewer than purge_age of the arena's run operations
+ * (page runs taken or given back): pages freed a moment ago are the likeliest to be reused,
+ * and purging them would cost a release and page faults for nothing.
  *
  * bm_maintenance adds a decay: an arena that took no lock since the previous call is idle and
  * is purged toward zero dirty pages instead of toward the bound.
@@ -36,6 +38,7 @@ bm_maint_stats_t bm_maint_stats;
 static unsigned purge_dirty_max_pct;
 static size_t purge_dirty_min_pages;
 static unsigned purge_mode; /* 0 sync, 1 idle */
+static unsigned purge_age;  /* run operations a dirty run is spared by sync purging */
 
 /* Resume points of the bounded pool passes, per region under the pool lock: a (length,
  * address) key rather than a node pointer, because the node may be gone. (Arenas need none:
@@ -87,6 +90,7 @@ void bm_policies_init(unsigned narenas) {
     purge_dirty_max_pct = bm_state.opt.dirty_max_pct;
     purge_dirty_min_pages = bm_state.opt.dirty_min >> BM_LG_PAGE;
     purge_mode = bm_state.opt.purge;
+    purge_age = bm_state.opt.purge_age;
     purge_trigger_update();
 }
 
@@ -96,6 +100,8 @@ size_t bm_purge_get(bm_purge_param_t which) {
         return __atomic_load_n(&purge_dirty_max_pct, __ATOMIC_RELAXED);
     case BM_PURGE_DIRTY_MIN:
         return __atomic_load_n(&purge_dirty_min_pages, __ATOMIC_RELAXED) << BM_LG_PAGE;
+    case BM_PURGE_AGE:
+        return __atomic_load_n(&purge_age, __ATOMIC_RELAXED);
     default:
         return __atomic_load_n(&purge_mode, __ATOMIC_RELAXED);
     }
@@ -110,6 +116,11 @@ int bm_purge_set(bm_purge_param_t which, size_t value) {
         break;
     case BM_PURGE_DIRTY_MIN:
         __atomic_store_n(&purge_dirty_min_pages, value >> BM_LG_PAGE, __ATOMIC_RELAXED);
+        break;
+    case BM_PURGE_AGE:
+        if (value > UINT32_MAX)
+            return BM_EINVAL;
+        __atomic_store_n(&purge_age, (unsigned)value, __ATOMIC_RELAXED);
         break;
     default:
         if (value > 1)
@@ -133,7 +144,7 @@ size_t bm_purge_bound(const bm_arena_t *arena) {
 void bm_purge_excess_locked(bm_arena_t *arena) {
     size_t bound = bm_purge_bound(arena);
     if (arena->ndirty > bound)
-        bm_arena_purge_oldest(arena, bound, BM_PURGE_SYNC_RUNS);
+        bm_arena_purge_oldest(arena, bound, BM_PURGE_SYNC_RUNS, __atomic_load_n(&purge_age, __ATOMIC_RELAXED));
 }
 
 static int pool_cursor_cmp(const void *key, const bm_rbnode_t *n) {
@@ -221,7 +232,7 @@ void bm_maintenance(void) {
         size_t target = locks == maint_last_locks[a] ? 0 : bm_purge_bound(arena);
         size_t purged = 0;
         if (arena->ndirty > target)
-            purged = bm_arena_purge_oldest(arena, target, BM_MAINT_RUNS);
+            purged = bm_arena_purge_oldest(arena, target, BM_MAINT_RUNS, 0);
         maint_last_locks[a] = locks;
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);

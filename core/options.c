@@ -35,6 +35,7 @@ static const option_spec_t option_specs[] = {
     {"arena_rule", OPT_ENUM, OPT_FIELD(arena_rule), 0, 1, arena_rule_names},
     {"dirty_min", OPT_UINT, OPT_FIELD(dirty_min), 0, (size_t)1 << (sizeof(size_t) * 8 - 2), NULL},
     {"purge", OPT_ENUM, OPT_FIELD(purge), 0, 1, purge_names},
+    {"purge_age", OPT_UINT, OPT_FIELD(purge_age), 0, UINT32_MAX, NULL},
 };
 
 unsigned bm_option_count(void) { return sizeof option_specs / sizeof option_specs[0]; }
@@ -87,6 +88,7 @@ void bm_options_defaults(bm_options_t *opt) {
     opt->arena_rule = 0;
     opt->dirty_min = BM_CHUNK; /* below a chunk's worth purging costs more than it returns */
     opt->purge = 0;
+    opt->purge_age = BM_DEFAULT_PURGE_AGE;
 }
 
 /* Appends text to buf (capacity cap, always NUL-terminated); returns the new length. */

@@ -532,6 +532,7 @@ static void print_totals(out_t *o, const bm_totals_t *t) {
     size_t largest = bm_stats_largest_free();
     size_t dirty_max = bm_purge_get(BM_PURGE_DIRTY_MAX), dirty_min = bm_purge_get(BM_PURGE_DIRTY_MIN);
     const char *mode = bm_purge_get(BM_PURGE_MODE) ? "idle" : "sync";
+    size_t age = bm_purge_get(BM_PURGE_AGE);
     const bm_maint_stats_t *m = &bm_maint_stats;
     if (o->json) {
         j_open(o, "totals", '{');
@@ -548,6 +549,7 @@ static void print_totals(out_t *o, const bm_totals_t *t) {
         j_u(o, "dirty_max", dirty_max);
         j_u(o, "dirty_min", dirty_min);
         j_s(o, "mode", mode);
+        j_u(o, "age", age);
         j_close(o, '}');
         j_open(o, "maintenance", '{');
         j_u(o, "calls", BM_STAT_GET(m->calls));
@@ -560,7 +562,8 @@ static void print_totals(out_t *o, const bm_totals_t *t) {
         out_printf(o, "totals (epoch %llu): allocated %zu, active %zu, mapped %zu, retained %zu, metadata %zu\n",
                    (unsigned long long)t->epoch, t->allocated, t->active, t->mapped, t->retained, t->metadata);
         out_printf(o, "peak allocated %zu, largest free extent %zu\n", peak, largest);
-        out_printf(o, "purge: dirty_max %zu%%, dirty_min %zu bytes, mode %s\n", dirty_max, dirty_min, mode);
+        out_printf(o, "purge: dirty_max %zu%%, dirty_min %zu bytes, mode %s, age %zu run operations\n", dirty_max,
+                   dirty_min, mode, age);
         out_printf(o, "maintenance: calls %llu, purged %llu pages, released %llu bytes, trimmed %llu objects, "
                       "flush requests honoured %llu\n",
                    (unsigned long long)BM_STAT_GET(m->calls), (unsigned long long)BM_STAT_GET(m->purged),

@@ -480,6 +480,10 @@ TEST(ctl_dirty_bound_follows_the_settings) {
      * unlock purges what exceeds zero, one pass at a time */
     pct = 0;
     min = 0;
+    unsigned age = 0, old_age = 0;
+    len = sizeof old_age;
+    CHECK_EQ(bm_ctl("arenas.purge_age", &old_age, &len, &age, sizeof age), 0); /* purge at once */
+    CHECK_EQ(old_age, BM_DEFAULT_PURGE_AGE);
     CHECK_EQ(bm_ctl("arenas.dirty_max", NULL, NULL, &pct, sizeof pct), 0);
     CHECK_EQ(bm_ctl("arenas.dirty_min", NULL, NULL, &min, sizeof min), 0);
     CHECK_EQ(rz("stats.arenas.%u.dirty_bound", a), 0);
@@ -497,6 +501,7 @@ TEST(ctl_dirty_bound_follows_the_settings) {
     printf("  sync purge reached 0 dirty pages after %d more lock-hold pairs\n", holds);
     CHECK_EQ(bm_ctl("arenas.dirty_max", NULL, NULL, &old_pct, sizeof old_pct), 0);
     CHECK_EQ(bm_ctl("arenas.dirty_min", NULL, NULL, &old_min, sizeof old_min), 0);
+    CHECK_EQ(bm_ctl("arenas.purge_age", NULL, NULL, &old_age, sizeof old_age), 0);
     CHECK_EQ(bm_check(), 0);
 }
 

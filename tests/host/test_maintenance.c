@@ -57,6 +57,11 @@ static void epoch_advance(void) {
     CHECK_EQ(bm_ctl("epoch", NULL, NULL, &e, sizeof e), 0);
 }
 
+static void set_purge_age(unsigned age) {
+    CHECK_EQ(bm_ctl("arenas.purge_age", NULL, NULL, &age, sizeof age), 0);
+    CHECK_EQ(ru("arenas.purge_age"), age);
+}
+
 static void set_purge(const char *mode, unsigned dirty_max, size_t dirty_min) {
     CHECK_EQ(bm_ctl("arenas.purge", NULL, NULL, &mode, sizeof mode), 0);
     CHECK_EQ(bm_ctl("arenas.dirty_max", NULL, NULL, &dirty_max, sizeof dirty_max), 0);
@@ -270,9 +275,11 @@ TEST(sync_purge_works_from_the_slow_paths) {
     CHECK_EQ(rq("stats.arenas.%u.purged", a), purged);
     burst_free(blocks, N);
     CHECK_EQ(act("arena.%u.purge", a), 0);
-    /* sync, bound 0: every unlock over the bound runs one bounded pass, so the burst's own
-     * lock holds purge part of it and a few more holds finish the sweep */
+    /* sync, bound 0, no age: every unlock over the bound runs one bounded pass, so the burst's
+     * own lock holds purge part of it and a few more holds finish the sweep */
     set_purge("sync", 0, 0);
+    unsigned old_age = ru("arenas.purge_age");
+    set_purge_age(0);
     purged = rq("stats.arenas.%u.purged", a);
     pages = burst(blocks, N);
     size_t dirty = rz("stats.arenas.%u.pdirty", a);
@@ -288,12 +295,45 @@ TEST(sync_purge_works_from_the_slow_paths) {
            dirty, idle_dirty, holds);
     burst_free(blocks, N);
     set_purge("idle", 10, 0);
+    set_purge_age(old_age);
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(sync_purge_spares_recently_dirtied_runs) {
+    my_core();
+    unsigned a = ru("thread.arena");
+    enum { N = 101, AGE = 400 };
+    static void *blocks[N];
+    unsigned old_age = ru("arenas.purge_age");
+    set_purge("idle", 0, 0);
+    CHECK_EQ(act("arena.%u.purge", a), 0);
+    set_purge_age(AGE);
+    set_purge("sync", 0, 0);
+    uint64_t purged = rq("stats.arenas.%u.purged", a);
+    size_t pages = burst(blocks, N); /* about N / 2 dirty runs, all younger than AGE */
+    size_t dirty = rz("stats.arenas.%u.pdirty", a);
+    CHECK(dirty >= (N / 2 - 2) * pages);
+    CHECK_EQ(rq("stats.arenas.%u.purged", a), purged); /* over the bound, but too young */
+    /* run operations age them: each uncached large malloc/free pair takes and gives back a run */
+    size_t large = bm_classes[BM_NCLASSES - 1].size;
+    unsigned pairs = 0;
+    for (; pairs < AGE && rq("stats.arenas.%u.purged", a) == purged; pairs++)
+        bm_free(bm_malloc(large));
+    CHECK(rq("stats.arenas.%u.purged", a) > purged);
+    /* the burst took at most 2N run operations: the oldest run needed the rest from the pairs */
+    CHECK(pairs >= (AGE - 2 * N) / 2);
+    printf("  %zu dirty pages kept until %u large malloc/free pairs had passed (age %u)\n", dirty, pairs, AGE);
+    burst_free(blocks, N);
+    set_purge("idle", 10, 0);
+    set_purge_age(old_age);
+    CHECK_EQ(act("arena.%u.purge", a), 0);
     CHECK_EQ(bm_check(), 0);
 }
 
 TEST(maintenance_releases_pooled_chunks_unless_retain) {
     my_core();
     CHECK_EQ(rb("opt.retain"), false);
+    CHECK_EQ(act("arena.%u.purge", ru("arenas.narenas")), 0); /* only the span below is dirty */
     size_t size = 3 * BM_CHUNK;
     char *h = bm_malloc(size);
     CHECK(h != NULL);

@@ -22,7 +22,7 @@ static int bm_core_error[BM_MAX_CORES];
 BM_INLINE bm_cache_t **core_local(void) { return bm_port_core_local(); }
 #else
 static bm_cache_t *bm_core_local_table[BM_MAX_CORES] = {[0 ... BM_MAX_CORES - 1] = &bm_cache_unset};
-BM_INLINE bm_cache_t **core_local(void) { return &bm_core_local_table[bm_port_core_id()]; }
+BM_INLINE bm_cache_t **core_local(void) { return &bm_core_local_table[bm_this_core()]; }
 #endif
 bm_cache_t **bm_core_local(void) { return core_local(); }
 
@@ -61,14 +61,14 @@ bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook) {
 __attribute__((weak)) void bm_port_set_errno(int code) { (void)code; }
 
 void bm_set_error(int code) {
-    unsigned core = bm_port_core_id();
+    unsigned core = bm_this_core();
     if (core < BM_MAX_CORES)
         bm_core_error[core] = code;
     bm_port_set_errno(code);
 }
 
 int bm_last_error(void) {
-    unsigned core = bm_port_core_id();
+    unsigned core = bm_this_core();
     return core < BM_MAX_CORES ? bm_core_error[core] : 0;
 }
 
@@ -161,7 +161,7 @@ static bm_cache_t *current_cache(void) {
     bm_cache_t *cache = *slot;
     if (BM_LIKELY(cache != &bm_cache_unset))
         return cache;
-    unsigned core = bm_port_core_id();
+    unsigned core = bm_this_core();
     if (core >= BM_MAX_CORES)
         return NULL;
     cache = bm_state.caches[core];
@@ -221,7 +221,7 @@ static void *alloc_aligned(size_t size, size_t align) {
         size = 1;
     bm_irq_state_t irq = bm_port_irq_save();
     bm_cache_t *cache = current_cache();
-    bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_port_core_id());
+    bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_this_core());
     void *p = alloc_attempt(cache, arena, size, align);
     if (BM_UNLIKELY(!p) && cache) {
         /* Blocks this core holds in its cache may be what is missing (on a small heap they
@@ -242,7 +242,35 @@ static void *alloc_aligned(size_t size, size_t align) {
     return p;
 }
 
-BM_NOINLINE static void *malloc_slow(size_t size) { return alloc_aligned(size, 0); }
+/* The class has no slots in this core's cache (a large class above tcache_max). */
+BM_INLINE bool cache_skips_class(const bm_cache_t *cache, unsigned cls) {
+    return cls >= cache->ncached || cache->info[cls].nmax == 0;
+}
+
+BM_NOINLINE static void *malloc_slow(size_t size) {
+    /* A large size this core does not cache goes straight to its arena (the general path
+     * below classifies it again and looks for the cache first). */
+    if (size > bm_state.opt.tcache_max && size <= BM_LARGE_MAX &&
+        __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) == 2) {
+        unsigned cls = bm_size_to_class(size);
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_cache_t *cache = *core_local();
+        void *p = NULL;
+        if (!bm_class_is_small(cls) && cache != &bm_cache_unset && cache_skips_class(cache, cls)) {
+            bm_cache_check_flush_request(cache);
+            p = bm_arena_large_alloc(cache->arena, cls, BM_PAGE);
+        }
+        bm_port_irq_restore(irq);
+        if (p) {
+#if BM_FREE_CHECKS
+            bm_mark_allocated(p);
+#endif
+            BM_EXPOSE(p, size, bm_classes[cls].size);
+            return p;
+        }
+    }
+    return alloc_aligned(size, 0);
+}
 
 BM_NOINLINE static void free_slow(void *ptr) {
     if (!ptr)
@@ -331,10 +359,36 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
     return true;
 }
 
+/* A block in one of region 0's arena chunks that the fast path did not cache. A large run
+ * of a class this core does not cache goes straight to its arena; anything else (a full bin,
+ * a failed check) takes the general slow path, which classifies it from scratch. */
+BM_NOINLINE static void free_uncached(void *ptr, bm_pagemap_t pm) {
+    if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_cache_t *cache = *core_local();
+        if (cache != &bm_cache_unset && cache_skips_class(cache, bm_pm_class(pm))) {
+            bm_cache_check_flush_request(cache);
+            bm_chunk_t *chunk = bm_chunk_of(ptr);
+            bm_arena_t *arena = chunk->arena;
+            bm_arena_lock(arena);
+            bm_arena_dalloc_locked(arena, chunk, ptr); /* checks ptr is the run's start */
+            bm_arena_unlock(arena);
+            bm_port_irq_restore(irq);
+            return;
+        }
+        bm_port_irq_restore(irq);
+    }
+    free_slow(ptr);
+}
+
 void bm_free(void *ptr) {
     bm_pagemap_t pm;
-    if (BM_LIKELY(free_lookup(ptr, &pm)) && BM_LIKELY(free_fast(ptr, pm, bm_pm_class(pm))))
+    if (BM_LIKELY(free_lookup(ptr, &pm))) {
+        if (BM_LIKELY(free_fast(ptr, pm, bm_pm_class(pm))))
+            return;
+        free_uncached(ptr, pm);
         return;
+    }
     free_slow(ptr);
 }
 

@@ -100,7 +100,7 @@ static int rd_const(const unsigned *ix, size_t arg, ctl_value_t *v) {
         v->u = BM_NCLASSES - BM_NSMALL;
         break;
     default:
-        v->u = bm_port_core_id();
+        v->u = bm_this_core();
         break;
     }
     return 0;
@@ -195,7 +195,7 @@ static int rd_thread_arena(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)ix, (void)arg;
     bm_irq_state_t irq = bm_port_irq_save();
     bm_cache_t *cache = *bm_core_local();
-    v->u = cache != &bm_cache_unset ? cache->arena->index : bm_arena_for_core(bm_port_core_id())->index;
+    v->u = cache != &bm_cache_unset ? cache->arena->index : bm_arena_for_core(bm_this_core())->index;
     bm_port_irq_restore(irq);
     return 0;
 }
@@ -206,7 +206,7 @@ static int wr_thread_arena(const unsigned *ix, size_t arg, const ctl_value_t *v)
     (void)ix, (void)arg;
     if (v->u >= bm_state.narenas)
         return BM_EINVAL;
-    unsigned core = bm_port_core_id();
+    unsigned core = bm_this_core();
     if (core >= BM_MAX_CORES)
         return BM_EPERM; /* a caller without a core slot has no binding to change */
     bm_irq_state_t irq = bm_port_irq_save();

@@ -584,6 +584,9 @@ bool bm_ensure_init(void);
 bm_arena_t *bm_arena_for_core(unsigned core);
 bm_cache_t **bm_core_local(void);
 
+/* The calling core: a constant on a uniprocessor build, so its fast paths make no call. */
+BM_INLINE unsigned bm_this_core(void) { return BM_MAX_CORES == 1 ? 0 : bm_port_core_id(); }
+
 BM_INLINE size_t bm_min(size_t a, size_t b) { return a < b ? a : b; }
 BM_INLINE size_t bm_align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 

@@ -250,8 +250,8 @@ BM_INLINE bool cache_skips_class(const bm_cache_t *cache, unsigned cls) {
 BM_NOINLINE static void *malloc_slow(size_t size) {
     /* A large size this core does not cache goes straight to its arena (the general path
      * below classifies it again and looks for the cache first). */
-    if (size > bm_state.opt.tcache_max && size <= BM_LARGE_MAX &&
-        __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) == 2) {
+    if (size <= BM_LARGE_MAX && __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) == 2 &&
+        size > bm_state.opt.tcache_max) { /* options are read only once initialisation is seen */
         unsigned cls = bm_size_to_class(size);
         bm_irq_state_t irq = bm_port_irq_save();
         bm_cache_t *cache = *core_local();

@@ -84,6 +84,12 @@
 #define BM_DEFAULT_TCACHE_SLOTS_LARGE 8 /* cached objects per large class */
 #endif
 #define BM_TCACHE_SLOTS_MAX 1024
+/* Objects one cache refill or flush moves at most, whatever tcache_batch/tcache_flush say:
+ * it bounds the longest call (interrupts stay masked through it). 128-object refills of the
+ * 256-slot bins cost up to 6300 instructions on AArch64; 64 halves that. */
+#ifndef BM_TCACHE_BATCH_MAX
+#define BM_TCACHE_BATCH_MAX 64
+#endif
 /* Sync purging spares a dirty run until the arena has taken or given back this many page runs
  * since it became dirty (bench/large.c: 9x the throughput of purging at once, churn peak RSS
  * unchanged; docs/BENCHMARKS.md). */

@@ -86,6 +86,10 @@ void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls) {
         want = 1;
     if (want > info->nmax)
         want = info->nmax;
+    if (want > BM_TCACHE_BATCH_MAX)
+        want = BM_TCACHE_BATCH_MAX;
+    if (want > 2 * bm_classes[cls].nregs) /* at most two new runs formed in one call */
+        want = 2 * bm_classes[cls].nregs;
     void **empty = cache_bin_empty_pos(bin);
     bm_arena_lock(arena);
     unsigned got = bm_arena_bin_fill(arena, cls, empty - want, want);
@@ -210,6 +214,7 @@ void bm_cache_free_slow(bm_cache_t *cache, void *ptr) {
         return;
     if ((uint16_t)(uintptr_t)bin->head == bin->low_full) {
         unsigned nflush = (cache->info[cls].nmax * bm_state.opt.tcache_flush_pct + 99) / 100;
+        nflush = nflush > BM_TCACHE_BATCH_MAX ? BM_TCACHE_BATCH_MAX : nflush;
         cache_bin_flush(cache, cls, nflush ? nflush : 1);
     }
     bm_mark_freed(ptr);

@@ -293,7 +293,9 @@ static int bench_run(void) {
     read_overhead = measure_read_overhead();
     /* Straight-line calibration: 0, 100 and 1000 nops must read 0, 100 and 1000 more. */
     uint32_t n0 = timed_nops_0(), n100 = timed_nops_100(), n1000 = timed_nops_1000();
-    int calibration_ok = n100 - n0 == 100 && n1000 - n0 == 1000;
+    /* SysTick counts 3.2 ticks per instruction, so a reading rounds to +-1 instruction (seen
+     * on the -Os build, where the nop block sits at another alignment): allow that much. */
+    int calibration_ok = n100 - n0 - 99u <= 2u && n1000 - n0 - 999u <= 2u;
     put_text("guest-bench: board=");
     put_text(board_name());
     put_text(" counter=\"" COUNTER_NAME "\"");

@@ -574,7 +574,7 @@ TEST(ctl_core_cache_counters) {
     uint64_t fills = rq("stats.cores.%u.nfills", core), filled = rq("stats.cores.%u.nfilled", core);
     uint64_t flushes = rq("stats.cores.%u.nflushes", core), flushed = rq("stats.cores.%u.nflushed", core);
     void *p = bm_malloc(96); /* empty bin: one refill of half the slots */
-    unsigned batch = (nmax * bm_state.opt.tcache_batch_pct + 99) / 100;
+    unsigned batch = bm_min((nmax * bm_state.opt.tcache_batch_pct + 99) / 100, BM_TCACHE_BATCH_MAX);
     CHECK_EQ(rq("stats.cores.%u.nfills", core), fills + 1);
     CHECK_EQ(rq("stats.cores.%u.nfilled", core), filled + batch);
     CHECK_EQ(rz("stats.cores.%u.ncached", core), batch - 1);
@@ -683,7 +683,8 @@ TEST(ctl_flush_all_reaches_other_cores_on_their_slow_path) {
     /* flushed, then the slow path's own refill of one class (minus the block it returned,
      * freed again into the cache) */
     unsigned cls = bm_size_to_class(1000);
-    unsigned batch = (bm_state.caches[p.core]->info[cls].nmax * bm_state.opt.tcache_batch_pct + 99) / 100;
+    unsigned batch = bm_min((bm_state.caches[p.core]->info[cls].nmax * bm_state.opt.tcache_batch_pct + 99) / 100,
+                            BM_TCACHE_BATCH_MAX);
     CHECK_EQ(rz("stats.cores.%u.ncached", p.core), batch);
     CHECK_EQ(rq("stats.maintenance.flushes_honoured"), honoured + 1);
 

@@ -292,11 +292,14 @@ TEST(cache_refills_in_one_batch_and_flushes_half) {
     uint64_t locks = arena->stats.lock_acquisitions, fills = cache->info[cls].nfills;
     unsigned nmax = cache->info[cls].nmax;
     void *ptrs[1024];
-    for (unsigned i = 0; i < nmax / 2; i++)
+    unsigned batch = bm_min(nmax / 2, BM_TCACHE_BATCH_MAX); /* half the slots, capped */
+    for (unsigned i = 0; i < batch; i++)
         ptrs[i] = bm_malloc(32);
     CHECK_EQ(cache->info[cls].nfills, fills + 1); /* one refill served them all */
     CHECK_EQ(arena->stats.lock_acquisitions, locks + 1);
-    for (unsigned i = 0; i < nmax / 2; i++)
+    bm_free(bm_malloc(32)); /* the next one refills again */
+    CHECK_EQ(cache->info[cls].nfills, fills + 2);
+    for (unsigned i = 0; i < batch; i++)
         bm_free(ptrs[i]);
     /* fill the bin to the top, then one more free flushes part of it */
     for (unsigned i = 0; i < nmax + 1; i++)

@@ -16,6 +16,7 @@ typedef struct check_ctx {
     bm_stat_t live_regions[BM_MAX_ARENAS][BM_NSMALL];
     bm_stat_t small_runs[BM_MAX_ARENAS][BM_NSMALL];
     size_t dirty_pages[BM_MAX_ARENAS];
+    size_t dirty_runs[BM_MAX_ARENAS];
     size_t active_pages[BM_MAX_ARENAS];
     size_t large_bytes[BM_MAX_ARENAS];
     size_t huge_bytes[BM_MAX_ARENAS];
@@ -97,7 +98,7 @@ static size_t check_free_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *ch
            where);
     ctx->free_runs[arena->index]++;
     if (bm_pm_dirty(chunk->map[head]))
-        ctx->dirty_pages[arena->index] += n;
+        ctx->dirty_pages[arena->index] += n, ctx->dirty_runs[arena->index]++;
     return n;
 }
 
@@ -212,6 +213,21 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     expect(ctx, bm_free_runs_validate(&arena->free_runs) == (long)ctx->free_runs[a],
            "check: arena free-run lists are broken or miss runs", arena);
     expect(ctx, arena->ndirty == ctx->dirty_pages[a], "check: arena dirty page count is wrong", arena);
+    /* The dirty list holds exactly the dirty free runs, linked both ways, oldest first. */
+    size_t listed_runs = 0, listed_pages = 0;
+    const bm_free_run_t *list = &arena->dirty_runs, *prev = list;
+    for (const bm_free_run_t *r = list->dirty_next; r != list && listed_runs <= ctx->dirty_runs[a];
+         prev = r, r = r->dirty_next) {
+        bm_pagemap_t head = bm_chunk_of(r)->map[bm_page_index(r)];
+        if (!expect(ctx, r->dirty_prev == prev && bm_pm_kind(head) == BM_PAGE_FREE && bm_pm_head(head) &&
+                             bm_pm_dirty(head) && bm_pm_value(head) == r->npages,
+                    "check: arena dirty-run list holds a run that is not a dirty free run", r))
+            break;
+        listed_runs++;
+        listed_pages += r->npages;
+    }
+    expect(ctx, listed_runs == ctx->dirty_runs[a] && listed_pages == arena->ndirty && list->dirty_prev == prev,
+           "check: arena dirty-run list misses dirty runs or is broken", arena);
     expect(ctx, arena->nactive == ctx->active_pages[a], "check: arena active page count is wrong", arena);
     expect(ctx, arena->nchunks == ctx->arena_chunks[a], "check: arena chunk count is wrong", arena);
     expect(ctx, BM_STAT_GET(arena->stats.large_allocated) == ctx->large_bytes[a],

@@ -408,6 +408,79 @@ TEST(port_core_slots_are_distinct) {
     CHECK_EQ(bm_port_core_id(), mine);
 }
 
+/* ---- the validator finds what it promises to find ---- */
+
+/* bm_check on a heap with one deliberate corruption: how many violations it reports. */
+static unsigned check_count(void) {
+    unsigned before = test_error_reports;
+    unsigned found = bm_check();
+    CHECK_EQ(test_error_reports - before, found); /* each one reported through the hook */
+    return found;
+}
+
+TEST(validator_reports_each_corrupted_structure) {
+    bm_free(bm_malloc(1));
+    bm_cache_t *cache = *bm_core_local();
+    bm_arena_t *arena = cache->arena;
+    /* a dirty free run: a small block's run freed and flushed back, with purging held off */
+    unsigned age = UINT32_MAX, old_age = 0;
+    size_t len = sizeof old_age;
+    CHECK_EQ(bm_ctl("arenas.purge_age", &old_age, &len, &age, sizeof age), 0);
+    void *large = bm_malloc(5 * BM_PAGE);
+    void *keep = bm_malloc(5 * BM_PAGE); /* keeps the freed run from merging into the rest */
+    void *small = bm_malloc(48);
+    bm_free(large);
+    bm_cache_flush();
+    CHECK_EQ(check_count(), 0);
+
+    bm_lock_acquire(&arena->lock);
+    bm_free_run_t *dirty = arena->dirty_runs.dirty_next;
+    bm_lock_release(&arena->lock);
+    CHECK(dirty != &arena->dirty_runs);
+
+    size_t saved = dirty->npages; /* the free run's length copy disagrees with its page map */
+    dirty->npages = saved + 1;
+    CHECK(check_count() > 0);
+    dirty->npages = saved;
+
+    bm_free_run_t *next = dirty->dirty_next; /* the dirty list skips a dirty run */
+    dirty->dirty_prev->dirty_next = next;
+    CHECK(check_count() > 0);
+    dirty->dirty_prev->dirty_next = dirty;
+    CHECK_EQ(check_count(), 0);
+
+    size_t ndirty = arena->ndirty; /* the arena's dirty count is off */
+    arena->ndirty = ndirty + 1;
+    CHECK(check_count() > 0);
+    arena->ndirty = ndirty;
+
+    unsigned cls = bm_size_to_class(48); /* a small run's bitmap calls a live block free */
+    bm_chunk_t *chunk = bm_chunk_of(small);
+    bm_pagemap_t pm = chunk->map[bm_page_index(small)];
+    bm_run_t *run = bm_page_addr(chunk, bm_page_index(small) - bm_pm_value(pm));
+    size_t index = ((uintptr_t)small - (uintptr_t)run - bm_classes[cls].reg0) / bm_classes[cls].size;
+    uintptr_t bit = (uintptr_t)1 << (index % BM_BITMAP_BITS);
+    run->bitmap[index / BM_BITMAP_BITS] |= bit;
+    CHECK(check_count() > 0);
+    run->bitmap[index / BM_BITMAP_BITS] &= ~bit;
+
+    uint32_t magic = cache->bins[cls].div_magic; /* a cache bin's region-start constant */
+    cache->bins[cls].div_magic = magic + 1;
+    CHECK(check_count() > 0);
+    cache->bins[cls].div_magic = magic;
+
+    bm_stat_t regs = arena->bins[cls].stats.curregs; /* a statistic the runs contradict */
+    arena->bins[cls].stats.curregs = regs + 1;
+    CHECK(check_count() > 0);
+    arena->bins[cls].stats.curregs = regs;
+
+    CHECK_EQ(check_count(), 0); /* every corruption undone: clean again */
+    bm_free(small);
+    bm_free(keep);
+    CHECK_EQ(bm_ctl("arenas.purge_age", NULL, NULL, &old_age, sizeof old_age), 0);
+    CHECK_EQ(check_count(), 0);
+}
+
 int main(void) {
     bm_set_error_hook(test_count_error);
     return test_main();

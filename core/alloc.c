@@ -359,14 +359,30 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
     return true;
 }
 
-/* A block in one of region 0's arena chunks that the fast path did not cache. A large run
- * of a class this core does not cache goes straight to its arena; anything else (a full bin,
- * a failed check) takes the general slow path, which classifies it from scratch. */
+/* A block in one of region 0's arena chunks that the fast path did not cache. A full bin
+ * flushes and takes it when the block passes the fast path's checks; a large run of a class
+ * this core does not cache goes straight to its arena; anything else (a failed check, a
+ * possible double free) takes the general slow path, which classifies it from scratch. */
 BM_NOINLINE static void free_uncached(void *ptr, bm_pagemap_t pm) {
+    unsigned cls = bm_pm_class(pm);
+    if (BM_FREE_CHECKS && cls != BM_BIN_INVALID) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_cache_t *cache = *core_local();
+        bm_cache_bin_t *bin = &cache->bins[cls];
+        if (cache != &bm_cache_unset && !cache_skips_class(cache, cls) &&
+            (uint16_t)(uintptr_t)bin->head == bin->low_full && bm_bin_region_start(bin, ptr, pm) &&
+            bm_first_word(ptr) != bm_freed_key(ptr)) {
+            bm_cache_check_flush_request(cache);
+            bm_cache_push(cache, cls, ptr);
+            bm_port_irq_restore(irq);
+            return;
+        }
+        bm_port_irq_restore(irq);
+    }
     if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
         bm_irq_state_t irq = bm_port_irq_save();
         bm_cache_t *cache = *core_local();
-        if (cache != &bm_cache_unset && cache_skips_class(cache, bm_pm_class(pm))) {
+        if (cache != &bm_cache_unset && cache_skips_class(cache, cls)) {
             bm_cache_check_flush_request(cache);
             bm_chunk_t *chunk = bm_chunk_of(ptr);
             bm_arena_t *arena = chunk->arena;

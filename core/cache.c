@@ -144,8 +144,11 @@ static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush) {
         return;
     void **empty = cache_bin_empty_pos(bin);
     cache_return_objects(cache, empty - nflush, nflush);
-    /* Move the survivors (the most recently freed) down to the bottom. */
-    __builtin_memmove(bin->head + nflush, bin->head, (count - nflush) * sizeof(void *));
+    /* Move the survivors (the most recently freed) down to the bottom, top one first (the
+     * ranges may overlap). A loop, not memmove: usually a few pointers, and a library call
+     * would cost more than the copy on a microcontroller. */
+    for (unsigned i = count - nflush; i-- > 0;)
+        bin->head[nflush + i] = bin->head[i];
     bin->head += nflush;
     empty[0] = NULL; /* the guard slot stays NULL for the double-free check */
     cache->info[cls].nflushes++;
@@ -212,6 +215,11 @@ void bm_cache_free_slow(bm_cache_t *cache, void *ptr) {
     bm_cache_bin_t *bin = &cache->bins[cls];
     if (bm_first_word(ptr) == bm_freed_key(ptr) && cache_free_is_double(cache, bin, chunk, ptr))
         return;
+    bm_cache_push(cache, cls, ptr);
+}
+
+void bm_cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
+    bm_cache_bin_t *bin = &cache->bins[cls];
     if ((uint16_t)(uintptr_t)bin->head == bin->low_full) {
         unsigned nflush = (cache->info[cls].nmax * bm_state.opt.tcache_flush_pct + 99) / 100;
         nflush = nflush > BM_TCACHE_BATCH_MAX ? BM_TCACHE_BATCH_MAX : nflush;

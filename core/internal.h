@@ -487,6 +487,8 @@ BM_INLINE unsigned bm_cache_bin_count(const bm_cache_bin_t *bin) {
 bm_cache_t *bm_cache_create(unsigned core);
 void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls);
 void bm_cache_free_slow(bm_cache_t *cache, void *ptr);
+/* Pushes ptr, a checked block of cached class cls, flushing part of its bin first if full. */
+void bm_cache_push(bm_cache_t *cache, unsigned cls, void *ptr);
 void bm_cache_flush_all(bm_cache_t *cache);
 /* Flush part of each bin that stayed unused since the last call; returns objects flushed. */
 size_t bm_cache_trim_idle(bm_cache_t *cache);

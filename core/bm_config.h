@@ -73,8 +73,8 @@
 #endif
 #if defined(BM_GEOMETRY_SMALL)
 /* Caching the 256 B - 1 KiB page-run classes too (two blocks each, at most 5 KiB held) takes
- * a quarter of a typical firmware trace off the arena path: -28% instructions per call on the
- * Cortex-M3 trace of bench/guest. A failed allocation flushes the cache and retries. */
+ * a quarter of a typical firmware trace off the arena path: about -20% instructions per call
+ * on the Cortex-M3 trace of bench/guest. A failed allocation flushes the cache and retries. */
 #define BM_DEFAULT_TCACHE_MAX 1024 /* bytes: largest size class cached per core */
 #define BM_DEFAULT_TCACHE_SLOTS 8  /* cached objects per small class */
 #define BM_DEFAULT_TCACHE_SLOTS_LARGE 2
@@ -91,8 +91,8 @@
 #define BM_TCACHE_BATCH_MAX 64
 #endif
 /* Sync purging spares a dirty run until the arena has taken or given back this many page runs
- * since it became dirty (bench/large.c: 9x the throughput of purging at once, churn peak RSS
- * unchanged; docs/BENCHMARKS.md). */
+ * since it became dirty (bench/large.c: about 10x the throughput of purging at once, churn
+ * peak RSS unchanged; docs/BENCHMARKS.md). */
 #ifndef BM_DEFAULT_PURGE_AGE
 #define BM_DEFAULT_PURGE_AGE 256
 #endif

@@ -4,8 +4,11 @@
  * Invariants (checked by bm_check):
  *  - the pages of a chunk are tiled by runs: each run's head entry holds its length; every
  *    page of a SMALL run holds its class, its distance to the head and its phase;
- *  - a FREE run's head and tail entries are exact, its first page holds its tree node, and
+ *  - a FREE run's head and tail entries are exact, its first page holds its list links, and
  *    no page inside it is marked SMALL or a LARGE head; two FREE runs never touch;
+ *  - every FREE run is on the arena's list for its length, the bitmap marks exactly the
+ *    non-empty lists, and the run's copy of its length matches its head entry;
+ *  - the arena's dirty list holds exactly its dirty FREE runs, in the order they became dirty;
  *  - chunk->nfree is the number of pages in FREE runs; arena->ndirty the pages in dirty ones;
  *  - a small run's nfree equals the set bits of its bitmap; a run with free regions that is
  *    not its bin's current run is in the bin's non-full tree, and a full run is in no tree.

@@ -12,7 +12,8 @@
  *                      the run header and its bitmap at the start), large (one block), or meta.
  *   bin     (arena.c)  per arena and small class: the current run and the non-full runs by
  *                      address, so regions come from the lowest-address run that has room.
- *   arena   (arena.c)  chunks, free page runs (best fit, lowest address), bins, one lock.
+ *   arena   (arena.c)  chunks, free page runs (one list per length: smallest fit in O(1)),
+ *                      dirty runs oldest first, bins, one lock.
  *   cache   (cache.c)  per core, per class, a stack of free objects: no lock on a hit.
  *   alloc   (alloc.c)  the public API, initialisation, options.
  *   check   (check.c)  the validator: walks all of the above and checks every invariant.

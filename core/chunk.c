@@ -165,6 +165,7 @@ void bm_chunks_free(void *addr) {
  * tree node) through the page source. Returns bytes released. */
 size_t bm_pool_release_dirty(void) {
     size_t released = 0;
+    bm_irq_state_t irq = bm_port_irq_save(); /* like every lock hold (arena.<n>.purge calls it unmasked) */
     bm_lock_acquire(&bm_state.pool_lock);
     for (unsigned i = 0; i < bm_state.nregions; i++) {
         bm_region_t *r = &bm_state.regions[i];
@@ -181,6 +182,7 @@ size_t bm_pool_release_dirty(void) {
         }
     }
     bm_lock_release(&bm_state.pool_lock);
+    bm_port_irq_restore(irq);
     return released;
 }
 

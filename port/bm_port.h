@@ -119,11 +119,31 @@ void bm_port_log(const char *msg);
  *     stalls every waiter behind one descheduled ticket holder, measured on the QEMU boards).
  *   - ticket lock (-DBM_LOCK_TICKET): FIFO, no core starves; for dedicated cores on real
  *     hardware with many cores contending.
+ * A bare-metal build for one core (BM_MAX_CORES == 1) gets a plain flag instead: the core
+ * holds every lock with interrupts masked, so nothing can contend.
  * Arena locks see one acquisition per cache refill or flush, so contention is low either way.
  * A port can bring its own with BM_PORT_CUSTOM_LOCK (same four names).
  * bm_lock_acquire returns true if it had to wait (counted as contention in statistics).
  * ------------------------------------------------------------------------------------- */
-#if !defined(BM_PORT_CUSTOM_LOCK) && !defined(BM_LOCK_TICKET)
+#if !defined(BM_PORT_CUSTOM_LOCK) && !defined(BM_LOCK_TICKET) && BM_MAX_CORES == 1 && !defined(BM_PORT_HOST)
+/* One core, and every lock hold runs with interrupts masked: nothing can contend, so a plain
+ * flag is the whole lock (no exclusive load/store, no barrier instruction). Compiler fences
+ * keep the held section's accesses inside. */
+typedef struct bm_lock {
+    volatile uint32_t locked;
+} bm_lock_t;
+#define BM_LOCK_INITIALIZER {0}
+static inline void bm_lock_init(bm_lock_t *lock) { lock->locked = 0; }
+static inline bool bm_lock_acquire(bm_lock_t *lock) {
+    lock->locked = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return false;
+}
+static inline void bm_lock_release(bm_lock_t *lock) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    lock->locked = 0;
+}
+#elif !defined(BM_PORT_CUSTOM_LOCK) && !defined(BM_LOCK_TICKET)
 typedef struct bm_lock {
     uint32_t locked;
 } bm_lock_t;

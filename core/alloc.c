@@ -192,7 +192,6 @@ static void *alloc_class(bm_cache_t *cache, bm_arena_t *arena, unsigned cls) {
     return got ? p : NULL;
 }
 
-/* Any size, any power-of-two alignment (0: the natural alignment of the size). */
 /* One attempt at a block of any size and power-of-two alignment; interrupts masked. */
 static void *alloc_attempt(bm_cache_t *cache, bm_arena_t *arena, size_t size, size_t align) {
     void *p = NULL;

@@ -38,14 +38,17 @@ endef
 # (malloc, calloc and free are aliases in core/alloc.c under BM_EXPORT_STD_NAMES)
 build/host/%/test_stdnames: EXTRA_SRCS := port/stdnames.c
 build/host/%/test_stdnames: EXTRA_DEFS := -DBM_EXPORT_STD_NAMES
+# test_print checks the boards' printf subset (boards/common/print.c) against the C library's
+build/host/%/test_print: EXTRA_SRCS := boards/common/print.c
+build/host/%/test_print: EXTRA_DEFS := -Iboards
 $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 
 # Which tests run in which variant (tools/run-host-tests.sh runs whatever was built): the
 # unchecked build skips the bad-pointer tests, which need the free checks; TSan runs the
-# threaded ones.
+# threaded ones. test_print does not depend on the allocator's build: kernel and ASan only.
 TESTS_kernel := $(HOST_TESTS)
-TESTS_small := $(HOST_TESTS)
-TESTS_unchecked := $(filter-out test_api test_stdnames,$(HOST_TESTS))
+TESTS_small := $(filter-out test_print,$(HOST_TESTS))
+TESTS_unchecked := $(filter-out test_api test_stdnames test_print,$(HOST_TESTS))
 TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
 TESTS_tsan := test_units test_threads test_init_race
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
@@ -84,7 +87,7 @@ test: deps host-tests-build
 	@HOST_TEST_BINS="$(HOST_TEST_BINS)" tools/run-all-tests.sh $(BOARDS)
 
 # The main job: the SMP demo on QEMU virt-aarch64 with 4 cores (demo/smp_demo.c).
-DEMO_SRCS := demo/smp_demo.c tests/guest/guest_print.c tests/guest/guest_support.c
+DEMO_SRCS := demo/smp_demo.c tests/guest/guest_support.c
 run: deps
 	@$(MAKE) --no-print-directory -f mk/guest.mk BOARD=virt-aarch64 SMP=4 B=build/demo-virt-aarch64 \
 	    GUEST_SRCS="$(DEMO_SRCS)" run

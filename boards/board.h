@@ -11,6 +11,7 @@
 #ifndef BOARD_H
 #define BOARD_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 /* Entry point of the guest program, on the boot core (core 0). Its return value is the exit
@@ -26,6 +27,12 @@ unsigned board_core_id(void);                 /* 0 .. board_core_count()-1, the 
  * parks the core). Returns once all have been released (not necessarily running yet). */
 void board_start_secondaries(void (*entry)(unsigned core_id));
 const char *board_name(void);
+
+/* Formatted output through board_putc (boards/common/print.c, linked into every board
+ * program): %d %i %u %x %p %s %c %%, length l or z, width, '0' and '-' flags. board_printf
+ * writes one call's output whole, under a lock; board_vprintf takes no lock (fault reports). */
+void board_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
+void board_vprintf(const char *format, va_list args);
 
 /* Optional: a sbrk-like page source (port/baremetal.c uses it when the board defines
  * BOARD_HEAP_SBRK). */

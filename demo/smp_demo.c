@@ -5,7 +5,7 @@
  * allocations its cache served without a lock, how many refills and flushes took an arena
  * lock, how many blocks went back to another core's arena; then per arena the lock
  * acquisitions and how many had to wait; then the allocator's own statistics report.
- * Runs on any board (boards/board.h) with the guest printf (tests/guest/guest_print.c).
+ * Runs on any board (boards/board.h), printing with board_printf (boards/common/print.c).
  */
 #include <stdint.h>
 
@@ -108,14 +108,14 @@ static void demo_secondary(unsigned core) {
 
 static void console_write(void *opaque, const char *text) {
     (void)opaque;
-    guest_printf("%s", text);
+    board_printf("%s", text);
 }
 
 int guest_main(void) {
     demo_cores = board_core_count() < GUEST_MAX_CORES ? board_core_count() : GUEST_MAX_CORES;
-    guest_printf("baremalloc SMP demo on %s: %u cores, heap %zu KiB\n", board_name(), demo_cores,
+    board_printf("baremalloc SMP demo on %s: %u cores, heap %zu KiB\n", board_name(), demo_cores,
                  guest_heap_size() >> 10);
-    guest_printf("each core: %u malloc+free pairs of 16..512 B, a third of its blocks freed by the next core\n",
+    board_printf("each core: %u malloc+free pairs of 16..512 B, a third of its blocks freed by the next core\n",
                  DEMO_OPS);
     bm_free(bm_malloc(1)); /* initialise before the others start */
     board_start_secondaries(demo_secondary);
@@ -123,7 +123,7 @@ int guest_main(void) {
     while (__atomic_load_n(&demo_finished, __ATOMIC_ACQUIRE) < demo_cores)
         bm_port_cpu_relax();
 
-    guest_printf("\ncore  mallocs   cache hits  hit %%  refills  flushes  cross-core frees (handed/received/to other arena)\n");
+    board_printf("\ncore  mallocs   cache hits  hit %%  refills  flushes  cross-core frees (handed/received/to other arena)\n");
     unsigned long total_mallocs = 0, total_misses = 0;
     for (unsigned c = 0; c < demo_cores; c++) {
         char name[64];
@@ -136,13 +136,13 @@ int guest_main(void) {
         ctl_name(name, "stats.cores.", c, ".cross_frees");
         uint64_t cross = ctl_u64(name);
         unsigned long hits = demo[c].mallocs - (unsigned long)misses;
-        guest_printf("%4u  %7lu  %11lu  %4lu   %6lu   %6lu   %lu/%lu/%lu\n", c, demo[c].mallocs, hits,
+        board_printf("%4u  %7lu  %11lu  %4lu   %6lu   %6lu   %lu/%lu/%lu\n", c, demo[c].mallocs, hits,
                      hits * 100 / (demo[c].mallocs ? demo[c].mallocs : 1), (unsigned long)fills,
                      (unsigned long)flushes, demo[c].handed, demo[c].received, (unsigned long)cross);
         total_mallocs += demo[c].mallocs;
         total_misses += (unsigned long)misses;
     }
-    guest_printf("\narena  lock acquisitions  contended\n");
+    board_printf("\narena  lock acquisitions  contended\n");
     unsigned narenas = 0;
     size_t len = sizeof narenas;
     bm_ctl("arenas.narenas", &narenas, &len, NULL, 0);
@@ -151,17 +151,17 @@ int guest_main(void) {
         ctl_name(name, "stats.arenas.", a, ".lock.acquisitions");
         uint64_t acq = ctl_u64(name);
         ctl_name(name, "stats.arenas.", a, ".lock.contended");
-        guest_printf("%5u  %17lu  %9lu\n", a, (unsigned long)acq, (unsigned long)ctl_u64(name));
+        board_printf("%5u  %17lu  %9lu\n", a, (unsigned long)acq, (unsigned long)ctl_u64(name));
     }
-    guest_printf("\n%lu allocations, %lu (%lu%%) served by a per-core cache without a lock\n", total_mallocs,
+    board_printf("\n%lu allocations, %lu (%lu%%) served by a per-core cache without a lock\n", total_mallocs,
                  total_mallocs - total_misses, (total_mallocs - total_misses) * 100 / (total_mallocs ? total_mallocs : 1));
 
-    guest_printf("\n--- allocator statistics (bm_stats_print) ---\n");
+    board_printf("\n--- allocator statistics (bm_stats_print) ---\n");
     bm_stats_print(console_write, NULL, NULL);
     unsigned errors = bm_check();
     uint64_t allocated = ctl_u64("stats.allocated");
-    guest_printf("\nbm_check: %u problems; bytes still allocated: %lu\n", errors, (unsigned long)allocated);
+    board_printf("\nbm_check: %u problems; bytes still allocated: %lu\n", errors, (unsigned long)allocated);
     bool ok = errors == 0 && allocated == 0;
-    guest_printf("%u passed, %u failed\n", ok ? 1u : 0u, ok ? 0u : 1u);
+    board_printf("%u passed, %u failed\n", ok ? 1u : 0u, ok ? 0u : 1u);
     return ok ? 0 : 1;
 }

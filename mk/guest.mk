@@ -30,7 +30,7 @@ CFLAGS := -std=c11 -O2 -g -ffreestanding -fno-builtin-malloc -Wall -Wextra -Werr
           -Iinclude -Iport -Iboards -Iboards/$(BOARD) -Itests/guest \
           $(GEOMETRY_FLAGS_$(GEOMETRY)) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
 
-SRCS := $(CORE_SRCS) $(PORT_SRCS) $(BOARD_SRCS) $(GUEST_SRCS)
+SRCS := $(CORE_SRCS) $(PORT_SRCS) $(BOARD_SRCS) boards/common/print.c $(GUEST_SRCS)
 OBJS := $(patsubst %,$(B)/obj/%.o,$(SRCS))
 
 .PHONY: elf run

@@ -66,73 +66,9 @@ void line_console_end_own_line(void) {
     bm_port_irq_restore(irq);
 }
 
-static void console_puts(const char *text) {
-    while (*text)
-        board_putc(*text++);
-}
-
-static void console_put_unsigned(unsigned long value, unsigned base) {
-    char digits[24];
-    unsigned n = 0;
-    do {
-        digits[n++] = "0123456789abcdef"[value % base];
-        value /= base;
-    } while (value);
-    while (n)
-        board_putc(digits[--n]);
-}
-
 void line_console_printf(const char *format, ...) {
     va_list args;
     va_start(args, format);
-    for (const char *p = format; *p; p++) {
-        if (*p != '%') {
-            board_putc(*p);
-            continue;
-        }
-        bool is_long = false;
-        if (p[1] == 'l') {
-            is_long = true;
-            p++;
-        }
-        switch (*++p) {
-        case 's':
-            console_puts(va_arg(args, const char *));
-            break;
-        case 'c':
-            board_putc((char)va_arg(args, int));
-            break;
-        case 'd': {
-            long value = is_long ? va_arg(args, long) : va_arg(args, int);
-            if (value < 0) {
-                board_putc('-');
-                console_put_unsigned(-(unsigned long)value, 10);
-            } else {
-                console_put_unsigned((unsigned long)value, 10);
-            }
-            break;
-        }
-        case 'u':
-        case 'x': {
-            unsigned long value = is_long ? va_arg(args, unsigned long) : va_arg(args, unsigned);
-            console_put_unsigned(value, *p == 'u' ? 10 : 16);
-            break;
-        }
-        case 'p':
-            console_puts("0x");
-            console_put_unsigned((unsigned long)(uintptr_t)va_arg(args, void *), 16);
-            break;
-        case '%':
-            board_putc('%');
-            break;
-        default: /* unknown conversion: print it as is */
-            board_putc('%');
-            if (*p)
-                board_putc(*p);
-            else
-                p--;
-            break;
-        }
-    }
+    board_vprintf(format, args); /* no print lock: a fault report may come from inside it */
     va_end(args);
 }

@@ -14,5 +14,5 @@ void line_console_putc(char c);       /* raw UART output (the board's board.c) *
 void line_console_end_own_line(void); /* ends and writes the calling core's unfinished line,
                                          so a board message starts on its own */
 void line_console_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
-                                      /* %s %c %d %u %x %ld %lu %lx %p %% only */
+                                      /* board_vprintf's conversions, no lock */
 #endif

@@ -7,12 +7,12 @@
 #ifndef GUEST_H
 #define GUEST_H
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bm_port.h" /* BM_MAX_CORES, the spinlock, the relax hint */
+#include "board.h"   /* board_printf and the rest of the board contract */
 
 #ifndef GUEST_SMP_OPS
 #define GUEST_SMP_OPS 100000 /* malloc + free calls per core in the SMP stress */
@@ -34,9 +34,6 @@
 #define GUEST_RANDOM_SLOTS 256 /* blocks live at once in the randomized sequence */
 #endif
 
-/* printf subset: %d %i %u %x %p %s %c %%, length l or z, width, '0' and '-' flags. One call's
- * output goes out whole, under a lock, so lines from several cores do not interleave. */
-void guest_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* Expectations. A false one prints where it failed and counts against the running case. */
 #define EXPECT(cond) guest_expect((cond), __FILE__, __LINE__, #cond)

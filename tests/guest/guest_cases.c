@@ -162,7 +162,7 @@ static void test_aligned_alloc(void) {
             if (!EXPECT(p != NULL))
                 continue;
             if (!EXPECT(aligned(p, alignment)))
-                guest_printf("  aligned_alloc(%zu, %zu) = %p\n", alignment, size, p);
+                board_printf("  aligned_alloc(%zu, %zu) = %p\n", alignment, size, p);
             EXPECT(bm_usable_size(p) >= size);
             guest_pattern_fill(p, size, guest_pattern_seed(p, 7), false);
             guest_pattern_check(p, size, guest_pattern_seed(p, 7), false);
@@ -205,7 +205,7 @@ static void test_usable_size(void) {
             return;
         size_t usable = bm_usable_size(p);
         if (!EXPECT(usable >= size))
-            guest_printf("  usable_size(malloc(%zu)) = %zu\n", size, usable);
+            board_printf("  usable_size(malloc(%zu)) = %zu\n", size, usable);
         /* Every usable byte belongs to the caller: writing them all must corrupt nothing. */
         guest_pattern_fill(p, usable, guest_pattern_seed(p, 3), true);
         guest_pattern_check(p, usable, guest_pattern_seed(p, 3), true);
@@ -274,7 +274,7 @@ static void test_free_null(void) {
         guest_expect_allocator_errors_begin();                                                    \
         call;                                                                                     \
         if (!EXPECT(guest_expect_allocator_errors_end(1)))                                        \
-            guest_printf("  for: %s\n", #call);                                                   \
+            board_printf("  for: %s\n", #call);                                                   \
     } while (0)
 
 static void test_bad_pointers(void) {
@@ -390,7 +390,7 @@ static void random_allocate(struct tracked_block *slot, uint32_t *rng, uint32_t 
         p = bm_realloc(NULL, size);
     }
     if (!EXPECT(p != NULL)) {
-        guest_printf("  allocation of %zu bytes (alignment %zu) failed\n", size, alignment);
+        board_printf("  allocation of %zu bytes (alignment %zu) failed\n", size, alignment);
         return;
     }
     EXPECT(aligned(p, alignment));
@@ -417,7 +417,7 @@ static void random_release(struct tracked_block *slot, uint32_t *rng, uint32_t t
             bm_free(slot->ptr);
         } else {
             if (!EXPECT(aligned(q, slot->alignment)))
-                guest_printf("  realloc(%p (%zu bytes, alignment %zu), %zu) = %p\n",
+                board_printf("  realloc(%p (%zu bytes, alignment %zu), %zu) = %p\n",
                              (void *)slot->ptr, slot->size, slot->alignment, new_size, q);
             EXPECT(bm_usable_size(q) >= new_size);
             guest_pattern_check(q, slot->size < new_size ? slot->size : new_size, slot->seed,

@@ -13,7 +13,7 @@ static void run_case(const char *name, void (*test)(void)) {
     unsigned before = problems();
     test();
     bool ok = problems() == before;
-    guest_printf("%s %s\n", ok ? "ok  " : "FAIL", name);
+    board_printf("%s %s\n", ok ? "ok  " : "FAIL", name);
     if (ok)
         passed++;
     else
@@ -21,11 +21,11 @@ static void run_case(const char *name, void (*test)(void)) {
 }
 
 int guest_main(void) {
-    guest_printf("baremalloc %s guest tests on %s: %u cores, %zu KiB heap\n", BM_VERSION,
+    board_printf("baremalloc %s guest tests on %s: %u cores, %zu KiB heap\n", BM_VERSION,
                  board_name(), board_core_count(), guest_heap_size() / 1024);
     guest_install_error_hook();
     guest_single_core_cases(run_case);
     run_case("SMP stress", guest_smp_stress);
-    guest_printf("%u passed, %u failed\n", passed, failed);
+    board_printf("%u passed, %u failed\n", passed, failed);
     return failed != 0;
 }

@@ -150,7 +150,7 @@ static void allocate(struct worker *w, unsigned slot) {
     }
     if (!p) {
         if (w->stats->failed_allocations++ == 0)
-            guest_printf("  core %u: allocation of %zu bytes failed\n", w->id, size);
+            board_printf("  core %u: allocation of %zu bytes failed\n", w->id, size);
         EXPECT(!"SMP allocation succeeds");
         return;
     }
@@ -237,7 +237,7 @@ void guest_smp_stress(void) {
     /* One live huge-ish block per core: together at most an eighth of the heap. */
     tiers.huge_min = heap / (16 * active_cores);
     tiers.huge_max = heap / (8 * active_cores);
-    guest_printf("  SMP stress: %u cores, %u ops each, sizes up to %zu, huge-ish %zu..%zu\n",
+    board_printf("  SMP stress: %u cores, %u ops each, sizes up to %zu, huge-ish %zu..%zu\n",
                  active_cores, (unsigned)GUEST_SMP_OPS, tiers.large, tiers.huge_min,
                  tiers.huge_max);
 
@@ -250,7 +250,7 @@ void guest_smp_stress(void) {
     unsigned long mallocs = 0, frees = 0, sent = 0, received = 0;
     for (unsigned id = 0; id < active_cores; id++) {
         const struct core_stats *s = &stats[id];
-        guest_printf("  core %u: %lu ops (%lu malloc, %lu free), cross-core frees sent %lu, "
+        board_printf("  core %u: %lu ops (%lu malloc, %lu free), cross-core frees sent %lu, "
                      "received %lu, huge %lu, sends deferred %lu\n",
                      id, s->mallocs + s->frees, s->mallocs, s->frees, s->sent, s->received,
                      s->huge, s->deferred);
@@ -261,7 +261,7 @@ void guest_smp_stress(void) {
         sent += s->sent;
         received += s->received;
     }
-    guest_printf("  total: %lu malloc, %lu free, %lu freed by another core (%lu%%)\n", mallocs,
+    board_printf("  total: %lu malloc, %lu free, %lu freed by another core (%lu%%)\n", mallocs,
                  frees, received, frees ? received * 100 / frees : 0);
     EXPECT(mallocs == frees);
     EXPECT(sent == received);

@@ -14,7 +14,7 @@ bool guest_expect(bool ok, const char *file, int line, const char *what) {
         return true;
     unsigned previous = __atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
     if (previous < MAX_REPORTED_FAILURES)
-        guest_printf("  FAIL core %u %s:%d: %s\n", board_core_id(), file, line, what);
+        board_printf("  FAIL core %u %s:%d: %s\n", board_core_id(), file, line, what);
     return false;
 }
 
@@ -31,7 +31,7 @@ static void counting_error_hook(const char *msg, const void *addr) {
     if (!__atomic_load_n(&hook_expected, __ATOMIC_RELAXED)) {
         unsigned previous = __atomic_fetch_add(&unexpected_hook_calls, 1, __ATOMIC_RELAXED);
         if (previous < MAX_REPORTED_FAILURES)
-            guest_printf("  FAIL core %u: allocator reported \"%s\" at %p\n", board_core_id(), msg,
+            board_printf("  FAIL core %u: allocator reported \"%s\" at %p\n", board_core_id(), msg,
                          addr);
     }
 }
@@ -49,7 +49,7 @@ bool guest_expect_allocator_errors_end(unsigned expected) {
     __atomic_store_n(&hook_expected, false, __ATOMIC_RELAXED);
     unsigned seen = __atomic_load_n(&hook_calls, __ATOMIC_RELAXED) - window_start;
     if (seen != expected)
-        guest_printf("  allocator error reports: %u, expected %u\n", seen, expected);
+        board_printf("  allocator error reports: %u, expected %u\n", seen, expected);
     return seen == expected;
 }
 
@@ -120,7 +120,7 @@ bool guest_pattern_check(const void *block, size_t size, uintptr_t seed, bool de
             bad = nwords * WORD + i;
     if (bad == (size_t)-1)
         return true;
-    guest_printf("  core %u: block %p of %zu bytes corrupted at offset %zu\n", board_core_id(),
+    board_printf("  core %u: block %p of %zu bytes corrupted at offset %zu\n", board_core_id(),
                  block, size, bad);
     EXPECT(!"block contents intact");
     return false;

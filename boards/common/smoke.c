@@ -4,7 +4,8 @@
  * boards that define BOARD_HEAP_SBRK) board_sbrk from all cores at once.
  *   make -f mk/guest.mk BOARD=<board> GUEST_SRCS=boards/common/smoke.c B=build/smoke-<board> run
  * (its own B, or a later plain "make run" would find guest.elf up to date and rerun the smoke).
- * Uses only boards/board.h and port/bm_port.h, so the same file serves every board.
+ * Uses only boards/board.h (board_printf included) and port/bm_port.h, so the same file
+ * serves every board.
  * With more vCPUs than free host CPUs, the FIFO ticket lock (-DBM_LOCK_TICKET) crawls at ~1000
  * hand-overs per second (each waits for the one vCPU whose turn it is to be scheduled); that
  * measurement is why the port's default lock is test-and-test-and-set.
@@ -32,31 +33,13 @@ static unsigned sbrk_failures;
 #endif
 static unsigned passed, failed;
 
-static void print(const char *text) {
-    while (*text)
-        board_putc(*text++);
-}
-
-static void print_unsigned(uint64_t value) {
-    char digits[21];
-    unsigned n = 0;
-    do {
-        digits[n++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    while (n)
-        board_putc(digits[--n]);
-}
-
 static void check(bool ok, const char *what) {
     if (ok) {
         passed++;
         return;
     }
     failed++;
-    print("FAILED: ");
-    print(what);
-    print("\n");
+    board_printf("FAILED: %s\n", what);
 }
 
 static void run_on_this_core(unsigned core_id) {
@@ -77,11 +60,7 @@ static void run_on_this_core(unsigned core_id) {
         if (!board_sbrk(NULL, SBRK_STEP))
             __atomic_fetch_add(&sbrk_failures, 1, __ATOMIC_RELAXED);
 #endif
-    print("core ");
-    print_unsigned(core_id);
-    print(": ");
-    print_unsigned(INCREMENTS_PER_CORE);
-    print(" locked increments done\n");
+    board_printf("core %u: %u locked increments done\n", core_id, INCREMENTS_PER_CORE);
     __atomic_fetch_add(&cores_finished, 1, __ATOMIC_RELEASE);
 }
 
@@ -89,11 +68,7 @@ static void secondary_main(unsigned core_id) { run_on_this_core(core_id); }
 
 int guest_main(void) {
     unsigned cores = board_core_count();
-    print("smoke test on ");
-    print(board_name());
-    print(": ");
-    print_unsigned(cores);
-    print(" cores\n");
+    board_printf("smoke test on %s: %u cores\n", board_name(), cores);
     check(cores >= 1 && cores <= SMOKE_MAX_CORES && cores <= BM_MAX_CORES, "core count in range");
     check(board_core_id() == 0, "boot core is core 0");
 
@@ -115,11 +90,9 @@ int guest_main(void) {
 
     check(core_id_mismatches == 0, "board_core_id() matches the id passed to each core");
     check(counter == (uint64_t)cores * INCREMENTS_PER_CORE, "locked counter total");
-    print("counter ");
-    print_unsigned(counter);
-    print(", expected ");
-    print_unsigned((uint64_t)cores * INCREMENTS_PER_CORE);
-    print("\n");
+    /* At most 64 cores x 100000: fits an unsigned long on every board. */
+    board_printf("counter %lu, expected %lu\n", (unsigned long)counter,
+                 (unsigned long)cores * INCREMENTS_PER_CORE);
 #ifdef BOARD_HEAP_SBRK
     check(sbrk_failures == 0, "concurrent sbrk never failed");
     uintptr_t sbrk_granted = (uintptr_t)cores * SBRK_STEPS_PER_CORE * SBRK_STEP;
@@ -127,9 +100,6 @@ int guest_main(void) {
           "concurrent sbrk moved the break by exactly what was asked");
 #endif
 
-    print_unsigned(passed);
-    print(" passed, ");
-    print_unsigned(failed);
-    print(" failed\n");
+    board_printf("%u passed, %u failed\n", passed, failed);
     return failed ? 1 : 0;
 }

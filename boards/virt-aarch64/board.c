@@ -1,5 +1,6 @@
 /*
- * QEMU virt, AArch64: PL011 console, semihosting exit, PSCI core bring-up.
+ * QEMU virt, AArch64: PL011 console, semihosting exit, PSCI core bring-up in
+ * boards/common/psci_smp.c.
  * start.S has already turned the MMU and caches on for the calling core.
  */
 #include <stdbool.h>
@@ -13,29 +14,15 @@
 #define PL011_FR 0x18u
 #define PL011_FR_TXFF (1u << 5)
 
-#define PSCI_AFFINITY_INFO 0xC4000004u
-#define PSCI_CPU_ON 0xC4000003u
-#define PSCI_INVALID_PARAMETERS (-2)
-#define MPIDR_AFFINITY_MASK 0xFF00FFFFFFull
-
 #define SEMIHOSTING_SYS_EXIT 0x18u
 #define SEMIHOSTING_APPLICATION_EXIT 0x20026u
 
-#define EXIT_STATUS_BOARD_FAULT 3 /* exception or failed bring-up: distinct from test results */
+#define EXIT_STATUS_BOARD_FAULT 3 /* exception: distinct from test results */
 
-long board_psci_call(unsigned long function, unsigned long arg1, unsigned long arg2,
-                     unsigned long arg3);
-void board_secondary_entry(void); /* start.S */
-void board_primary_main(void) __attribute__((noreturn));
-void board_secondary_main(unsigned core_id);
 void board_exception(unsigned kind, uint64_t esr, uint64_t elr, uint64_t far)
     __attribute__((noreturn));
 
 extern char __bm_heap_start[], __bm_heap_end[];
-
-static uint64_t core_mpidr[BOARD_MAX_CORES];
-static unsigned core_count = 1;
-static void (*secondary_entry)(unsigned core_id);
 
 static inline uint32_t mmio_read32(uintptr_t addr) { return *(volatile uint32_t *)addr; }
 static inline void mmio_write32(uintptr_t addr, uint32_t value) {
@@ -70,8 +57,6 @@ void board_exit(int status) {
         __asm__ volatile("wfe");
 }
 
-unsigned board_core_count(void) { return core_count; }
-
 unsigned board_core_id(void) {
     uint64_t id;
     __asm__("mrs %0, tpidr_el1" : "=r"(id));
@@ -79,57 +64,6 @@ unsigned board_core_id(void) {
 }
 
 const char *board_name(void) { return "virt-aarch64"; }
-
-/* Counts the cores PSCI knows of without starting them: AFFINITY_INFO answers
- * INVALID_PARAMETERS for an MPIDR that does not exist. QEMU numbers cores Aff0 = 0, 1, ...
- * within clusters of 8 (GICv2) or 16 (GICv3), so scan each cluster until a hole, and stop at
- * the first empty cluster. */
-static void discover_cores(void) {
-    uint64_t self;
-    __asm__("mrs %0, mpidr_el1" : "=r"(self));
-    self &= MPIDR_AFFINITY_MASK;
-    core_mpidr[0] = self;
-    for (uint64_t aff1 = 0; aff1 < 256 && core_count < BOARD_MAX_CORES; aff1++) {
-        uint64_t aff0;
-        for (aff0 = 0; aff0 < 256 && core_count < BOARD_MAX_CORES; aff0++) {
-            uint64_t mpidr = aff1 << 8 | aff0;
-            if (board_psci_call(PSCI_AFFINITY_INFO, mpidr, 0, 0) == PSCI_INVALID_PARAMETERS)
-                break;
-            if (mpidr != self)
-                core_mpidr[core_count++] = mpidr;
-        }
-        if (aff0 == 0)
-            break;
-    }
-}
-
-void board_primary_main(void) {
-    discover_cores();
-    board_exit(guest_main());
-}
-
-void board_start_secondaries(void (*entry)(unsigned core_id)) {
-    /* The secondaries read this only after their MMU and caches are on, so the release store
-     * and their acquire load meet in coherent memory. */
-    __atomic_store_n(&secondary_entry, entry, __ATOMIC_RELEASE);
-    for (unsigned id = 1; id < core_count; id++) {
-        long status = board_psci_call(PSCI_CPU_ON, core_mpidr[id],
-                                      (uintptr_t)board_secondary_entry, id);
-        if (status != 0) {
-            board_puts("[virt-aarch64] PSCI CPU_ON failed for MPIDR ");
-            board_put_hex(core_mpidr[id]);
-            board_puts(", status ");
-            board_put_hex((uint64_t)status);
-            board_putc('\n');
-            board_exit(EXIT_STATUS_BOARD_FAULT);
-        }
-    }
-}
-
-void board_secondary_main(unsigned core_id) {
-    void (*entry)(unsigned) = __atomic_load_n(&secondary_entry, __ATOMIC_ACQUIRE);
-    entry(core_id);
-}
 
 void board_exception(unsigned kind, uint64_t esr, uint64_t elr, uint64_t far) {
     /* Unlocked output: the faulting core may hold the program's console lock. */

@@ -7,9 +7,7 @@
  * thread in turn: blocks are routinely freed by a thread other than their allocator, as in
  * Larson & Krishnan's benchmark, but without its thread creation per round.
  */
-#include "bench_util.h"
-
-#include <pthread.h>
+#include "bench_threads.h"
 
 enum {
     NSETS = 8,
@@ -33,15 +31,6 @@ static struct {
     unsigned first, count;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static pthread_barrier_t start_barrier;
-
-typedef struct worker {
-    pthread_t thread;
-    unsigned id;
-    uint64_t turns;
-    uint64_t ops;
-    uint64_t check;
-} worker_t;
 
 static block_set_t *take_set(void)
 {
@@ -64,12 +53,12 @@ static void return_set(block_set_t *set)
 
 static void *worker_main(void *arg)
 {
-    worker_t *w = arg;
+    bench_worker_t *w = arg;
     bench_rng_t rng;
     bench_rng_seed(&rng, 200 + w->id);
     uint64_t ops = 0, check = 0;
-    pthread_barrier_wait(&start_barrier);
-    for (uint64_t t = 0; t < w->turns; t++) {
+    bench_worker_ready();
+    for (uint64_t t = 0; t < w->work; t++) {
         block_set_t *set = take_set();
         for (unsigned s = 0; s < STEPS_PER_TURN; s++) {
             uint64_t r = bench_rng_next(&rng);
@@ -100,7 +89,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "larson: threads=1..%d\n", NSETS - 1);
         return 2;
     }
-    static worker_t workers[MAX_THREADS];
+    static bench_worker_t workers[MAX_THREADS];
     uint64_t turns = bench_scaled(argc, argv, BASE_TURNS_PER_THREAD);
     for (unsigned i = 0; i < NSETS; i++) {
         block_set_t *set = calloc(1, sizeof *set);
@@ -108,23 +97,9 @@ int main(int argc, char **argv)
             return 2;
         return_set(set);
     }
-    pthread_barrier_init(&start_barrier, NULL, (unsigned)nthreads + 1);
-    for (int i = 0; i < nthreads; i++) {
-        workers[i].id = (unsigned)i;
-        workers[i].turns = turns;
-        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
-            fprintf(stderr, "larson: pthread_create failed\n");
-            return 2;
-        }
-    }
-    pthread_barrier_wait(&start_barrier);
-    bench_timer_t timer = bench_timer_start();
+    bench_timer_t timer = bench_workers_start("larson", workers, nthreads, turns, worker_main);
     uint64_t ops = 0, check = 0;
-    for (int i = 0; i < nthreads; i++) {
-        pthread_join(workers[i].thread, NULL);
-        ops += workers[i].ops;
-        check += workers[i].check;
-    }
+    bench_workers_join(workers, nthreads, &ops, &check);
     /* The main thread frees what is left: more cross-thread frees, inside the timing. */
     for (unsigned i = 0; i < NSETS; i++) {
         block_set_t *set = take_set();

@@ -5,25 +5,13 @@
  * 2-thread throughput by the 1-thread throughput. The clock covers all threads from a common
  * start (a barrier) to the last one finishing.
  */
-#include "bench_util.h"
-
-#include <pthread.h>
+#include "bench_threads.h"
 
 enum { SLOTS = 4096, INDEX_TABLE = 1 << 16, BASE_STEPS_PER_THREAD = 36000000, MAX_THREADS = 64 };
 
-typedef struct worker {
-    pthread_t thread;
-    unsigned id;
-    uint64_t steps;
-    uint64_t ops;
-    uint64_t check;
-} worker_t;
-
-static pthread_barrier_t start_barrier;
-
 static void *worker_main(void *arg)
 {
-    worker_t *w = arg;
+    bench_worker_t *w = arg;
     bench_rng_t rng;
     bench_rng_seed(&rng, 100 + w->id);
     /* Tables come from the allocator under test too, but before the timed part. Draws are
@@ -39,9 +27,9 @@ static void *worker_main(void *arg)
         size_of_step[i] = (uint16_t)bench_size_uniform(&rng, 8, 512);
     }
 
-    pthread_barrier_wait(&start_barrier);
+    bench_worker_ready();
     uint64_t check = 0, ops = 0;
-    for (uint64_t s = 0; s < w->steps; s++) {
+    for (uint64_t s = 0; s < w->work; s++) {
         unsigned slot = slot_of_step[s & (INDEX_TABLE - 1)];
         if (blocks[slot]) {
             check += bench_read(blocks[slot], block_sizes[slot]);
@@ -79,25 +67,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "threads: threads=1..%d\n", MAX_THREADS);
         return 2;
     }
-    static worker_t workers[MAX_THREADS];
+    static bench_worker_t workers[MAX_THREADS];
     uint64_t steps = bench_scaled(argc, argv, BASE_STEPS_PER_THREAD);
-    pthread_barrier_init(&start_barrier, NULL, (unsigned)nthreads + 1);
-    for (int i = 0; i < nthreads; i++) {
-        workers[i].id = (unsigned)i;
-        workers[i].steps = steps;
-        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
-            fprintf(stderr, "threads: pthread_create failed\n");
-            return 2;
-        }
-    }
-    pthread_barrier_wait(&start_barrier);
-    bench_timer_t timer = bench_timer_start();
+    bench_timer_t timer = bench_workers_start("threads", workers, nthreads, steps, worker_main);
     uint64_t ops = 0, check = 0;
-    for (int i = 0; i < nthreads; i++) {
-        pthread_join(workers[i].thread, NULL);
-        ops += workers[i].ops;
-        check += workers[i].check;
-    }
+    bench_workers_join(workers, nthreads, &ops, &check);
     bench_timer_stop(&timer);
     bench_report("threads", nthreads, ops, &timer, check, "");
     return 0;

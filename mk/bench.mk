@@ -48,7 +48,7 @@ doc: WAIT_QUIET ?= 120
 doc: build
 	$(PYTHON) bench/run.py $(BENCH_RUN_ARGS) --update-doc docs/BENCHMARKS.md
 
-$(BENCH_DIR)/%: bench/%.c bench/bench_util.h
+$(BENCH_DIR)/%: bench/%.c bench/bench_util.h bench/bench_threads.h
 	@mkdir -p $(BENCH_DIR)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
 

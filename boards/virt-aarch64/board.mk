@@ -8,7 +8,7 @@ CROSS := aarch64-linux-gnu-
 ARCH_CFLAGS := -mcpu=cortex-a53 -mno-outline-atomics -mgeneral-regs-only -fno-pie \
                -fno-asynchronous-unwind-tables -fno-unwind-tables
 ARCH_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none
-BOARD_SRCS := boards/virt-aarch64/start.S boards/virt-aarch64/board.c boards/common/psci_smp.c
+BOARD_SRCS := boards/virt-aarch64/start.S boards/virt-aarch64/board.c boards/common/arm_virt.c
 GEOMETRY := kernel
 QEMU_CMD := qemu-system-aarch64 -M virt -cpu cortex-a53 -smp $(SMP) -nographic -semihosting
 QEMU_PASS := 0

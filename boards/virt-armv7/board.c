@@ -1,6 +1,6 @@
 /*
- * QEMU virt, ARMv7-A (Cortex-A15): PL011 console, semihosting exit, PSCI core bring-up in
- * boards/common/psci_smp.c.
+ * QEMU virt, ARMv7-A (Cortex-A15): semihosting exit, exceptions; the PL011 console, the heap's
+ * sbrk and PSCI core bring-up are in boards/common/arm_virt.c.
  * start.S has already turned the MMU and caches on for the calling core.
  */
 #include <stdbool.h>
@@ -9,11 +9,6 @@
 #include "board.h"
 #include "board_config.h"
 
-#define PL011_BASE 0x09000000u
-#define PL011_DR 0x00u
-#define PL011_FR 0x18u
-#define PL011_FR_TXFF (1u << 5)
-
 #define SEMIHOSTING_SYS_EXIT_EXTENDED 0x20u
 #define SEMIHOSTING_APPLICATION_EXIT 0x20026u
 
@@ -21,19 +16,6 @@
 
 void board_exception(unsigned kind, uint32_t return_address, uint32_t fault_status,
                      uint32_t fault_address) __attribute__((noreturn));
-
-extern char __bm_heap_start[], __bm_heap_end[];
-
-static inline uint32_t mmio_read32(uintptr_t addr) { return *(volatile uint32_t *)addr; }
-static inline void mmio_write32(uintptr_t addr, uint32_t value) {
-    *(volatile uint32_t *)addr = value;
-}
-
-void board_putc(char c) {
-    while (mmio_read32(PL011_BASE + PL011_FR) & PL011_FR_TXFF)
-        ;
-    mmio_write32(PL011_BASE + PL011_DR, (uint8_t)c);
-}
 
 static void board_puts(const char *text) {
     while (*text)
@@ -83,19 +65,4 @@ void board_exception(unsigned kind, uint32_t return_address, uint32_t fault_stat
     board_put_hex(fault_address);
     board_putc('\n');
     board_exit(EXIT_STATUS_BOARD_FAULT);
-}
-
-/* Grows through the linker-script heap; used when built with -DBOARD_HEAP_SBRK. */
-void *board_sbrk(void *ctx, uintptr_t incr) {
-    static uintptr_t brk;
-    (void)ctx;
-    uintptr_t old = __atomic_load_n(&brk, __ATOMIC_RELAXED);
-    do {
-        uintptr_t base = old ? old : (uintptr_t)__bm_heap_start;
-        if (incr > (uintptr_t)__bm_heap_end - base)
-            return 0;
-        if (__atomic_compare_exchange_n(&brk, &old, base + incr, true, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED))
-            return (void *)base;
-    } while (true);
 }

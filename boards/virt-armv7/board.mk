@@ -6,7 +6,7 @@ CROSS := arm-none-eabi-
 ARCH_CFLAGS := -mcpu=cortex-a15 -marm -mfloat-abi=soft -fno-asynchronous-unwind-tables \
                -fno-unwind-tables
 ARCH_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack
-BOARD_SRCS := boards/virt-armv7/start.S boards/virt-armv7/board.c boards/common/psci_smp.c
+BOARD_SRCS := boards/virt-armv7/start.S boards/virt-armv7/board.c boards/common/arm_virt.c
 GEOMETRY := kernel
 QEMU_CMD := qemu-system-arm -M virt -cpu cortex-a15 -smp $(SMP) -nographic -semihosting
 QEMU_PASS := 0

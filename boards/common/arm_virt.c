@@ -1,10 +1,12 @@
 /*
- * Core bring-up through PSCI, shared by QEMU's Arm virt boards (virt-aarch64, virt-armv7):
- * the boot core counts the cores with AFFINITY_INFO, then starts each with CPU_ON at the
- * board's board_secondary_entry (start.S), which sets up the core and calls
- * board_secondary_main. The board provides board_psci_call (its SMCCC conduit), the console
- * and board_exit. Function IDs are the SMC64 ones on AArch64 and SMC32 on AArch32.
+ * What QEMU's Arm virt machine gives both of its boards (virt-aarch64, virt-armv7): the PL011
+ * console, the sbrk-like heap, and core bring-up through PSCI. The boot core counts the cores
+ * with AFFINITY_INFO, then starts each with CPU_ON at the board's board_secondary_entry
+ * (start.S), which sets up the core and calls board_secondary_main. The board provides
+ * board_psci_call (its SMCCC conduit) and board_exit. PSCI function IDs are the SMC64 ones on
+ * AArch64 and SMC32 on AArch32.
  */
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "board.h"
@@ -30,6 +32,10 @@ static uintptr_t own_mpidr(void) {
 }
 #endif
 #define PSCI_INVALID_PARAMETERS (-2)
+#define PL011_BASE 0x09000000u
+#define PL011_DR 0x00u
+#define PL011_FR 0x18u
+#define PL011_FR_TXFF (1u << 5)
 #define EXIT_STATUS_BOARD_FAULT 3 /* failed bring-up: distinct from test results */
 
 long board_psci_call(unsigned long function, unsigned long arg1, unsigned long arg2,
@@ -37,6 +43,8 @@ long board_psci_call(unsigned long function, unsigned long arg1, unsigned long a
 void board_secondary_entry(void); /* start.S */
 void board_primary_main(void) __attribute__((noreturn));
 void board_secondary_main(unsigned core_id);
+
+extern char __bm_heap_start[], __bm_heap_end[];
 
 static uintptr_t core_mpidr[BOARD_MAX_CORES];
 static unsigned core_count = 1;
@@ -61,6 +69,27 @@ static void discover_cores(void) {
         if (aff0 == 0)
             break;
     }
+}
+
+void board_putc(char c) {
+    while (*(volatile uint32_t *)(uintptr_t)(PL011_BASE + PL011_FR) & PL011_FR_TXFF)
+        ;
+    *(volatile uint32_t *)(uintptr_t)(PL011_BASE + PL011_DR) = (uint8_t)c;
+}
+
+/* Grows through the linker-script heap; used when built with -DBOARD_HEAP_SBRK. */
+void *board_sbrk(void *ctx, uintptr_t incr) {
+    static uintptr_t brk;
+    (void)ctx;
+    uintptr_t old = __atomic_load_n(&brk, __ATOMIC_RELAXED);
+    do {
+        uintptr_t base = old ? old : (uintptr_t)__bm_heap_start;
+        if (incr > (uintptr_t)__bm_heap_end - base)
+            return 0;
+        if (__atomic_compare_exchange_n(&brk, &old, base + incr, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            return (void *)base;
+    } while (true);
 }
 
 unsigned board_core_count(void) { return core_count; }

@@ -27,6 +27,8 @@ if [ "$want" = bench ] || [ "$want" = all ]; then
     pkg_has libmimalloc-dev || need+=(libmimalloc-dev)
     pkg_has libtcmalloc-minimal4 || need+=(libtcmalloc-minimal4)
     has valgrind || need+=(valgrind)
+    # the AArch64 guest benchmark's peer (bench/guest/run.py): Debian has no AArch64 newlib
+    pkg_has picolibc-aarch64-linux-gnu || need+=(picolibc-aarch64-linux-gnu)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 # de-duplicate

@@ -9,7 +9,8 @@
  * tools/check-newlib-malloc.sh verifies this on the link map.
  *
  * errno: bm_* record why they failed (bm_last_error); the wrappers copy it into the errno of
- * the reent structure they were handed, as newlib's allocator does. newlib's lock hooks
+ * the reent structure they were handed, as newlib's allocator does, and the core's errno hook
+ * sets the calling context's. newlib's lock hooks
  * (__malloc_lock) are not needed: baremalloc masks interrupts itself.
  */
 #define _DEFAULT_SOURCE /* memalign, posix_memalign, malloc_usable_size prototypes */
@@ -31,9 +32,16 @@ static int errno_from_bm(int bm_error) {
     }
 }
 
-static void *errno_if_null(struct _reent *reent, void *block) {
-    if (block == NULL)
-        reent->_errno = errno_from_bm(bm_last_error());
+/* A failed call's code goes to the errno of the reent the wrapper was handed. The core's hook
+ * (bm_port_set_errno, below) has already set the calling context's errno: put that one back
+ * when the reent is another context's. */
+static void *errno_if_null(struct _reent *reent, int caller_errno, void *block) {
+    if (block == NULL) {
+        int code = errno_from_bm(bm_last_error());
+        if (reent != _REENT)
+            errno = caller_errno;
+        reent->_errno = code;
+    }
     return block;
 }
 
@@ -48,12 +56,18 @@ static void *memalign_any(struct _reent *reent, size_t alignment, size_t size) {
             return NULL;
         }
     }
-    return errno_if_null(reent, bm_aligned_alloc(power, size));
+    int caller_errno = errno;
+    void *block = bm_aligned_alloc(power, size);
+    return errno_if_null(reent, caller_errno, block);
 }
 
 /* Reentrant entry points, called by newlib itself. */
 
-void *_malloc_r(struct _reent *reent, size_t size) { return errno_if_null(reent, bm_malloc(size)); }
+void *_malloc_r(struct _reent *reent, size_t size) {
+    int caller_errno = errno;
+    void *block = bm_malloc(size);
+    return errno_if_null(reent, caller_errno, block);
+}
 
 void _free_r(struct _reent *reent, void *ptr) {
     (void)reent;
@@ -61,11 +75,15 @@ void _free_r(struct _reent *reent, void *ptr) {
 }
 
 void *_calloc_r(struct _reent *reent, size_t n, size_t size) {
-    return errno_if_null(reent, bm_calloc(n, size));
+    int caller_errno = errno;
+    void *block = bm_calloc(n, size);
+    return errno_if_null(reent, caller_errno, block);
 }
 
 void *_realloc_r(struct _reent *reent, void *ptr, size_t size) {
-    return errno_if_null(reent, bm_realloc(ptr, size));
+    int caller_errno = errno;
+    void *block = bm_realloc(ptr, size);
+    return errno_if_null(reent, caller_errno, block);
 }
 
 void *_memalign_r(struct _reent *reent, size_t alignment, size_t size) {
@@ -79,18 +97,27 @@ size_t _malloc_usable_size_r(struct _reent *reent, void *ptr) {
 
 /* Standard names, for programs: the same functions on the calling context's reent. */
 
+/* The core records every failure through this hook: errno of the calling context. */
+void bm_port_set_errno(int code) { errno = errno_from_bm(code); }
+
+#ifndef BM_EXPORT_STD_NAMES
+/* Built with -DBM_EXPORT_STD_NAMES (as the mps2-an385 board is), malloc, calloc and free are
+ * instead aliases of bm_malloc, bm_calloc and bm_free in core/alloc.c: no wrapper call on the
+ * hot pair (8 Cortex-M3 instructions a malloc), errno from the hook above. */
 void *malloc(size_t size) { return _malloc_r(_REENT, size); }
 
 void free(void *ptr) { bm_free(ptr); }
 
 void *calloc(size_t n, size_t size) { return _calloc_r(_REENT, n, size); }
+#endif
 
 void *realloc(void *ptr, size_t size) { return _realloc_r(_REENT, ptr, size); }
 
 void *memalign(size_t alignment, size_t size) { return memalign_any(_REENT, alignment, size); }
 
 void *aligned_alloc(size_t alignment, size_t size) {
-    return errno_if_null(_REENT, bm_aligned_alloc(alignment, size));
+    void *block = bm_aligned_alloc(alignment, size);
+    return errno_if_null(_REENT, errno, block);
 }
 
 /* POSIX: reports through the return value and leaves errno alone. */

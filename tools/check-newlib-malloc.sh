@@ -2,13 +2,15 @@
 # Proves from a link map that baremalloc, not newlib, is the C library's allocator:
 #   1. none of newlib's allocator objects (mallocr.o and its siblings, nano-mallocr.o & co.,
 #      _sbrk_r) was linked;
-#   2. the allocator entry points newlib calls are defined by port/newlib.c;
+#   2. the allocator entry points newlib calls are defined by port/newlib.c (malloc, calloc
+#      and free may instead be core/alloc.c's aliases, built with -DBM_EXPORT_STD_NAMES);
 #   3. lists which newlib objects call _malloc_r (stdio, strdup, ...): they now reach baremalloc.
 # The map must come from a link with -Wl,-Map=... -Wl,--cref (the cross-reference table).
 # usage: tools/check-newlib-malloc.sh build/<board>/guest.map      exit 0: OK, 1: not proven
 set -u
 map=${1:?usage: check-newlib-malloc.sh MAP}
 glue=port/newlib.c.o
+core_aliases=core/alloc.c.o # malloc, calloc, free under BM_EXPORT_STD_NAMES
 fail() {
     echo "check-newlib-malloc: FAIL: $*"
     exit 1
@@ -31,6 +33,7 @@ for symbol in _malloc_r _free_r _calloc_r _realloc_r _memalign_r _malloc_usable_
     case $where in
     "") [ "$symbol" = _malloc_r ] && fail "_malloc_r is not in the link at all" ;;
     *"$glue") ;;
+    *"$core_aliases") case $symbol in malloc | calloc | free) ;; *) fail "$symbol is defined by $where" ;; esac ;;
     *) fail "$symbol is defined by $where, not by $glue" ;;
     esac
 done
@@ -38,5 +41,6 @@ done
 
 newlib_callers=$(users _malloc_r | grep -oE 'lib_a-[a-z_0-9-]+\.o' | sed 's/^lib_a-//; s/\.o$//' | sort -u | tr '\n' ' ')
 echo "check-newlib-malloc: OK: newlib's allocator (mallocr.o, nano-mallocr.o, _sbrk_r) is not linked;"
-echo "  the malloc family and _malloc_r family come from $glue; nothing calls _sbrk;"
+echo "  the malloc family and _malloc_r family come from $glue (or malloc/calloc/free from"
+echo "  $core_aliases); nothing calls _sbrk;"
 echo "  newlib objects calling _malloc_r, now served by baremalloc: ${newlib_callers:-none}"

@@ -15,8 +15,9 @@ NEWLIB_SPECS_nano := --specs=nano.specs --specs=rdimon.specs -u _printf_float
 # 256 KiB heap live, blocks up to 8 KiB) a 31-page block finds no 16 KiB chunk with that many
 # contiguous free pages a few times per run. That is the small geometry's real limit (large
 # blocks must fit inside one chunk beside small runs), recorded in the README.
+# BM_EXPORT_STD_NAMES: malloc, calloc and free are the core's own functions (port/newlib.c).
 ARCH_CFLAGS := -mcpu=cortex-m3 -mthumb $(NEWLIB_SPECS_$(NEWLIB)) -DBM_MAX_CORES=1 -DBM_MAX_ARENAS=1 \
-               -ffunction-sections -fdata-sections -DGUEST_RANDOM_SLOTS=128
+               -ffunction-sections -fdata-sections -DGUEST_RANDOM_SLOTS=128 -DBM_EXPORT_STD_NAMES
 # --cref adds the symbol cross-reference table tools/check-newlib-malloc.sh reads.
 ARCH_LDFLAGS := -Wl,--cref -Wl,--gc-sections
 # crt0, libc and librdimon come from the specs; libgcc for the compiler's helpers.

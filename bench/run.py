@@ -573,31 +573,38 @@ def check_targets(results, fastpath, names, tput_of):
                % (verdict(ok), FASTPATH_MAX_INSTRUCTIONS,
                   "-" if not fp else "%.1f" % fp["allocator"]))
 
+    def paired(num, den, need):
+        """Ratio targets are judged round by round: runs of one round are seconds apart, so
+        their ratio is steadier than the ratio of two medians on a machine whose speed drifts.
+        Returns (verdict, text): the median per-round ratio and how many rounds met need."""
+        ratios = [float(a["tput"]) / float(b["tput"]) for a, b in zip(num, den)
+                  if float(b["tput"]) > 0]
+        if not ratios:
+            return None, "-"
+        mid = median(ratios)
+        met = sum(1 for x in ratios if x >= need)
+        return mid >= need, "%.3fx (median of %d rounds; %d of %d met it; range %.2f-%.2f)" % (
+            mid, len(ratios), met, len(ratios), min(ratios), max(ratios))
+
+    def runs(label, name):
+        return results.get(label, {}).get(name, [])
+
     for label in SMALL_WORKLOADS:
         if label not in results:
             continue
-        bm = tput_of(label, "baremalloc")
         for peer, need in (("mimalloc", 1.1), ("jemalloc", 1.3)):
-            other = tput_of(label, peer)
-            ok = None if not (bm and other) else bm / other >= need
-            out.append("%s  %s >= %.1fx %s: %s" % (verdict(ok), label, need, peer,
-                                                    "-" if ok is None else "%.3fx" % (bm / other)))
+            ok, text = paired(runs(label, "baremalloc"), runs(label, peer), need)
+            out.append("%s  %s >= %.1fx %s: %s" % (verdict(ok), label, need, peer, text))
 
     if "prodcons" in results:
-        bm = tput_of("prodcons", "baremalloc")
         peers = [(tput_of("prodcons", n), n) for n in names if n != "baremalloc"]
         peers = [p for p in peers if p[0]]
         best = max(peers) if peers else None
-        ok = None if not (bm and best) else bm >= best[0]
-        out.append("%s  prodcons >= best peer (%s): %s" % (
-            verdict(ok), best[1] if best else "-",
-            "-" if ok is None else "%.1f vs %.1f Mops/s (%.2fx)" % (bm, best[0], bm / best[0])))
+        ok, text = paired(runs("prodcons", "baremalloc"), runs("prodcons", best[1]), 1.0) if best else (None, "-")
+        out.append("%s  prodcons >= best peer (%s): %s" % (verdict(ok), best[1] if best else "-", text))
 
-    one = tput_of("threads_1t", "baremalloc") if "threads_1t" in results else None
-    two = tput_of("threads_2t", "baremalloc") if "threads_2t" in results else None
-    ok = None if not (one and two) else two / one >= 1.9
-    out.append("%s  2 threads >= 1.9x 1 thread (no sharing): %s"
-               % (verdict(ok), "-" if ok is None else "%.3fx" % (two / one)))
+    ok, text = paired(runs("threads_2t", "baremalloc"), runs("threads_1t", "baremalloc"), 1.9)
+    out.append("%s  2 threads >= 1.9x 1 thread (no sharing): %s" % (verdict(ok), text))
 
     if "churn" in results:
         runs_bm = results["churn"].get("baremalloc", [])

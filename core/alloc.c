@@ -14,6 +14,7 @@ bm_state_t bm_state;
 bm_cache_t bm_cache_unset; /* all zero: every bin empty and full, so every access goes slow */
 uintptr_t bm_fast_region_base;
 size_t bm_fast_region_span;
+const bm_pagemap_t **bm_fast_region_maps;
 bm_ctentry_t *bm_fast_region_table;
 __attribute__((weak)) const char *bm_malloc_conf = NULL;
 static int bm_core_error[BM_MAX_CORES];
@@ -108,6 +109,7 @@ static int init_run(const bm_config_t *config) {
         return err;
     bm_policies_init(narenas); /* core -> arena rule, purge policy (maintenance.c) */
     bm_region_t *r0 = &bm_state.regions[0];
+    bm_fast_region_maps = r0->maps;
     bm_fast_region_table = r0->table;
     bm_fast_region_base = r0->base;
     bm_fast_region_span = r0->nchunks << BM_LG_CHUNK;
@@ -340,22 +342,33 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
     return true;
 }
 
-/* The page map entry for ptr, or false if ptr is not in an arena chunk of region 0. */
+/* The page map entry for ptr (BM_BIN_INVALID's if ptr is in region 0 but not in an arena
+ * chunk), or false if ptr is outside region 0. */
 BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
     uintptr_t addr = (uintptr_t)ptr;
-#if BM_FREE_CHECKS
+#if BM_FREE_CHECKS && BM_CHUNK_MAPS
+    /* Inside region 0, one load gives the chunk's page map: an arena chunk's own, or
+     * bm_no_pages for a chunk in the pool, a huge block or not yet granted. */
+    uintptr_t offset = addr - bm_fast_region_base;
+    if (BM_UNLIKELY(offset >= bm_fast_region_span))
+        return false;
+    *pm = bm_fast_region_maps[offset >> BM_LG_CHUNK][(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
+    return true;
+#elif BM_FREE_CHECKS
     uintptr_t offset = addr - bm_fast_region_base;
     if (BM_UNLIKELY(offset >= bm_fast_region_span) ||
         BM_UNLIKELY(bm_ct_type(bm_fast_region_table[offset >> BM_LG_CHUNK]) != BM_CT_ARENA))
         return false;
+    *pm = bm_chunk_of(ptr)->map[(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
+    return true;
 #else
     /* Trusting the caller still needs one test: a huge block starts at a chunk boundary,
      * where an arena chunk has its header, so its page map must not be read. */
     if (BM_UNLIKELY((addr & BM_CHUNK_MASK) == 0))
         return false;
-#endif
     *pm = ((bm_chunk_t *)(addr & ~(uintptr_t)BM_CHUNK_MASK))->map[(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
     return true;
+#endif
 }
 
 /* A block in one of region 0's arena chunks that the fast path did not cache. A full bin

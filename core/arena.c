@@ -205,6 +205,9 @@ void bm_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages) {
     arena->nchunks++;
     if (chunk->nfree)
         free_run_insert(arena, chunk, first_free, chunk->nfree, false);
+    bm_region_t *region = bm_region_of(chunk);
+    if (region->maps) /* published last: the map is written */
+        region->maps[((uintptr_t)chunk - region->base) >> BM_LG_CHUNK] = chunk->map;
 }
 
 static bm_chunk_t *arena_chunk_new(bm_arena_t *arena) {

@@ -195,12 +195,21 @@ static void check_region(check_ctx_t *ctx, bm_region_t *r) {
             expect(ctx, false, "check: granted chunk marked ungranted", chunk);
             break;
         }
+        for (size_t j = 0; r->maps && j < n; j++) {
+            const bm_pagemap_t *own = bm_ct_type(e) == BM_CT_ARENA ? ((bm_chunk_t *)chunk)->map : bm_no_pages;
+            expect(ctx, r->maps[index + j] == own,
+                   "check: chunk's page-map pointer is not its own map (arena) or bm_no_pages (other)",
+                   bm_region_chunk(r, index + j));
+        }
         prev_pool = bm_ct_type(e) == BM_CT_POOL;
         index += n;
     }
-    for (; index < r->nchunks; index++)
+    for (; index < r->nchunks; index++) {
         expect(ctx, bm_ct_type(r->table[index]) == BM_CT_UNGRANTED, "check: ungranted chunk has an entry",
                bm_region_chunk(r, index));
+        expect(ctx, !r->maps || r->maps[index] == bm_no_pages, "check: ungranted chunk has a page map",
+               bm_region_chunk(r, index));
+    }
     long tree_spans = bm_rb_validate(&r->pool, bm_pool_span_cmp);
     expect(ctx, tree_spans == (long)pool_spans, "check: pool tree is broken or misses spans", (void *)r->base);
     expect(ctx, pool_chunks == r->pool_chunks, "check: pool chunk count is wrong", (void *)r->base);

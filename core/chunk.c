@@ -7,7 +7,9 @@
  *  - a POOL span's head entry holds its length, its tail entry the distance to the head, and
  *    its first bytes a bm_pool_span_t in the region's pool tree; two POOL spans never touch
  *    (they are merged when freed);
- *  - a HUGE span's head entry holds its length and owning arena; its other entries point back.
+ *  - a HUGE span's head entry holds its length and owning arena; its other entries point back;
+ *  - with BM_CHUNK_MAPS, a region's maps[i] is chunk i's own page map if it is an ARENA chunk
+ *    and bm_no_pages otherwise (pool, huge, ungranted).
  */
 #include "internal.h"
 
@@ -33,16 +35,29 @@ static int pool_span_key_cmp(const void *key, const bm_rbnode_t *n) {
     return *(const size_t *)key <= ((const bm_pool_span_t *)n)->nchunks ? -1 : 1;
 }
 
+const bm_pagemap_t bm_no_pages[BM_CHUNK_PAGES] = {
+    [0 ... BM_CHUNK_PAGES - 1] = (bm_pagemap_t)BM_BIN_INVALID << BM_PM_CLASS_SHIFT};
+
+/* An arena chunk's map is published by bm_chunk_init, once written; every other change of a
+ * chunk's type goes through here or pool_insert, which withdraw it. */
 static void table_mark(bm_region_t *r, size_t index, size_t n, unsigned type, unsigned arena) {
     r->table[index] = bm_ct_make(type, true, arena, n);
     for (size_t i = 1; i < n; i++)
         r->table[index + i] = bm_ct_make(type, false, arena, i);
+    for (size_t i = 0; r->maps && i < n; i++)
+        r->maps[index + i] = bm_no_pages;
 }
 
-/* Puts [index, index + n) into the pool, merged with free neighbours. Pool lock held. */
-static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty) {
-    for (size_t i = 0; i < n; i++)
+/* Puts [index, index + n) into the pool, merged with free neighbours. Pool lock held.
+ * entries_are_pool: the chunks are what is left of a pool span just split, so every entry but
+ * the new head and tail is already right; not rewriting them keeps taking a chunk from a large
+ * static region O(1) (it was O(chunks in the region)). */
+static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool entries_are_pool) {
+    for (size_t i = 0; !entries_are_pool && i < n; i++) {
         r->table[index + i] = bm_ct_make(BM_CT_POOL, false, 0, 0);
+        if (r->maps)
+            r->maps[index + i] = bm_no_pages;
+    }
     if (index > 0 && bm_ct_type(r->table[index - 1]) == BM_CT_POOL) {
         bm_ctentry_t tail = r->table[index - 1];
         size_t head = index - 1 - (bm_ct_head(tail) ? 0 : bm_ct_value(tail));
@@ -108,11 +123,11 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks) {
          * the final type. */
         table_mark(r, start, n, BM_CT_ARENA, 0);
         if (start > head) {
-            pool_insert(r, head, start - head, dirty);
+            pool_insert(r, head, start - head, dirty, true);
             r->pool_chunks += start - head;
         }
         if (head + len > start + n) {
-            pool_insert(r, start + n, head + len - start - n, dirty);
+            pool_insert(r, start + n, head + len - start - n, dirty, true);
             r->pool_chunks += head + len - start - n;
         }
     } else {
@@ -121,7 +136,7 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks) {
         if (start + n > r->nchunks || !region_grant(r, start + n))
             return NULL;
         if (start > old) {
-            pool_insert(r, old, start - old, false);
+            pool_insert(r, old, start - old, false, false);
             r->pool_chunks += start - old;
         }
     }
@@ -149,7 +164,7 @@ void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned aren
 }
 
 static void chunks_free_locked(bm_region_t *r, size_t index, size_t n) {
-    pool_insert(r, index, n, true);
+    pool_insert(r, index, n, true, false);
     r->pool_chunks += n;
 }
 
@@ -284,15 +299,16 @@ int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned na
     unsigned nregions = 0;
     size_t table_bytes = 0;
     size_t arena_bytes = bm_align_up(sizeof(bm_arena_t), BM_CACHELINE);
-    /* Chunk tables must fit in the first chunk beside the arenas: a region larger than that
-     * can describe is used only up to what it can (1 TiB with 2 MiB chunks, about 60 MiB
-     * with 16 KiB chunks). */
+    /* Chunk tables and page-map pointers must fit in the first chunk beside the arenas: a
+     * region larger than they can describe is used only up to what they can (64-bit, 2 MiB
+     * chunks: about 340 GiB; 32-bit, 16 KiB chunks: about 30 MiB; 64-bit, 16 KiB chunks,
+     * which keeps no map pointers: about 45 MiB). */
     size_t room = ((BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES - 1) << BM_LG_PAGE) - narenas * arena_bytes -
-                  BM_MAX_REGIONS * BM_CACHELINE;
+                  2 * BM_MAX_REGIONS * BM_CACHELINE;
     for (unsigned i = 0; i < nsources && nregions < BM_MAX_REGIONS; i++) {
         bm_region_t *r = &bm_state.regions[nregions];
         size_t n = region_setup(r, &sources[i]);
-        size_t fits = (room - table_bytes) / sizeof(bm_ctentry_t);
+        size_t fits = (room - table_bytes) / (sizeof(bm_ctentry_t) + BM_CHUNK_MAPS * sizeof(bm_pagemap_t *));
         if (n > fits) {
             bm_port_log("baremalloc: a page source is larger than the chunk table can cover; using its start only");
             r->nchunks = n = fits;
@@ -300,7 +316,8 @@ int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned na
                 r->ngranted = n;
         }
         if (n) {
-            table_bytes += bm_align_up(n * sizeof(bm_ctentry_t), BM_CACHELINE);
+            table_bytes += bm_align_up(n * sizeof(bm_ctentry_t), BM_CACHELINE) +
+                           BM_CHUNK_MAPS * bm_align_up(n * sizeof(bm_pagemap_t *), BM_CACHELINE);
             nregions++;
         }
     }
@@ -320,8 +337,15 @@ int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned na
     BM_UNPOISON(chunk0, BM_CHUNK_HEADER_PAGES * BM_PAGE + meta_pages * BM_PAGE);
     bm_state.base_next = (char *)chunk0 + (BM_CHUNK_HEADER_PAGES << BM_LG_PAGE);
     bm_state.base_end = bm_state.base_next + (meta_pages << BM_LG_PAGE);
-    for (unsigned i = 0; i < nregions; i++)
-        bm_state.regions[i].table = bm_base_alloc(bm_state.regions[i].nchunks * sizeof(bm_ctentry_t));
+    for (unsigned i = 0; i < nregions; i++) {
+        bm_region_t *r = &bm_state.regions[i];
+        r->table = bm_base_alloc(r->nchunks * sizeof(bm_ctentry_t));
+        if (BM_CHUNK_MAPS) {
+            r->maps = bm_base_alloc(r->nchunks * sizeof(bm_pagemap_t *));
+            for (size_t c = 0; c < r->nchunks; c++)
+                r->maps[c] = bm_no_pages;
+        }
+    }
     for (unsigned a = 0; a < narenas; a++) {
         bm_arena_t *arena = bm_base_alloc(sizeof(bm_arena_t));
         bm_arena_init(arena, a, bm_state.regions[a % nregions].source.node);

@@ -389,6 +389,10 @@ typedef struct bm_region {
     uintptr_t grow_end;    /* growing source: the break, end of what it granted */
     bm_page_source_t source;
     bm_ctentry_t *table;   /* nchunks entries */
+    /* With BM_CHUNK_MAPS, nchunks entries: an ARENA chunk's page map once bm_chunk_init has
+     * written it, else bm_no_pages. The free fast path reads a page's entry through it with
+     * no type test. NULL without BM_CHUNK_MAPS. */
+    const bm_pagemap_t **maps;
     bm_rbtree_t pool;      /* free chunk spans (bm_pool_span_t) by (nchunks, address) */
     size_t pool_chunks;    /* chunks in those spans */
 } bm_region_t;
@@ -400,6 +404,21 @@ typedef struct bm_pool_span {
     size_t nchunks;
     bool dirty; /* not released to the page source since last used */
 } bm_pool_span_t;
+
+/* Per-chunk page-map pointers (bm_region_t.maps) cost a pointer per chunk of the region, in
+ * the first chunk's metadata: a 64-bit build of the small geometry (host tests only) could
+ * then cover 15 MiB instead of 48, so it keeps the type test instead. */
+#ifndef BM_CHUNK_MAPS
+#if defined(BM_GEOMETRY_IS_SMALL) && UINTPTR_MAX > 0xffffffffu
+#define BM_CHUNK_MAPS 0
+#else
+#define BM_CHUNK_MAPS 1
+#endif
+#endif
+
+/* The page map of every chunk that is not an arena's: no page holds a block (class
+ * BM_BIN_INVALID, whose cache bin is never usable), so a lookup through it ends on a slow path. */
+extern const bm_pagemap_t bm_no_pages[BM_CHUNK_PAGES];
 
 /* Region holding p, or NULL. */
 bm_region_t *bm_region_of(const void *p);
@@ -576,6 +595,7 @@ extern bm_state_t bm_state;
 /* The fast path keeps region 0's bounds here so checking a pointer is two instructions. */
 extern uintptr_t bm_fast_region_base;
 extern size_t bm_fast_region_span;
+extern const bm_pagemap_t **bm_fast_region_maps; /* NULL without BM_CHUNK_MAPS */
 extern bm_ctentry_t *bm_fast_region_table;
 
 void bm_report(const char *msg, const void *addr);

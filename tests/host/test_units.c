@@ -474,6 +474,16 @@ TEST(validator_reports_each_corrupted_structure) {
     CHECK(check_count() > 0);
     arena->bins[cls].stats.curregs = regs;
 
+    bm_region_t *region = bm_region_of(small); /* an arena chunk's page-map pointer */
+    if (region->maps) {
+        size_t at = ((uintptr_t)chunk - region->base) >> BM_LG_CHUNK;
+        const bm_pagemap_t *own = region->maps[at];
+        CHECK(own == chunk->map);
+        region->maps[at] = bm_no_pages;
+        CHECK(check_count() > 0);
+        region->maps[at] = own;
+    }
+
     CHECK_EQ(check_count(), 0); /* every corruption undone: clean again */
     bm_free(small);
     bm_free(keep);

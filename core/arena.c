@@ -9,7 +9,11 @@
  *  - every FREE run is on the arena's list for its length, the bitmap marks exactly the
  *    non-empty lists, and the run's copy of its length matches its head entry;
  *  - the arena's dirty list holds exactly its dirty FREE runs, in the order they became dirty;
- *  - chunk->nfree is the number of pages in FREE runs; arena->ndirty the pages in dirty ones;
+ *  - chunk->nfree is the number of pages in FREE runs; arena->ndirty the sum of the free runs'
+ *    dirty counts. A run's count is exact when it is freed (all its pages) and when merged
+ *    (a purged neighbour adds none); a split gives each piece its share rounded up, so a
+ *    piece of a dirty run is never counted clean (pages that may be backed are never lost to
+ *    purging), at worst a page over per piece;
  *  - a small run's nfree equals the set bits of its bitmap; a run with free regions that is
  *    not its bin's current run is in the bin's non-full tree, and a full run is in no tree.
  */
@@ -118,6 +122,11 @@ size_t bm_free_runs_largest(const bm_free_runs_t *runs) {
     return w * BM_BITMAP_BITS + top;
 }
 
+size_t bm_arena_largest_free(const bm_arena_t *arena) {
+    size_t dirty = bm_free_runs_largest(&arena->runs_dirty), clean = bm_free_runs_largest(&arena->runs_clean);
+    return dirty > clean ? dirty : clean;
+}
+
 long bm_free_runs_validate(const bm_free_runs_t *runs) {
     size_t total = 0;
     for (size_t len = 0; len < BM_FREE_RUN_LISTS; len++) {
@@ -136,14 +145,17 @@ long bm_free_runs_validate(const bm_free_runs_t *runs) {
     return total == runs->count ? (long)total : -1;
 }
 
-/* Writes the head and tail of a free run whose interior pages are already FREE, and files it. */
-static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t n, bool dirty) {
+/* Writes the head and tail of a free run whose interior pages are already FREE, and files it
+ * with ndirty pages counted dirty (0: clean). The caller adjusts arena->ndirty. */
+static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t n, size_t ndirty) {
+    bool dirty = ndirty != 0;
     chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, dirty, n, BM_BIN_INVALID);
     if (n > 1)
         chunk->map[head + n - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, n - 1, BM_BIN_INVALID);
     bm_free_run_t *run = bm_page_addr(chunk, head);
     BM_UNPOISON(run, sizeof *run);
-    bm_free_runs_insert(&arena->free_runs, run, n);
+    run->ndirty = ndirty;
+    bm_free_runs_insert(dirty ? &arena->runs_dirty : &arena->runs_clean, run, n);
     if (dirty) { /* newest at the tail */
         bm_free_run_t *list = &arena->dirty_runs;
         run->dirty_since = arena->run_ops;
@@ -154,6 +166,13 @@ static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, s
     }
 }
 
+/* A piece of part pages cut from a run of whole pages with ndirty dirty: its share, rounded
+ * up (see the invariants above). */
+static size_t dirty_share(size_t ndirty, size_t part, size_t whole) {
+    size_t share = (ndirty * part + whole - 1) / whole;
+    return share < part ? share : part;
+}
+
 static void dirty_unlink(bm_free_run_t *run) {
     run->dirty_prev->dirty_next = run->dirty_next;
     run->dirty_next->dirty_prev = run->dirty_prev;
@@ -162,9 +181,12 @@ static void dirty_unlink(bm_free_run_t *run) {
 /* Unfiles the free run at head; its head entry must still be the run's (dirty bit intact). */
 static void free_run_remove(bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
     bm_free_run_t *run = bm_page_addr(chunk, head);
-    bm_free_runs_remove(&arena->free_runs, run);
-    if (bm_pm_dirty(chunk->map[head]))
+    if (bm_pm_dirty(chunk->map[head])) {
+        bm_free_runs_remove(&arena->runs_dirty, run);
         dirty_unlink(run);
+    } else {
+        bm_free_runs_remove(&arena->runs_clean, run);
+    }
 }
 
 /* Marks pages [head, head + npages) plain free, four entries a step: setting up a chunk writes
@@ -204,7 +226,7 @@ void bm_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages) {
     arena->chunks = chunk;
     arena->nchunks++;
     if (chunk->nfree)
-        free_run_insert(arena, chunk, first_free, chunk->nfree, false);
+        free_run_insert(arena, chunk, first_free, chunk->nfree, 0);
     bm_region_t *region = bm_region_of(chunk);
     if (region->maps) /* published last: the map is written */
         region->maps[((uintptr_t)chunk - region->base) >> BM_LG_CHUNK] = chunk->map;
@@ -223,10 +245,8 @@ static bm_chunk_t *arena_chunk_new(bm_arena_t *arena) {
  * spare (one per arena, so a workload oscillating around a chunk boundary does not bounce
  * chunks through the pool lock). */
 static void arena_chunk_release(bm_arena_t *arena, bm_chunk_t *chunk) {
-    const size_t all_free = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES;
     free_run_remove(arena, chunk, BM_CHUNK_HEADER_PAGES);
-    if (bm_pm_dirty(chunk->map[BM_CHUNK_HEADER_PAGES]))
-        arena->ndirty -= all_free;
+    arena->ndirty -= ((bm_free_run_t *)bm_page_addr(chunk, BM_CHUNK_HEADER_PAGES))->ndirty;
     if (chunk->prev)
         chunk->prev->next = chunk->next;
     else
@@ -265,33 +285,43 @@ static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages
                             bm_chunk_t **chunk_out, size_t *page_out) {
     size_t need = npages + align_pages - 1;
     arena->run_ops++;
-    bm_free_run_t *node = bm_free_runs_fit(&arena->free_runs, need);
+    /* Best fit over both sets; on a tie, backed pages (purged ones come back as page faults).
+     * Taking a longer dirty run over a fitting clean one cost the 48 MiB small-geometry host
+     * test allocation failures (fragmentation). */
+    bm_free_run_t *node = bm_free_runs_fit(&arena->runs_dirty, need);
+    bm_free_run_t *clean = bm_free_runs_fit(&arena->runs_clean, need);
+    if (!node || (clean && clean->npages < node->npages))
+        node = clean;
     if (!node) {
         if (need > BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES || !arena_chunk_new(arena))
             return false;
-        node = bm_free_runs_fit(&arena->free_runs, need);
+        node = bm_free_runs_fit(&arena->runs_clean, need);
         if (!node)
             return false;
     }
     bm_chunk_t *chunk = bm_chunk_of(node);
     size_t head = bm_page_index(node);
     bm_pagemap_t entry = chunk->map[head];
-    size_t len = bm_pm_value(entry);
-    bool dirty = bm_pm_dirty(entry);
+    size_t len = bm_pm_value(entry), ndirty = node->ndirty;
     free_run_remove(arena, chunk, head);
     size_t start = bm_align_up(head, align_pages);
     /* The old head and tail entries fall inside the new pieces or the taken run: reset them
      * to plain free pages before writing the new boundaries. */
     chunk->map[head] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
     chunk->map[head + len - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
-    if (start > head)
-        free_run_insert(arena, chunk, head, start - head, dirty);
-    if (head + len > start + npages)
-        free_run_insert(arena, chunk, start + npages, head + len - start - npages, dirty);
+    arena->ndirty -= ndirty;
+    if (start > head) {
+        size_t piece = start - head, share = dirty_share(ndirty, piece, len);
+        free_run_insert(arena, chunk, head, piece, share);
+        arena->ndirty += share;
+    }
+    if (head + len > start + npages) {
+        size_t piece = head + len - start - npages, share = dirty_share(ndirty, piece, len);
+        free_run_insert(arena, chunk, start + npages, piece, share);
+        arena->ndirty += share;
+    }
     chunk->nfree -= npages;
     arena->nactive += npages;
-    if (dirty)
-        arena->ndirty -= npages;
     *chunk_out = chunk;
     *page_out = start;
     return true;
@@ -304,15 +334,13 @@ static void arena_run_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, 
     chunk->nfree += npages;
     arena->nactive -= npages;
     arena->ndirty += npages;
+    size_t ndirty = npages; /* the merged run's: a purged neighbour adds none */
     if (head > BM_CHUNK_HEADER_PAGES) {
         bm_pagemap_t left = chunk->map[head - 1];
         if (bm_pm_kind(left) == BM_PAGE_FREE) {
             size_t lhead = head - 1 - (bm_pm_head(left) ? 0 : bm_pm_value(left));
-            bm_pagemap_t lentry = chunk->map[lhead];
-            size_t llen = bm_pm_value(lentry);
+            ndirty += ((bm_free_run_t *)bm_page_addr(chunk, lhead))->ndirty;
             free_run_remove(arena, chunk, lhead);
-            if (!bm_pm_dirty(lentry))
-                arena->ndirty += llen;
             chunk->map[lhead] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
             chunk->map[head - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
             npages += head - lhead;
@@ -323,14 +351,13 @@ static void arena_run_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, 
     if (after < BM_CHUNK_PAGES && bm_pm_kind(chunk->map[after]) == BM_PAGE_FREE) {
         bm_pagemap_t rentry = chunk->map[after];
         size_t rlen = bm_pm_value(rentry);
+        ndirty += ((bm_free_run_t *)bm_page_addr(chunk, after))->ndirty;
         free_run_remove(arena, chunk, after);
-        if (!bm_pm_dirty(rentry))
-            arena->ndirty += rlen;
         chunk->map[after] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
         chunk->map[after + rlen - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
         npages += rlen;
     }
-    free_run_insert(arena, chunk, head, npages, true);
+    free_run_insert(arena, chunk, head, npages, ndirty);
     if (npages == BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES)
         arena_chunk_maybe_release(arena, chunk);
 }
@@ -405,17 +432,18 @@ bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls) {
     if (after < BM_CHUNK_PAGES && bm_pm_kind(chunk->map[after]) == BM_PAGE_FREE &&
         bm_pm_value(chunk->map[after]) >= extra) {
         bm_pagemap_t rentry = chunk->map[after];
-        size_t rlen = bm_pm_value(rentry);
-        bool dirty = bm_pm_dirty(rentry);
+        size_t rlen = bm_pm_value(rentry), ndirty = ((bm_free_run_t *)bm_page_addr(chunk, after))->ndirty;
         free_run_remove(arena, chunk, after);
         chunk->map[after] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
         chunk->map[after + rlen - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
-        if (rlen > extra)
-            free_run_insert(arena, chunk, after + extra, rlen - extra, dirty);
+        arena->ndirty -= ndirty;
+        if (rlen > extra) {
+            size_t share = dirty_share(ndirty, rlen - extra, rlen);
+            free_run_insert(arena, chunk, after + extra, rlen - extra, share);
+            arena->ndirty += share;
+        }
         chunk->nfree -= extra;
         arena->nactive += extra;
-        if (dirty)
-            arena->ndirty -= extra;
         large_run_mark(chunk, head, want, new_cls);
         BM_STAT_ADD(arena->stats.large_allocated, extra << BM_LG_PAGE);
         BM_UNPOISON(bm_page_addr(chunk, after), extra << BM_LG_PAGE);
@@ -625,9 +653,13 @@ size_t bm_arena_purge_run(bm_arena_t *arena, bm_free_run_t *run) {
     if (npages > 1 && r && r->source.release)
         r->source.release(r->source.ctx, bm_page_addr(chunk, head + 1), (npages - 1) << BM_LG_PAGE);
     dirty_unlink(run);
+    bm_free_runs_remove(&arena->runs_dirty, run);
+    bm_free_runs_insert(&arena->runs_clean, run, npages);
     chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, 0, npages, BM_BIN_INVALID);
-    arena->ndirty -= npages;
-    return npages;
+    size_t counted = run->ndirty;
+    arena->ndirty -= counted;
+    run->ndirty = 0;
+    return counted;
 }
 
 size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age) {

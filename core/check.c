@@ -97,8 +97,11 @@ static size_t check_free_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *ch
     expect(ctx, ((bm_free_run_t *)where)->npages == n, "check: free run node length differs from its page map",
            where);
     ctx->free_runs[arena->index]++;
+    size_t ndirty = ((bm_free_run_t *)where)->ndirty;
+    expect(ctx, bm_pm_dirty(chunk->map[head]) ? ndirty >= 1 && ndirty <= n : ndirty == 0,
+           "check: free run dirty count out of range (1..length if dirty, else 0)", where);
     if (bm_pm_dirty(chunk->map[head]))
-        ctx->dirty_pages[arena->index] += n, ctx->dirty_runs[arena->index]++;
+        ctx->dirty_pages[arena->index] += ndirty, ctx->dirty_runs[arena->index]++;
     return n;
 }
 
@@ -219,8 +222,11 @@ static void check_region(check_ctx_t *ctx, bm_region_t *r) {
 
 static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     unsigned a = arena->index;
-    expect(ctx, bm_free_runs_validate(&arena->free_runs) == (long)ctx->free_runs[a],
+    long dirty_runs = bm_free_runs_validate(&arena->runs_dirty), clean_runs = bm_free_runs_validate(&arena->runs_clean);
+    expect(ctx, dirty_runs >= 0 && clean_runs >= 0 && dirty_runs + clean_runs == (long)ctx->free_runs[a],
            "check: arena free-run lists are broken or miss runs", arena);
+    expect(ctx, dirty_runs == (long)ctx->dirty_runs[a], "check: a run is in the wrong free-run set (dirty/clean)",
+           arena);
     expect(ctx, arena->ndirty == ctx->dirty_pages[a], "check: arena dirty page count is wrong", arena);
     /* The dirty list holds exactly the dirty free runs, linked both ways, oldest first. */
     size_t listed_runs = 0, listed_pages = 0;
@@ -233,7 +239,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
                     "check: arena dirty-run list holds a run that is not a dirty free run", r))
             break;
         listed_runs++;
-        listed_pages += r->npages;
+        listed_pages += r->ndirty;
     }
     expect(ctx, listed_runs == ctx->dirty_runs[a] && listed_pages == arena->ndirty && list->dirty_prev == prev,
            "check: arena dirty-run list misses dirty runs or is broken", arena);

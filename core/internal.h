@@ -262,6 +262,7 @@ typedef struct bm_free_run {
     struct bm_free_run *next, *prev;             /* its length's list */
     struct bm_free_run *dirty_next, *dirty_prev; /* the arena's dirty runs, oldest first */
     size_t npages;
+    size_t ndirty;         /* its pages counted dirty: 1..npages on the dirty list, else 0 */
     bm_stat_t dirty_since; /* the arena's run_ops when it became dirty */
 } bm_free_run_t;
 
@@ -323,7 +324,10 @@ typedef struct bm_arena {
     bm_lock_t lock;
     unsigned index;
     unsigned node;             /* memory node its chunks come from */
-    bm_free_runs_t free_runs;  /* free page runs of all its chunks, by length */
+    /* Free page runs of all its chunks, by length, in two sets: runs holding pages not purged
+     * since they were freed (dirty, still backed) and purged ones. A run is taken from the
+     * dirty set when one fits: reusing backed pages costs no page faults. */
+    bm_free_runs_t runs_dirty, runs_clean;
     bm_free_run_t dirty_runs;  /* list head (links only) of its dirty free runs, oldest first */
     bm_chunk_t *chunks;        /* list of its chunks */
     bm_chunk_t *spare;         /* one fully free chunk kept instead of returned to the pool */
@@ -334,6 +338,7 @@ typedef struct bm_arena {
     bm_arena_stats_t stats;
     bm_bin_t bins[BM_NSMALL];
 } bm_arena_t;
+size_t bm_arena_largest_free(const bm_arena_t *arena); /* pages, both sets; lock held */
 
 /* Arena interface used by cache.c and alloc.c; callers hold no lock unless noted. */
 void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node);

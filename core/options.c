@@ -83,7 +83,7 @@ void bm_options_defaults(bm_options_t *opt) {
     opt->tcache_slots_large = BM_DEFAULT_TCACHE_SLOTS_LARGE;
     opt->tcache_batch_pct = 50;
     opt->tcache_flush_pct = 50;
-    opt->dirty_max_pct = 25;
+    opt->dirty_max_pct = 10;
     opt->retain = true;
     opt->arena_rule = 0;
     opt->dirty_min = BM_CHUNK; /* below a chunk's worth purging costs more than it returns */

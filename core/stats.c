@@ -50,7 +50,7 @@ void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     s->nchunks = arena->nchunks;
     s->pactive = arena->nactive;
     s->pdirty = arena->ndirty;
-    s->largest_free = bm_free_runs_largest(&arena->free_runs) << BM_LG_PAGE;
+    s->largest_free = bm_arena_largest_free(arena) << BM_LG_PAGE;
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         const bm_bin_stats_t *bs = &arena->bins[cls].stats;
         s->small_nmalloc += BM_STAT_GET(bs->nmalloc);
@@ -113,7 +113,7 @@ size_t bm_stats_largest_free(void) {
         bm_arena_t *arena = bm_state.arenas[a];
         bm_irq_state_t irq = bm_port_irq_save();
         bm_lock_acquire(&arena->lock);
-        size_t bytes = bm_free_runs_largest(&arena->free_runs) << BM_LG_PAGE;
+        size_t bytes = bm_arena_largest_free(arena) << BM_LG_PAGE;
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);
         if (bytes > largest)
@@ -750,7 +750,7 @@ static void print_cores(out_t *o) {
 
 typedef struct map_run {
     uint16_t page, npages;
-    uint16_t value; /* free: 1 if dirty; small: live regions */
+    uint16_t value; /* free: pages counted dirty (0: purged); small: live regions */
     uint8_t cls;    /* BM_BIN_INVALID for free and metadata runs */
     char kind;      /* F free, S small, L large, M metadata */
 } map_run_t;
@@ -785,7 +785,7 @@ static unsigned map_collect(bm_region_t *r, size_t index, bm_arena_t *arena, siz
             switch (bm_pm_kind(pm)) {
             case BM_PAGE_FREE:
                 run->kind = 'F';
-                run->value = bm_pm_dirty(pm);
+                run->value = bm_pm_dirty(pm) ? (uint16_t)((bm_free_run_t *)bm_page_addr(chunk, p))->ndirty : 0;
                 break;
             case BM_PAGE_SMALL:
                 run->kind = 'S';
@@ -858,8 +858,8 @@ static void print_arena_chunk(out_t *o, bm_region_t *r, size_t index, bm_arena_t
             const map_run_t *run = &buf[i];
             int k = run->kind == 'F' ? 0 : run->kind == 'S' ? 1 : run->kind == 'L' ? 2 : 3;
             pages[k] += run->npages;
-            if (run->kind == 'F' && run->value)
-                dirty += run->npages;
+            if (run->kind == 'F')
+                dirty += run->value;
             for (size_t c = (run->page + per_cell - 1) / per_cell; c < cells && c * per_cell < (size_t)run->page + run->npages; c++)
                 bar[c] = map_cell_char(run);
             if (o->json && runs) {

@@ -211,8 +211,9 @@ def draw(d, out_width=1100):
                             dirty = bool(value)
                             svg.rect(x0, y, w, strip_h, "url(#dirty)" if dirty else "#f8f9fa",
                                      "run free dirty" if dirty else "run free clean",
-                                     title="%s pages %d-%d: %d free pages, %s" % (label, pg, pg + n - 1, n,
-                                                                                  "dirty" if dirty else "purged"),
+                                     title="%s pages %d-%d: %d free pages, %s" % (
+                                         label, pg, pg + n - 1, n,
+                                         "%d counted dirty" % value if dirty else "purged"),
                                      extra=' stroke="#dee2e6" stroke-width="0.3"')
                     y += strip_h + 3
                 else:

@@ -46,7 +46,7 @@ def main():
     huge = [s for s in spans if s["type"] == "huge"]
     if len(huge) != int(expect["huge"]):
         fail("huge spans %d, expected %s" % (len(huge), expect["huge"]))
-    dirty_pages = sum(run[1] for run in runs if run[2] == "F" and run[4])
+    dirty_pages = sum(run[4] for run in runs if run[2] == "F")  # a free run's value: its dirty pages
     if dirty_pages != int(expect["dirty_pages"]):
         fail("dirty pages %d in the map, expected %s" % (dirty_pages, expect["dirty_pages"]))
     large = sum(1 for run in runs if run[2] == "L")

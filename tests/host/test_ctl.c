@@ -130,7 +130,9 @@ TEST(options_reject_malformed_entries_by_name) {
     CHECK_EQ(opt.purge, 1); /* the good entries still apply */
     CHECK_EQ(opt.dirty_min, 1 << 20);
     CHECK_EQ(opt.arena_rule, 0);
-    CHECK_EQ(opt.dirty_max_pct, 25);
+    bm_options_t defaults;
+    bm_options_defaults(&defaults);
+    CHECK_EQ(opt.dirty_max_pct, defaults.dirty_max_pct); /* "dirty_max:abc" left it alone */
     CHECK_EQ(opt.retain, true);
     char text[2048] = {0};
     rewind(log);
@@ -387,11 +389,12 @@ TEST(ctl_largest_free_is_the_longest_free_run) {
         bm_arena_t *arena = bm_state.arenas[a];
         size_t longest = 0;
         bm_arena_lock(arena);
-        for (bm_free_run_t *n = bm_free_runs_first(&arena->free_runs, 1); n;
-             n = bm_free_runs_next(&arena->free_runs, n)) {
-            size_t pages = bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]);
-            longest = pages > longest ? pages : longest;
-        }
+        const bm_free_runs_t *sets[] = {&arena->runs_dirty, &arena->runs_clean};
+        for (unsigned k = 0; k < 2; k++)
+            for (bm_free_run_t *n = bm_free_runs_first(sets[k], 1); n; n = bm_free_runs_next(sets[k], n)) {
+                size_t pages = bm_pm_value(bm_chunk_of(n)->map[bm_page_index(n)]);
+                longest = pages > longest ? pages : longest;
+            }
         bm_arena_unlock(arena);
         CHECK_EQ(rz("stats.arenas.%u.largest_free", a), longest * BM_PAGE);
         overall = longest * BM_PAGE > overall ? longest * BM_PAGE : overall;

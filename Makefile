@@ -54,12 +54,12 @@ TESTS_tsan := test_units test_threads test_init_race
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
-        check-generated check-freestanding clean guest-tests so
+        check-generated check-freestanding clean guest-tests so preload-tests-build
 
 help:
 	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
 	@echo "make test                 every test: host (5 build variants), freestanding check, QEMU boards"
-	@echo "make test-host            host tests only"
+	@echo "make test-host            host tests only (and the LD_PRELOAD tests of the drop-in library)"
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"
 	@echo "make bench                benchmarks against glibc, jemalloc, mimalloc, tcmalloc"
@@ -69,8 +69,11 @@ deps:
 
 host-tests-build: $(HOST_TEST_BINS)
 
-test-host: deps host-tests-build
-	@tools/run-host-tests.sh $(HOST_TEST_BINS)
+# Host tests, then the drop-in library under LD_PRELOAD (tools/run-preload-tests.sh); both run
+# whatever the other gives, and the target fails if either does.
+test-host: deps host-tests-build preload-tests-build
+	@tools/run-host-tests.sh $(HOST_TEST_BINS); host=$$?; tools/run-preload-tests.sh; preload=$$?; \
+	    [ $$host -eq 0 ] && [ $$preload -eq 0 ]
 
 check-generated:
 	@python3 tools/gen_size_classes.py --check
@@ -83,7 +86,7 @@ BOARDS := $(notdir $(patsubst %/board.mk,%,$(wildcard boards/*/board.mk)))
 guest-tests: deps
 	@tools/run-guest-tests.sh $(BOARDS)
 
-test: deps host-tests-build
+test: deps host-tests-build preload-tests-build
 	@HOST_TEST_BINS="$(HOST_TEST_BINS)" tools/run-all-tests.sh $(BOARDS)
 
 # The main job: the SMP demo on QEMU virt-aarch64 with 4 cores (demo/smp_demo.c).
@@ -142,6 +145,19 @@ build/host/libbaremalloc.so: $(HOST_SRCS) port/stdnames.c $(CORE_HDRS)
 	    $(HOST_DEFS) -DBM_EXPORT_STD_NAMES $(HOST_INC) -Wl,-Bsymbolic -o $@ $(HOST_SRCS) port/stdnames.c -lpthread
 
 so: build/host/libbaremalloc.so
+
+# The preload layer (tools/run-preload-tests.sh): preload_check runs with
+# LD_PRELOAD=build/host/libbaremalloc.so and links a small shared library whose constructor and
+# destructor allocate before and after main. -fno-builtin: GCC must not drop malloc/free pairs.
+PRELOAD_CFLAGS := -std=c11 -O2 -g -fno-builtin $(WARN) -Iinclude
+build/host/preload/libpreload_ctor_lib.so: tests/preload/preload_ctor_lib.c tests/preload/preload.h include/baremalloc.h
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(PRELOAD_CFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
+build/host/preload/preload_check: tests/preload/preload_check.c tests/preload/preload.h include/baremalloc.h \
+                                  build/host/preload/libpreload_ctor_lib.so
+	$(HOST_CC) $(PRELOAD_CFLAGS) -o $@ $< -Lbuild/host/preload -lpreload_ctor_lib -Wl,-rpath,'$$ORIGIN' -ldl -lpthread
+# (preload_check does not link the allocator: it finds it in the process)
+preload-tests-build: build/host/preload/preload_check build/host/libbaremalloc.so
 
 bench: deps build/host/libbaremalloc.so
 	@$(MAKE) --no-print-directory -f mk/bench.mk

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything `make test` runs: generated-file check, freestanding check, the host test matrix
-# and every QEMU board. Ends with one line "N passed, N failed" over all of it; exits non-zero
+# Everything `make test` runs: generated-file check, freestanding check, the host test matrix,
+# the drop-in library under LD_PRELOAD and every QEMU board. Ends with one line "N passed, N failed" over all of it; exits non-zero
 # if anything failed.
 # usage: tools/run-all-tests.sh BOARD...
 cd "$(dirname "$0")/.." || exit 1
@@ -30,6 +30,7 @@ start=$(date +%s)
 if python3 tools/gen_size_classes.py --check; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 run_step freestanding tools/check-freestanding.sh
 run_step host tools/run-host-tests.sh $HOST_TEST_BINS
+run_step preload tools/run-preload-tests.sh
 if [ $# -gt 0 ]; then
     run_step guest tools/run-guest-tests.sh "$@"
 fi

@@ -498,6 +498,18 @@ void *bm_aligned_alloc(size_t alignment, size_t size) {
     return alloc_aligned(size, alignment);
 }
 
+void *bm_memalign(size_t alignment, size_t size) {
+    size_t power = 1;
+    while (power < alignment) {
+        power <<= 1;
+        if (power == 0) {
+            bm_set_error(BM_EINVAL);
+            return NULL;
+        }
+    }
+    return alloc_aligned(size, power);
+}
+
 int bm_posix_memalign(void **memptr, size_t alignment, size_t size) {
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)))
         return BM_EINVAL;

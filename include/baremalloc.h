@@ -56,7 +56,7 @@ extern const char *bm_malloc_conf;
 void *bm_malloc(size_t size);
 
 /* calloc: n * size zeroed bytes; NULL if n * size overflows or cannot be served. Bounded,
- * plus the cost of zeroing (skipped for pages the platform returned as zero). */
+ * plus the cost of zeroing all n * size bytes (even pages fresh from the platform). */
 void *bm_calloc(size_t n, size_t size);
 
 /* realloc: resize keeping the contents up to the smaller size and the alignment the block
@@ -79,6 +79,10 @@ void bm_free_sized(void *ptr, size_t size);
 /* aligned_alloc: alignment must be a power of two (any size is accepted, C17 semantics).
  * NULL (BM_EINVAL) for alignment 0 or not a power of two. Bounded. */
 void *bm_aligned_alloc(size_t alignment, size_t size);
+
+/* memalign, as glibc's: any alignment, rounded up to a power of two (0 and 1: none). NULL
+ * (BM_EINVAL) only if no power of two is that large. Bounded. */
+void *bm_memalign(size_t alignment, size_t size);
 
 /* posix_memalign: 0 on success; BM_EINVAL if alignment is not a power of two multiple of
  * sizeof(void *), BM_ENOMEM if it cannot be served (then *memptr is untouched). */

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,10 @@
 
 __thread struct bm_cache *bm_host_core_local = &bm_cache_unset;
 static __thread int host_slot = -1;
+/* Set once the thread's exit destructor ran: glibc may still free memory for it afterwards (a
+ * dlerror message in __libc_thread_freeres, a detached thread's TLS vectors), and a slot taken
+ * then would never be given back. */
+static __thread bool host_thread_gone;
 static uint64_t host_slots_taken[(BM_MAX_CORES + 63) / 64];
 static pthread_key_t host_exit_key;
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
@@ -50,6 +55,7 @@ static void host_write(const char *text) {
 
 static void host_thread_exit(void *unused) {
     (void)unused;
+    host_thread_gone = true;
     if (host_slot < 0)
         return;
     bm_cache_flush();
@@ -86,6 +92,8 @@ unsigned bm_port_core_id(void) {
     if (__builtin_expect(host_slot >= 0, 1))
         return (unsigned)host_slot;
     pthread_once(&host_once, host_setup_once);
+    if (host_thread_gone)
+        return BM_MAX_CORES; /* served without a cache, as when slots run out */
     int slot = host_take_slot();
     if (slot < 0)
         return BM_MAX_CORES; /* no slot: the core serves this thread without a cache */

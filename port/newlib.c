@@ -45,22 +45,6 @@ static void *errno_if_null(struct _reent *reent, int caller_errno, void *block) 
     return block;
 }
 
-/* memalign predates aligned_alloc and, as in glibc, accepts any alignment: a value that is
- * not a power of two is rounded up to one (0 and 1 mean no constraint). */
-static void *memalign_any(struct _reent *reent, size_t alignment, size_t size) {
-    size_t power = 1;
-    while (power < alignment) {
-        power <<= 1;
-        if (power == 0) {
-            reent->_errno = EINVAL;
-            return NULL;
-        }
-    }
-    int caller_errno = errno;
-    void *block = bm_aligned_alloc(power, size);
-    return errno_if_null(reent, caller_errno, block);
-}
-
 /* Reentrant entry points, called by newlib itself. */
 
 void *_malloc_r(struct _reent *reent, size_t size) {
@@ -87,7 +71,9 @@ void *_realloc_r(struct _reent *reent, void *ptr, size_t size) {
 }
 
 void *_memalign_r(struct _reent *reent, size_t alignment, size_t size) {
-    return memalign_any(reent, alignment, size);
+    int caller_errno = errno;
+    void *block = bm_memalign(alignment, size);
+    return errno_if_null(reent, caller_errno, block);
 }
 
 size_t _malloc_usable_size_r(struct _reent *reent, void *ptr) {
@@ -113,7 +99,7 @@ void *calloc(size_t n, size_t size) { return _calloc_r(_REENT, n, size); }
 
 void *realloc(void *ptr, size_t size) { return _realloc_r(_REENT, ptr, size); }
 
-void *memalign(size_t alignment, size_t size) { return memalign_any(_REENT, alignment, size); }
+void *memalign(size_t alignment, size_t size) { return _memalign_r(_REENT, alignment, size); }
 
 void *aligned_alloc(size_t alignment, size_t size) {
     void *block = bm_aligned_alloc(alignment, size);

@@ -36,7 +36,7 @@ STD_API void *realloc(void *ptr, size_t size) {
     return bm_realloc(ptr, size);
 }
 STD_API void *aligned_alloc(size_t alignment, size_t size) { return bm_aligned_alloc(alignment, size); }
-STD_API void *memalign(size_t alignment, size_t size) { return bm_aligned_alloc(alignment, size); }
+STD_API void *memalign(size_t alignment, size_t size) { return bm_memalign(alignment, size); }
 STD_API int posix_memalign(void **memptr, size_t alignment, size_t size) {
     int saved = errno; /* its result is the error code; errno stays as it was */
     int err = bm_posix_memalign(memptr, alignment, size);

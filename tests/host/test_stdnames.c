@@ -57,6 +57,14 @@ TEST(stdnames_set_errno) {
     CHECK_EQ(errno, EINVAL);
     void *p = (void *)1;
     CHECK_EQ(posix_memalign(&p, 3, 16), EINVAL);
+    /* memalign, as glibc's, rounds any alignment up to a power of two */
+    void *m3 = memalign(3, 10), *m24 = memalign(24, 100), *m0 = memalign(0, 5);
+    CHECK(is_ours(m3) && is_ours(m24) && is_ours(m0));
+    CHECK(((uintptr_t)m3 & 3) == 0 && ((uintptr_t)m24 & 31) == 0);
+    free(m3), free(m24), free(m0);
+    errno = 0;
+    CHECK(memalign(SIZE_MAX, 16) == NULL);
+    CHECK_EQ(errno, EINVAL);
 }
 
 static void *thread_body(void *arg) {

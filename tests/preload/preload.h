@@ -11,7 +11,6 @@
  *   PRELOAD_CHECK_ONLY=a,b   run and report only these checks (the runner's self-tests)
  *   PRELOAD_CHECK_FAIL=a     report check a as failed whatever it found (proves that a failure
  *                            there reaches the summary and the exit status)
- *   PRELOAD_STRICT=1         count known bugs (xfail lines) as failures
  */
 #ifndef PRELOAD_H
 #define PRELOAD_H
@@ -35,9 +34,6 @@ extern struct pc_bm pc_bm;
 int pc_wanted(const char *name);
 /* Reports check `name`: why == NULL or "" prints "ok name", else "FAIL name: why". */
 void pc_report(const char *name, const char *why);
-/* A known allocator bug: a failure prints "xfail name: why" and is not counted as failed
- * (unless PRELOAD_STRICT=1); a pass is an ordinary "ok". */
-void pc_report_known_bug(const char *name, const char *why);
 unsigned pc_failed(void);
 
 /* The allocator's error hook (installed by the library's constructor) counts reports; a

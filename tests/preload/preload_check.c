@@ -4,7 +4,7 @@
  * (tools/run-preload-tests.sh does). Each named check prints "ok <name>" or
  * "FAIL <name>: why"; the last line is "N passed, N failed" (printed by the linked
  * libpreload_ctor_lib.so's destructor, after the after-main checks) and the exit status is
- * non-zero on any failure. See preload.h for PRELOAD_CHECK_ONLY / _FAIL / PRELOAD_STRICT.
+ * non-zero on any failure. See preload.h for PRELOAD_CHECK_ONLY / _FAIL.
  *
  * What it covers: the process's allocator really is baremalloc; allocation before main (the
  * library's and the program's constructors, a thread and stdio in a constructor) and after it
@@ -14,7 +14,6 @@
  * while other threads allocate (child hangs end in SIGALRM), fork+exec, posix_spawn, popen,
  * system; the standard API's contracts (calloc, realloc, the aligned family, errors and errno,
  * usable size); bm_check() clean at the end and no error report from the allocator anywhere.
- * Two known bugs of port/host.c (cache slots kept by ended threads) report as xfail.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -956,7 +955,7 @@ static void check_thread_slots_recycled(const char *name) {
     pc_report(name, w.text);
 }
 
-/* Known bug: a detached thread frees memory after its TSD destructors ran (glibc frees the
+/* Regression (port/host.c, fixed): a detached thread frees memory after its TSD destructors ran (glibc frees the
  * cached stacks' DTVs, _dl_deallocate_tls, when the stack cache is over its 40 MiB limit);
  * that free takes a slot again, and nothing gives it back. 16 MiB stacks make every exit
  * overflow the cache. */
@@ -989,7 +988,7 @@ static void check_thread_slots_after_detached(const char *name) {
               "(stacks over the stack cache's limit: _dl_deallocate_tls frees their DTVs); port/host.c's "
               "host_thread_exit gave the slot back already, so that free takes a new one for good",
               base, after, after - base);
-    if (base == ~0u || after == ~0u) { /* no reading at all: a plain failure, not the known bug */
+    if (base == ~0u || after == ~0u) { /* no reading at all */
         pc_report(name, "cannot read the cache slot through bm_ctl(\"thread.core\")");
         return;
     }
@@ -997,10 +996,11 @@ static void check_thread_slots_after_detached(const char *name) {
         pc_report(name, "no cache slot was free before the check began (thread.core = 256)");
         return;
     }
-    pc_report_known_bug(name, w.text);
+    pc_report(name, w.text);
 }
 
-/* Known bug: the same through the dlerror message glibc frees in __libc_thread_freeres. */
+/* Regression (port/host.c, fixed): the same through the dlerror message glibc frees in
+ * __libc_thread_freeres. */
 static void check_thread_slots_after_dlerror(const char *name) {
     struct pc_why w = {{0}};
     unsigned base = new_thread_slot();
@@ -1017,7 +1017,7 @@ static void check_thread_slots_after_dlerror(const char *name) {
               "__libc_thread_freeres, after the TSD destructors (port/host.c's host_thread_exit gave the slot "
               "back already), so that free takes a new one for good",
               base, after);
-    if (base == ~0u || after == ~0u) { /* no reading at all: a plain failure, not the known bug */
+    if (base == ~0u || after == ~0u) { /* no reading at all */
         pc_report(name, "cannot read the cache slot through bm_ctl(\"thread.core\")");
         return;
     }
@@ -1025,7 +1025,7 @@ static void check_thread_slots_after_dlerror(const char *name) {
         pc_report(name, "no cache slot was free before the check began (thread.core = 256)");
         return;
     }
-    pc_report_known_bug(name, w.text);
+    pc_report(name, w.text);
 }
 
 /* ---- fork --------------------------------------------------------------------------------- */

@@ -31,7 +31,7 @@ int pc_lib_ctor_ran;
 int pc_main_started;
 
 static pthread_mutex_t tally_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned passed, failed, known_bugs;
+static unsigned passed, failed;
 static unsigned error_reports;
 static const char *first_error;
 static const void *first_error_addr;
@@ -57,22 +57,16 @@ int pc_wanted(const char *name) {
     return !only || !*only || in_list(only, name);
 }
 
-static void report(const char *name, const char *why, int known_bug) {
+void pc_report(const char *name, const char *why) {
     if (!pc_wanted(name))
         return;
     const char *forced = getenv("PRELOAD_CHECK_FAIL");
     if (forced && *forced && in_list(forced, name))
         why = "forced by PRELOAD_CHECK_FAIL (self-test of the harness)";
-    const char *strict = getenv("PRELOAD_STRICT");
-    if (known_bug && strict && strcmp(strict, "1") == 0)
-        known_bug = 0;
     pthread_mutex_lock(&tally_lock);
     if (!why || !*why) {
         passed++;
         printf("ok %s\n", name);
-    } else if (known_bug) {
-        known_bugs++;
-        printf("xfail %s: %s\n", name, why);
     } else {
         failed++;
         printf("FAIL %s: %s\n", name, why);
@@ -81,8 +75,6 @@ static void report(const char *name, const char *why, int known_bug) {
     pthread_mutex_unlock(&tally_lock);
 }
 
-void pc_report(const char *name, const char *why) { report(name, why, 0); }
-void pc_report_known_bug(const char *name, const char *why) { report(name, why, 1); }
 unsigned pc_failed(void) { return __atomic_load_n(&failed, __ATOMIC_RELAXED); }
 
 /* Called by the allocator, possibly with its locks held: no allocation, no stdio. */
@@ -243,8 +235,6 @@ __attribute__((destructor)) static void lib_dtor(void) {
                      pc_error_reports(), pc_first_error(), first_error_addr);
         pc_report("no_allocator_error_reports", why);
     }
-    if (known_bugs)
-        printf("%u known bug(s) reported as xfail (not counted; PRELOAD_STRICT=1 counts them)\n", known_bugs);
     printf("%u passed, %u failed\n", passed, failed);
     fflush(stdout);
     if (failed) {

@@ -678,6 +678,18 @@ static void *detached_worker(void *arg) {
     return NULL; /* and exits while main frees what it handed over */
 }
 
+/* With lock held: waits on cond until *count reaches target or seconds pass; returns *count. */
+static unsigned wait_count_locked(pthread_mutex_t *lock, pthread_cond_t *cond, const unsigned *count,
+                                  unsigned target, int seconds) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += seconds;
+    while (*count < target)
+        if (pthread_cond_timedwait(cond, lock, &deadline) == ETIMEDOUT)
+            break;
+    return *count;
+}
+
 static void check_threads_detached(const char *name) {
     struct pc_why w = {{0}};
     enum { N = 40 };
@@ -694,14 +706,8 @@ static void check_threads_detached(const char *name) {
         started++;
     }
     pthread_attr_destroy(&attr);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 20;
     pthread_mutex_lock(&detached_lock);
-    while (detached_done < started)
-        if (pthread_cond_timedwait(&detached_cond, &detached_lock, &deadline) == ETIMEDOUT)
-            break;
-    unsigned done = detached_done;
+    unsigned done = wait_count_locked(&detached_lock, &detached_cond, &detached_done, started, 20);
     pthread_mutex_unlock(&detached_lock);
     PC_EXPECT(&w, done == started, "only %u of %u detached threads finished within 20 s", done, started);
     for (unsigned i = 0; i < done; i++) {
@@ -765,13 +771,8 @@ static void check_threads_beyond_slots(const char *name) {
         started++;
     }
     pthread_attr_destroy(&attr);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 20;
     pthread_mutex_lock(&many_lock);
-    while (many_arrived < started)
-        if (pthread_cond_timedwait(&many_cond, &many_lock, &deadline) == ETIMEDOUT)
-            break;
+    wait_count_locked(&many_lock, &many_cond, &many_arrived, started, 20);
     PC_EXPECT(&w, many_arrived == started, "only %u of %u threads started within 20 s", many_arrived, started);
     many_go = 1; /* every thread holds its slot (or has none) until now */
     pthread_cond_broadcast(&many_cond);
@@ -955,8 +956,18 @@ static void check_thread_slots_recycled(const char *name) {
     pc_report(name, w.text);
 }
 
-/* Regression (port/host.c, fixed): a detached thread frees memory after its TSD destructors ran (glibc frees the
- * cached stacks' DTVs, _dl_deallocate_tls, when the stack cache is over its 40 MiB limit);
+/* Reports a slot check, unless the slot readings themselves make it meaningless. */
+static void report_slot_check(const char *name, unsigned base, unsigned after, const char *why) {
+    if (base == ~0u || after == ~0u)
+        pc_report(name, "cannot read the cache slot through bm_ctl(\"thread.core\")");
+    else if (base >= 256)
+        pc_report(name, "no cache slot was free before the check began (thread.core = 256)");
+    else
+        pc_report(name, why);
+}
+
+/* Regression (port/host.c, fixed): a detached thread frees memory after its TSD destructors
+ * ran (glibc frees the cached stacks' DTVs, _dl_deallocate_tls, when the stack cache is over its 40 MiB limit);
  * that free takes a slot again, and nothing gives it back. 16 MiB stacks make every exit
  * overflow the cache. */
 static void check_thread_slots_after_detached(const char *name) {
@@ -988,15 +999,7 @@ static void check_thread_slots_after_detached(const char *name) {
               "(stacks over the stack cache's limit: _dl_deallocate_tls frees their DTVs); port/host.c's "
               "host_thread_exit gave the slot back already, so that free takes a new one for good",
               base, after, after - base);
-    if (base == ~0u || after == ~0u) { /* no reading at all */
-        pc_report(name, "cannot read the cache slot through bm_ctl(\"thread.core\")");
-        return;
-    }
-    if (base >= 256) {
-        pc_report(name, "no cache slot was free before the check began (thread.core = 256)");
-        return;
-    }
-    pc_report(name, w.text);
+    report_slot_check(name, base, after, w.text);
 }
 
 /* Regression (port/host.c, fixed): the same through the dlerror message glibc frees in
@@ -1017,15 +1020,7 @@ static void check_thread_slots_after_dlerror(const char *name) {
               "__libc_thread_freeres, after the TSD destructors (port/host.c's host_thread_exit gave the slot "
               "back already), so that free takes a new one for good",
               base, after);
-    if (base == ~0u || after == ~0u) { /* no reading at all */
-        pc_report(name, "cannot read the cache slot through bm_ctl(\"thread.core\")");
-        return;
-    }
-    if (base >= 256) {
-        pc_report(name, "no cache slot was free before the check began (thread.core = 256)");
-        return;
-    }
-    pc_report(name, w.text);
+    report_slot_check(name, base, after, w.text);
 }
 
 /* ---- fork --------------------------------------------------------------------------------- */
@@ -1213,6 +1208,19 @@ static void stop_churners(struct pc_why *w) {
 
 enum { FORKS = 20, QUICK_FORKS = 100 };
 
+/* Waits for the child of fork number round and checks how it ended; false if fork failed. */
+static bool reap_child(struct pc_why *w, pid_t pid, const char *label, unsigned round) {
+    PC_EXPECT(w, pid > 0, "fork failed: %s", strerror(errno));
+    if (pid < 0)
+        return false;
+    int status = 0;
+    PC_EXPECT(w, waitpid(pid, &status, 0) == pid, "waitpid failed");
+    char what[64];
+    snprintf(what, sizeof what, "%s %u", label, round);
+    describe_status(w, what, status);
+    return true;
+}
+
 static void check_fork_while_threads_allocate(const char *name) {
     struct pc_why w = {{0}};
     start_churners(&w);
@@ -1229,14 +1237,8 @@ static void check_fork_while_threads_allocate(const char *name) {
         pid_t pid = fork();
         if (pid == 0)
             _exit(fork_child(round, before));
-        PC_EXPECT(&w, pid > 0, "fork failed: %s", strerror(errno));
-        if (pid < 0)
+        if (!reap_child(&w, pid, "child of fork", round))
             break;
-        int status = 0;
-        PC_EXPECT(&w, waitpid(pid, &status, 0) == pid, "waitpid failed");
-        char what[64];
-        snprintf(what, sizeof what, "child of fork %u", round);
-        describe_status(&w, what, status);
         verify_and_free(&w, "block of the parent after fork", before[0].p, 70000, 200 + round);
         verify_and_free(&w, "block of the parent after fork", before[1].p, 40, 220 + round);
         nanosleep(&(struct timespec){0, 500000 + (round % 7) * 300000}, NULL); /* the next fork lands elsewhere in their work */
@@ -1257,14 +1259,8 @@ static void check_fork_while_threads_allocate(const char *name) {
             }
             _exit(0);
         }
-        PC_EXPECT(&w, pid > 0, "fork failed: %s", strerror(errno));
-        if (pid < 0)
+        if (!reap_child(&w, pid, "child of quick fork", round))
             break;
-        int status = 0;
-        PC_EXPECT(&w, waitpid(pid, &status, 0) == pid, "waitpid failed");
-        char what[64];
-        snprintf(what, sizeof what, "child of quick fork %u", round);
-        describe_status(&w, what, status);
     }
     unsigned long after_forks = churn_total(churners, 3);
     stop_churners(&w);

@@ -169,6 +169,8 @@ static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, s
 /* A piece of part pages cut from a run of whole pages with ndirty dirty: its share, rounded
  * up (see the invariants above). */
 static size_t dirty_share(size_t ndirty, size_t part, size_t whole) {
+    if (!ndirty)
+        return 0;
     size_t share = (ndirty * part + whole - 1) / whole;
     return share < part ? share : part;
 }
@@ -288,7 +290,7 @@ static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages
     /* Best fit over both sets; on a tie, backed pages (purged ones come back as page faults).
      * Taking a longer dirty run over a fitting clean one cost the 48 MiB small-geometry host
      * test allocation failures (fragmentation). */
-    bm_free_run_t *node = bm_free_runs_fit(&arena->runs_dirty, need);
+    bm_free_run_t *node = arena->ndirty ? bm_free_runs_fit(&arena->runs_dirty, need) : NULL;
     bm_free_run_t *clean = bm_free_runs_fit(&arena->runs_clean, need);
     if (!node || (clean && clean->npages < node->npages))
         node = clean;
@@ -333,8 +335,9 @@ static void arena_run_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, 
     arena->run_ops++;
     chunk->nfree += npages;
     arena->nactive -= npages;
-    arena->ndirty += npages;
-    size_t ndirty = npages; /* the merged run's: a purged neighbour adds none */
+    /* the merged run's dirty count: a purged neighbour adds none */
+    size_t ndirty = bm_state.pages_releasable ? npages : 0;
+    arena->ndirty += ndirty;
     if (head > BM_CHUNK_HEADER_PAGES) {
         bm_pagemap_t left = chunk->map[head - 1];
         if (bm_pm_kind(left) == BM_PAGE_FREE) {

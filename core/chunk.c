@@ -324,6 +324,8 @@ int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned na
     if (nregions == 0)
         return BM_ENOMEM;
     bm_state.nregions = nregions;
+    for (unsigned i = 0; i < nregions; i++)
+        bm_state.pages_releasable |= bm_state.regions[i].source.release != NULL;
     bm_region_t *r0 = &bm_state.regions[0];
     if (!region_grant(r0, 1))
         return BM_ENOMEM;

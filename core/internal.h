@@ -582,6 +582,9 @@ typedef struct bm_state {
     unsigned narenas;
     unsigned nregions;
     unsigned ncores;
+    /* Some region's page source can take pages back. Without one (a static heap) there is
+     * nothing to purge, and free runs are never counted dirty. */
+    bool pages_releasable;
     bm_arena_t *arenas[BM_MAX_ARENAS];
     bm_region_t regions[BM_MAX_REGIONS];
     bm_cache_t *caches[BM_MAX_CORES]; /* created on a core's first call */

@@ -61,10 +61,7 @@ __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
 
 static void purge_trigger_update(void) {
     /* Page sources that cannot take pages back (a static heap) make sync purging pure cost. */
-    bool can_release = false;
-    for (unsigned i = 0; i < bm_state.nregions; i++)
-        can_release |= bm_state.regions[i].source.release != NULL;
-    size_t trigger = can_release && __atomic_load_n(&purge_mode, __ATOMIC_RELAXED) == 0
+    size_t trigger = bm_state.pages_releasable && __atomic_load_n(&purge_mode, __ATOMIC_RELAXED) == 0
                          ? __atomic_load_n(&purge_dirty_min_pages, __ATOMIC_RELAXED)
                          : SIZE_MAX;
     __atomic_store_n(&bm_purge_trigger, trigger, __ATOMIC_RELAXED);

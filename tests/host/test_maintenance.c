@@ -330,6 +330,44 @@ TEST(sync_purge_spares_recently_dirtied_runs) {
     CHECK_EQ(bm_check(), 0);
 }
 
+/* A freed run that merges with a purged neighbour counts only its own pages dirty: counting
+ * the neighbour again made purging release pages that were already released, over and over. */
+TEST(merging_with_a_purged_run_counts_only_the_freed_pages) {
+    my_core();
+    unsigned a = ru("thread.arena");
+    set_purge("idle", 0, 0);
+    enum { N = 8 };
+    void *blocks[N];
+    size_t size = uncached_large();
+    for (unsigned i = 0; i < N; i++)
+        blocks[i] = bm_malloc(size);
+    size_t usable = bm_usable_size(blocks[0]), pages = usable / BM_PAGE;
+    int first = -1, second = -1; /* two blocks side by side */
+    for (unsigned i = 0; i < N && first < 0; i++)
+        for (unsigned j = 0; j < N; j++)
+            if ((char *)blocks[j] == (char *)blocks[i] + usable) {
+                first = (int)i, second = (int)j;
+                break;
+            }
+    CHECK(first >= 0);
+    if (first < 0)
+        return;
+    CHECK_EQ(act("arena.%u.purge", a), 0);
+    CHECK_EQ(rz("stats.arenas.%u.pdirty", a), 0);
+    bm_free(blocks[first]);
+    CHECK_EQ(rz("stats.arenas.%u.pdirty", a), pages);
+    CHECK_EQ(act("arena.%u.purge", a), 0);
+    CHECK_EQ(rz("stats.arenas.%u.pdirty", a), 0);
+    bm_free(blocks[second]); /* merges with the purged run of the first */
+    CHECK_EQ(rz("stats.arenas.%u.pdirty", a), pages);
+    CHECK_EQ(bm_check(), 0);
+    for (unsigned i = 0; i < N; i++)
+        if ((int)i != first && (int)i != second)
+            bm_free(blocks[i]);
+    set_purge("idle", 10, 0);
+    CHECK_EQ(bm_check(), 0);
+}
+
 TEST(maintenance_releases_pooled_chunks_unless_retain) {
     my_core();
     CHECK_EQ(rb("opt.retain"), false);

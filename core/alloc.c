@@ -259,8 +259,12 @@ BM_NOINLINE static void *malloc_slow(size_t size) {
         bm_irq_state_t irq = bm_port_irq_save();
         bm_cache_t *cache = *core_local();
         void *p = NULL;
-        if (cache != &bm_cache_unset)
+        if (cache != &bm_cache_unset && !bm_class_is_small(cls) && cache_skips_class(cache, cls)) {
+            bm_cache_check_flush_request(cache);
+            p = bm_arena_large_alloc(cache->arena, cls, BM_PAGE);
+        } else if (cache != &bm_cache_unset) {
             p = alloc_class(cache, cache->arena, cls);
+        }
         bm_port_irq_restore(irq);
         if (p) {
 #if BM_FREE_CHECKS
@@ -377,32 +381,29 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
  * possible double free) takes the general slow path, which classifies it from scratch. */
 BM_NOINLINE static void free_uncached(void *ptr, bm_pagemap_t pm) {
     unsigned cls = bm_pm_class(pm);
-    if (BM_FREE_CHECKS && cls != BM_BIN_INVALID) {
+    if (cls != BM_BIN_INVALID) {
         bm_irq_state_t irq = bm_port_irq_save();
         bm_cache_t *cache = *core_local();
-        bm_cache_bin_t *bin = &cache->bins[cls];
-        if (cache != &bm_cache_unset && !cache_skips_class(cache, cls) &&
-            (uint16_t)(uintptr_t)bin->head == bin->low_full && bm_bin_region_start(bin, ptr, pm) &&
-            bm_first_word(ptr) != bm_freed_key(ptr)) {
-            bm_cache_check_flush_request(cache);
-            bm_cache_push(cache, cls, ptr);
-            bm_port_irq_restore(irq);
-            return;
-        }
-        bm_port_irq_restore(irq);
-    }
-    if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
-        bm_irq_state_t irq = bm_port_irq_save();
-        bm_cache_t *cache = *core_local();
-        if (cache != &bm_cache_unset && cache_skips_class(cache, cls)) {
-            bm_cache_check_flush_request(cache);
-            bm_chunk_t *chunk = bm_chunk_of(ptr);
-            bm_arena_t *arena = chunk->arena;
-            bm_arena_lock(arena);
-            bm_arena_dalloc_locked(arena, chunk, ptr); /* checks ptr is the run's start */
-            bm_arena_unlock(arena);
-            bm_port_irq_restore(irq);
-            return;
+        if (cache != &bm_cache_unset) {
+            bm_cache_bin_t *bin = &cache->bins[cls];
+            if (!cache_skips_class(cache, cls)) {
+                if (BM_FREE_CHECKS && (uint16_t)(uintptr_t)bin->head == bin->low_full &&
+                    bm_bin_region_start(bin, ptr, pm) && bm_first_word(ptr) != bm_freed_key(ptr)) {
+                    bm_cache_check_flush_request(cache);
+                    bm_cache_push(cache, cls, ptr);
+                    bm_port_irq_restore(irq);
+                    return;
+                }
+            } else if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
+                bm_cache_check_flush_request(cache);
+                bm_chunk_t *chunk = bm_chunk_of(ptr);
+                bm_arena_t *arena = chunk->arena;
+                bm_arena_lock(arena);
+                bm_arena_dalloc_locked(arena, chunk, ptr); /* checks ptr is the run's start */
+                bm_arena_unlock(arena);
+                bm_port_irq_restore(irq);
+                return;
+            }
         }
         bm_port_irq_restore(irq);
     }

@@ -616,6 +616,19 @@ void bm_postfork(void) {
     bm_lock_release(&bm_state.base_lock);
 }
 
+void bm_postfork_child(unsigned keep_core) {
+    if (__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2)
+        return;
+    for (unsigned core = 0; core < BM_MAX_CORES; core++) {
+        if (core == keep_core)
+            continue;
+        __atomic_store_n(&bm_state.caches[core], NULL, __ATOMIC_RELEASE);
+#ifndef BM_PORT_HAS_CORE_LOCAL
+        bm_core_local_table[core] = &bm_cache_unset;
+#endif
+    }
+}
+
 #ifdef BM_EXPORT_STD_NAMES
 /* The standard names of the hot calls are these very functions, not wrappers around them
  * (a wrapper costs malloc a call, a test and a return): errno on failure comes from

@@ -68,9 +68,19 @@ static void host_thread_exit(void *unused) {
 static void host_prefork(void) { bm_prefork(); }
 static void host_postfork(void) { bm_postfork(); }
 
+/* The child runs only the forking thread: every other slot is free again (their caches are
+ * dropped, not reused: see bm_postfork_child). Without this a child lost the slots of all its
+ * parent's other threads, for good and for its own children. */
+static void host_postfork_child(void) {
+    bm_postfork();
+    bm_postfork_child(host_slot >= 0 ? (unsigned)host_slot : BM_MAX_CORES);
+    for (unsigned w = 0; w < sizeof host_slots_taken / sizeof host_slots_taken[0]; w++)
+        host_slots_taken[w] = host_slot >= 0 && (unsigned)host_slot / 64 == w ? 1ull << (host_slot % 64) : 0;
+}
+
 static void host_setup_once(void) {
     pthread_key_create(&host_exit_key, host_thread_exit);
-    pthread_atfork(host_prefork, host_postfork, host_postfork);
+    pthread_atfork(host_prefork, host_postfork, host_postfork_child);
 }
 
 static int host_take_slot(void) {

@@ -1270,6 +1270,64 @@ static void check_fork_while_threads_allocate(const char *name) {
     pc_report(name, w.text);
 }
 
+/* A fork child runs only the forking thread: the cache slots of the parent's other threads are
+ * free again there (port/host.c's child handler), so the child's own threads get low slots. */
+enum { SLOT_HOLDERS = 40 };
+static unsigned holders_ready;
+static pthread_barrier_t holders_release;
+
+static void *slot_holder(void *arg) {
+    (void)arg;
+    free(malloc(64)); /* takes a slot, kept until the thread ends */
+    unsigned core = ~0u;
+    thread_core(&core);
+    __atomic_add_fetch(&holders_ready, 1, __ATOMIC_RELEASE);
+    pthread_barrier_wait(&holders_release);
+    return (void *)(uintptr_t)core;
+}
+
+static void check_fork_child_frees_other_slots(const char *name) {
+    struct pc_why w = {{0}};
+    pthread_t holders[SLOT_HOLDERS];
+    pthread_barrier_init(&holders_release, NULL, SLOT_HOLDERS + 1);
+    for (unsigned i = 0; i < SLOT_HOLDERS; i++)
+        if (pthread_create(&holders[i], NULL, slot_holder, NULL) != 0) {
+            PC_EXPECT(&w, 0, "pthread_create failed");
+            abort(); /* the barrier would wait for ever */
+        }
+    for (int waited = 0; __atomic_load_n(&holders_ready, __ATOMIC_ACQUIRE) < SLOT_HOLDERS && waited < 10000; waited++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        unsigned slot = new_thread_slot();
+        void *big = malloc(3 * MIB), *small = malloc(40);
+        int ok = slot < SLOT_HOLDERS / 2 && big && small;
+        free(big);
+        free(small);
+        _exit(ok ? 0 : 10 + (slot > 400 ? 200 : (int)slot / 2)); /* the status carries slot / 2 */
+    }
+    pthread_barrier_wait(&holders_release);
+    int status = 0;
+    PC_EXPECT(&w, pid > 0 && waitpid(pid, &status, 0) == pid, "fork or waitpid failed");
+    PC_EXPECT(&w, WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "a new thread in the fork child got cache slot %d or so (exit status %d): the slots of the "
+              "parent's %d other threads stayed taken there",
+              WIFEXITED(status) && WEXITSTATUS(status) >= 10 ? (WEXITSTATUS(status) - 10) * 2 : -1,
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1, SLOT_HOLDERS);
+    unsigned highest = 0;
+    for (unsigned i = 0; i < SLOT_HOLDERS; i++) {
+        void *ret = NULL;
+        pthread_join(holders[i], &ret);
+        if ((unsigned)(uintptr_t)ret != ~0u && (unsigned)(uintptr_t)ret > highest)
+            highest = (unsigned)(uintptr_t)ret;
+    }
+    pthread_barrier_destroy(&holders_release);
+    PC_EXPECT(&w, highest >= SLOT_HOLDERS / 2, "the holders' slots reached only %u: not a real test", highest);
+    pc_report(name, w.text);
+}
+
 static void check_fork_exec(const char *name) {
     struct pc_why w = {{0}};
     start_churners(&w);
@@ -1375,6 +1433,7 @@ int main(void) {
     RUN("thread_slots_recycled", check_thread_slots_recycled);
     RUN("fork_while_threads_allocate", check_fork_while_threads_allocate);
     RUN("fork_exec_spawn_popen_system", check_fork_exec);
+    RUN("fork_child_frees_other_slots", check_fork_child_frees_other_slots);
     RUN("thread_slots_after_detached", check_thread_slots_after_detached);
     RUN("thread_slots_after_dlerror", check_thread_slots_after_dlerror);
     RUN("heap_consistent_at_end", check_heap_consistent);

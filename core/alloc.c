@@ -259,11 +259,13 @@ BM_NOINLINE static void *malloc_slow(size_t size) {
         bm_irq_state_t irq = bm_port_irq_save();
         bm_cache_t *cache = *core_local();
         void *p = NULL;
-        if (cache != &bm_cache_unset && !bm_class_is_small(cls) && cache_skips_class(cache, cls)) {
-            bm_cache_check_flush_request(cache);
-            p = bm_arena_large_alloc(cache->arena, cls, BM_PAGE);
-        } else if (cache != &bm_cache_unset) {
-            p = alloc_class(cache, cache->arena, cls);
+        if (cache != &bm_cache_unset) {
+            if (!bm_class_is_small(cls) && cache_skips_class(cache, cls)) {
+                bm_cache_check_flush_request(cache);
+                p = bm_arena_large_alloc(cache->arena, cls, BM_PAGE);
+            } else {
+                p = alloc_class(cache, cache->arena, cls);
+            }
         }
         bm_port_irq_restore(irq);
         if (p) {

@@ -146,7 +146,7 @@ long bm_free_runs_validate(const bm_free_runs_t *runs) {
 }
 
 /* Writes the head and tail of a free run whose interior pages are already FREE, and files it
- * with ndirty pages counted dirty (0: clean). The caller adjusts arena->ndirty. */
+ * with ndirty pages counted dirty (0: clean), which arena->ndirty gains. */
 static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t n, size_t ndirty) {
     bool dirty = ndirty != 0;
     chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, dirty, n, BM_BIN_INVALID);
@@ -157,6 +157,7 @@ static void free_run_insert(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, s
     run->ndirty = ndirty;
     bm_free_runs_insert(dirty ? &arena->runs_dirty : &arena->runs_clean, run, n);
     if (dirty) { /* newest at the tail */
+        arena->ndirty += ndirty;
         bm_free_run_t *list = &arena->dirty_runs;
         run->dirty_since = arena->run_ops;
         run->dirty_next = list;
@@ -180,10 +181,12 @@ static void dirty_unlink(bm_free_run_t *run) {
     run->dirty_next->dirty_prev = run->dirty_prev;
 }
 
-/* Unfiles the free run at head; its head entry must still be the run's (dirty bit intact). */
+/* Unfiles the free run at head (arena->ndirty loses its count); its head entry must still be
+ * the run's (dirty bit intact). */
 static void free_run_remove(bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
     bm_free_run_t *run = bm_page_addr(chunk, head);
     if (bm_pm_dirty(chunk->map[head])) {
+        arena->ndirty -= run->ndirty;
         bm_free_runs_remove(&arena->runs_dirty, run);
         dirty_unlink(run);
     } else {
@@ -248,7 +251,6 @@ static bm_chunk_t *arena_chunk_new(bm_arena_t *arena) {
  * chunks through the pool lock). */
 static void arena_chunk_release(bm_arena_t *arena, bm_chunk_t *chunk) {
     free_run_remove(arena, chunk, BM_CHUNK_HEADER_PAGES);
-    arena->ndirty -= ((bm_free_run_t *)bm_page_addr(chunk, BM_CHUNK_HEADER_PAGES))->ndirty;
     if (chunk->prev)
         chunk->prev->next = chunk->next;
     else
@@ -288,8 +290,7 @@ static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages
     size_t need = npages + align_pages - 1;
     arena->run_ops++;
     /* Best fit over both sets; on a tie, backed pages (purged ones come back as page faults).
-     * Taking a longer dirty run over a fitting clean one cost the 48 MiB small-geometry host
-     * test allocation failures (fragmentation). */
+     * Preferring a longer dirty run to a fitting clean one fragmented small heaps. */
     bm_free_run_t *node = arena->ndirty ? bm_free_runs_fit(&arena->runs_dirty, need) : NULL;
     bm_free_run_t *clean = bm_free_runs_fit(&arena->runs_clean, need);
     if (!node || (clean && clean->npages < node->npages))
@@ -311,16 +312,13 @@ static bool arena_run_alloc(bm_arena_t *arena, size_t npages, size_t align_pages
      * to plain free pages before writing the new boundaries. */
     chunk->map[head] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
     chunk->map[head + len - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
-    arena->ndirty -= ndirty;
     if (start > head) {
-        size_t piece = start - head, share = dirty_share(ndirty, piece, len);
-        free_run_insert(arena, chunk, head, piece, share);
-        arena->ndirty += share;
+        size_t piece = start - head;
+        free_run_insert(arena, chunk, head, piece, dirty_share(ndirty, piece, len));
     }
     if (head + len > start + npages) {
-        size_t piece = head + len - start - npages, share = dirty_share(ndirty, piece, len);
-        free_run_insert(arena, chunk, start + npages, piece, share);
-        arena->ndirty += share;
+        size_t piece = head + len - start - npages;
+        free_run_insert(arena, chunk, start + npages, piece, dirty_share(ndirty, piece, len));
     }
     chunk->nfree -= npages;
     arena->nactive += npages;
@@ -337,7 +335,6 @@ static void arena_run_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, 
     arena->nactive -= npages;
     /* the merged run's dirty count: a purged neighbour adds none */
     size_t ndirty = bm_state.pages_releasable ? npages : 0;
-    arena->ndirty += ndirty;
     if (head > BM_CHUNK_HEADER_PAGES) {
         bm_pagemap_t left = chunk->map[head - 1];
         if (bm_pm_kind(left) == BM_PAGE_FREE) {
@@ -439,12 +436,8 @@ bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls) {
         free_run_remove(arena, chunk, after);
         chunk->map[after] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
         chunk->map[after + rlen - 1] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);
-        arena->ndirty -= ndirty;
-        if (rlen > extra) {
-            size_t share = dirty_share(ndirty, rlen - extra, rlen);
-            free_run_insert(arena, chunk, after + extra, rlen - extra, share);
-            arena->ndirty += share;
-        }
+        if (rlen > extra)
+            free_run_insert(arena, chunk, after + extra, rlen - extra, dirty_share(ndirty, rlen - extra, rlen));
         chunk->nfree -= extra;
         arena->nactive += extra;
         large_run_mark(chunk, head, want, new_cls);
@@ -655,13 +648,9 @@ size_t bm_arena_purge_run(bm_arena_t *arena, bm_free_run_t *run) {
     /* The first page keeps the run's list links; the rest can go. */
     if (npages > 1 && r && r->source.release)
         r->source.release(r->source.ctx, bm_page_addr(chunk, head + 1), (npages - 1) << BM_LG_PAGE);
-    dirty_unlink(run);
-    bm_free_runs_remove(&arena->runs_dirty, run);
-    bm_free_runs_insert(&arena->runs_clean, run, npages);
-    chunk->map[head] = bm_pm_make(BM_PAGE_FREE, true, 0, npages, BM_BIN_INVALID);
     size_t counted = run->ndirty;
-    arena->ndirty -= counted;
-    run->ndirty = 0;
+    free_run_remove(arena, chunk, head);
+    free_run_insert(arena, chunk, head, npages, 0); /* refiled clean */
     return counted;
 }
 

@@ -39,13 +39,17 @@ const bm_pagemap_t bm_no_pages[BM_CHUNK_PAGES] = {
     [0 ... BM_CHUNK_PAGES - 1] = (bm_pagemap_t)BM_BIN_INVALID << BM_PM_CLASS_SHIFT};
 
 /* An arena chunk's map is published by bm_chunk_init, once written; every other change of a
- * chunk's type goes through here or pool_insert, which withdraw it. */
+ * chunk's type goes through table_mark or pool_insert, which withdraw it here. */
+static void maps_withdraw(bm_region_t *r, size_t index, size_t n) {
+    for (size_t i = 0; r->maps && i < n; i++)
+        r->maps[index + i] = bm_no_pages;
+}
+
 static void table_mark(bm_region_t *r, size_t index, size_t n, unsigned type, unsigned arena) {
     r->table[index] = bm_ct_make(type, true, arena, n);
     for (size_t i = 1; i < n; i++)
         r->table[index + i] = bm_ct_make(type, false, arena, i);
-    for (size_t i = 0; r->maps && i < n; i++)
-        r->maps[index + i] = bm_no_pages;
+    maps_withdraw(r, index, n);
 }
 
 /* Puts [index, index + n) into the pool, merged with free neighbours. Pool lock held.
@@ -53,10 +57,10 @@ static void table_mark(bm_region_t *r, size_t index, size_t n, unsigned type, un
  * the new head and tail is already right; not rewriting them keeps taking a chunk from a large
  * static region O(1) (it was O(chunks in the region)). */
 static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool entries_are_pool) {
-    for (size_t i = 0; !entries_are_pool && i < n; i++) {
-        r->table[index + i] = bm_ct_make(BM_CT_POOL, false, 0, 0);
-        if (r->maps)
-            r->maps[index + i] = bm_no_pages;
+    if (!entries_are_pool) {
+        for (size_t i = 0; i < n; i++)
+            r->table[index + i] = bm_ct_make(BM_CT_POOL, false, 0, 0);
+        maps_withdraw(r, index, n);
     }
     if (index > 0 && bm_ct_type(r->table[index - 1]) == BM_CT_POOL) {
         bm_ctentry_t tail = r->table[index - 1];
@@ -344,8 +348,7 @@ int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned na
         r->table = bm_base_alloc(r->nchunks * sizeof(bm_ctentry_t));
         if (BM_CHUNK_MAPS) {
             r->maps = bm_base_alloc(r->nchunks * sizeof(bm_pagemap_t *));
-            for (size_t c = 0; c < r->nchunks; c++)
-                r->maps[c] = bm_no_pages;
+            maps_withdraw(r, 0, r->nchunks);
         }
     }
     for (unsigned a = 0; a < narenas; a++) {

@@ -325,8 +325,8 @@ typedef struct bm_arena {
     unsigned index;
     unsigned node;             /* memory node its chunks come from */
     /* Free page runs of all its chunks, by length, in two sets: runs holding pages not purged
-     * since they were freed (dirty, still backed) and purged ones. A run is taken from the
-     * dirty set when one fits: reusing backed pages costs no page faults. */
+     * since they were freed (dirty, still backed) and purged ones. Allocation takes the best
+     * fit of both, the dirty run on a tie: reusing backed pages costs no page faults. */
     bm_free_runs_t runs_dirty, runs_clean;
     bm_free_run_t dirty_runs;  /* list head (links only) of its dirty free runs, oldest first */
     bm_chunk_t *chunks;        /* list of its chunks */

@@ -4,14 +4,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-CORE_SRCS := $(sort $(wildcard core/*.c))
-CORE_HDRS := $(wildcard core/*.h include/*.h port/*.h port/arch/*.h)
+CORE_SRCS := $(sort $(wildcard core/*.c core/ext/*.c))
+CORE_HDRS := $(wildcard core/*.h core/ext/*.h include/*.h port/*.h port/arch/*.h)
 WARN := -Wall -Wextra -Werror
 
 # ---- host builds -------------------------------------------------------------------------------
 HOST_CC ?= gcc
 HOST_DEFS := -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE
-HOST_INC := -Iinclude -Iport -Icore -Itests/host
+HOST_INC := -Iinclude -Iport -Icore -Icore/ext -Itests/host
 HOST_SRCS := $(CORE_SRCS) port/host.c
 HOST_TESTS := $(filter-out test_main,$(basename $(notdir $(wildcard tests/host/test_*.c))))
 
@@ -132,7 +132,7 @@ lib: deps
 
 build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS) boards/board.h
 	@mkdir -p $(dir $@)
-	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) -Iinclude -Iport -Icore -Iboards -c -o $@ $<
+	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) -Iinclude -Iport -Icore -Icore/ext -Iboards -c -o $@ $<
 
 build/$(TARGET)/libbaremalloc.a: $(LIB_OBJS)
 	@rm -f $@

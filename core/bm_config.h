@@ -1,14 +1,150 @@
 /*
- * Compile-time configuration: geometry and the defaults of every run-time option.
+ * Compile-time configuration: every knob of the core in one place.
  *
- * Geometry (choose one with -D):
- *   BM_GEOMETRY_KERNEL (default): 4 KiB pages, 2 MiB chunks. For kernels and large heaps.
- *   BM_GEOMETRY_SMALL:            256 B pages, 16 KiB chunks. For microcontroller heaps of
- *                                 tens of KiB: a chunk header is 512 B, the smallest unit a
- *                                 large allocation takes is 256 B.
+ * Part 1 is what an integrator may set (with -D on the compiler's command line); part 2 is
+ * derived from it and must not be set. Measurements behind the defaults are in
+ * docs/BENCHMARKS.md ("Why the defaults are what they are"). BM_MAX_CORES, which the port
+ * shares, is in port/bm_port.h; the port's own knobs (BM_LOCK_TICKET, BM_HOST_RESERVE) are in
+ * the port's files.
  */
 #ifndef BM_CONFIG_H
 #define BM_CONFIG_H
+
+#include <stdint.h>
+
+/* =========================================================================================
+ * Part 1: knobs.
+ * ======================================================================================= */
+
+/* Geometry, one of:
+ *   BM_GEOMETRY_KERNEL (default): 4 KiB pages, 2 MiB chunks. For kernels and large heaps.
+ *   BM_GEOMETRY_SMALL:            256 B pages, 16 KiB chunks. For microcontroller heaps of
+ *                                 tens of KiB: a chunk header is 512 B, the smallest unit a
+ *                                 large allocation takes is 256 B. */
+
+/* Free-path checks on the fast path: the pointer lies in an arena chunk of a known region,
+ * is the start of a region of its class (division-free test), and does not carry the freed
+ * key. 0 trusts the caller: a few instructions faster; the arena still checks every pointer
+ * that reaches it. */
+#ifndef BM_FREE_CHECKS
+#define BM_FREE_CHECKS 1
+#endif
+
+/* Count fast-path allocation hits per core (stats.cores.<c>.hits): off by default because it
+ * adds a load and a store to the malloc fast path. */
+#ifndef BM_STATS_FAST
+#define BM_STATS_FAST 0
+#endif
+
+/* Page sources (memory nodes) the allocator can manage at once. */
+#ifndef BM_MAX_REGIONS
+#define BM_MAX_REGIONS 4
+#endif
+
+/* Arenas at most (the narenas option picks how many are used). */
+#ifndef BM_MAX_ARENAS
+#define BM_MAX_ARENAS 64
+#endif
+
+/* Whether an arena keeps one fully free chunk instead of returning it to the pool at once
+ * (hysteresis against a workload bouncing a chunk through the pool lock). Not with 16 KiB
+ * chunks: there a chunk is a large share of the heap, better left to any arena or huge block. */
+#ifndef BM_KEEP_SPARE_CHUNK
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_KEEP_SPARE_CHUNK 0
+#else
+#define BM_KEEP_SPARE_CHUNK 1
+#endif
+#endif
+
+/* Per-chunk page-map pointers (bm_region_t.maps), which let the free fast path read a page's
+ * entry with no chunk type test, cost a pointer per chunk in the first chunk's metadata: a
+ * 64-bit build of the small geometry (host tests only) would then cover 15 MiB instead of 48,
+ * so it keeps the type test instead. */
+#ifndef BM_CHUNK_MAPS
+#if defined(BM_GEOMETRY_SMALL) && UINTPTR_MAX > 0xffffffffu
+#define BM_CHUNK_MAPS 0
+#else
+#define BM_CHUNK_MAPS 1
+#endif
+#endif
+
+/* Objects one cache refill or flush moves at most, whatever tcache_batch/tcache_flush say:
+ * it bounds the longest call (interrupts stay masked through it). */
+#ifndef BM_TCACHE_BATCH_MAX
+#define BM_TCACHE_BATCH_MAX 64
+#endif
+
+/* Bytes a small class's bin may hold even when that is more than two runs of it. */
+#ifndef BM_TCACHE_BIN_BYTES
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_TCACHE_BIN_BYTES 0
+#else
+#define BM_TCACHE_BIN_BYTES (128u << 10)
+#endif
+#endif
+
+/* Purging: free runs one sync purge (at an arena unlock) may visit; free runs per arena and
+ * pooled chunk spans bm_maintenance may visit per call. They bound those calls. */
+#ifndef BM_PURGE_SYNC_RUNS
+#define BM_PURGE_SYNC_RUNS 8
+#endif
+#ifndef BM_MAINT_RUNS
+#define BM_MAINT_RUNS 32
+#endif
+#ifndef BM_MAINT_SPANS
+#define BM_MAINT_SPANS 8
+#endif
+
+/* bm_stats_print: its stack buffer, the chunks whose runs the heap map lists and the spans
+ * (pool, huge, arena chunk) it lists. */
+#ifndef BM_STATS_BUF
+#define BM_STATS_BUF 256
+#endif
+#ifndef BM_STATS_MAP_CHUNKS
+#define BM_STATS_MAP_CHUNKS 64
+#endif
+#ifndef BM_STATS_MAP_SPANS
+#define BM_STATS_MAP_SPANS 1024
+#endif
+
+/* Defaults of the run-time options (the options string overrides each; docs/CTL.md). */
+#ifndef BM_DEFAULT_NARENAS
+#define BM_DEFAULT_NARENAS 0 /* 0: one arena per core (see README "Arenas") */
+#endif
+#ifndef BM_DEFAULT_TCACHE
+#define BM_DEFAULT_TCACHE 1
+#endif
+#ifndef BM_DEFAULT_TCACHE_MAX /* bytes: largest size class cached per core */
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_DEFAULT_TCACHE_MAX 1024 /* the 256 B - 1 KiB page-run classes too, two each */
+#else
+#define BM_DEFAULT_TCACHE_MAX 32768
+#endif
+#endif
+#ifndef BM_DEFAULT_TCACHE_SLOTS /* cached objects per small class */
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_DEFAULT_TCACHE_SLOTS 8
+#else
+#define BM_DEFAULT_TCACHE_SLOTS 256
+#endif
+#endif
+#ifndef BM_DEFAULT_TCACHE_SLOTS_LARGE /* cached objects per large class */
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_DEFAULT_TCACHE_SLOTS_LARGE 2
+#else
+#define BM_DEFAULT_TCACHE_SLOTS_LARGE 8
+#endif
+#endif
+/* Sync purging spares a dirty run until the arena has taken or given back this many page runs
+ * since it became dirty. */
+#ifndef BM_DEFAULT_PURGE_AGE
+#define BM_DEFAULT_PURGE_AGE 1024
+#endif
+
+/* =========================================================================================
+ * Part 2: derived. Do not set these.
+ * ======================================================================================= */
 
 #if defined(BM_GEOMETRY_SMALL)
 #define BM_GEOMETRY_IS_SMALL 1
@@ -27,75 +163,7 @@
 #define BM_CHUNK_PAGES (BM_CHUNK >> BM_LG_PAGE)
 /* Bytes of the chunk header before its page map (tools/gen_size_classes.py assumes 64). */
 #define BM_CHUNK_HEADER_FIXED_BYTES 64
-
-/* Free-path checks on the fast path: the pointer lies in an arena chunk of a known region,
- * is the start of a region of its class (division-free test), and is not the block freed
- * just before on this core. Off (-DBM_FREE_CHECKS=0) trusts the caller: a few instructions
- * faster; the arena still checks every pointer that reaches it. */
-#ifndef BM_FREE_CHECKS
-#define BM_FREE_CHECKS 1
-#endif
-
-/* Whether an arena keeps one fully free chunk instead of returning it to the pool at once
- * (hysteresis against a workload bouncing a chunk through the pool lock). Not with 16 KiB
- * chunks: there a chunk is a large share of the heap, better left to any arena or huge block. */
-#ifndef BM_KEEP_SPARE_CHUNK
-#if defined(BM_GEOMETRY_SMALL)
-#define BM_KEEP_SPARE_CHUNK 0
-#else
-#define BM_KEEP_SPARE_CHUNK 1
-#endif
-#endif
-
-/* Page sources (memory nodes) the allocator can manage at once. */
-#ifndef BM_MAX_REGIONS
-#define BM_MAX_REGIONS 4
-#endif
-
-#ifndef BM_MAX_ARENAS
-#define BM_MAX_ARENAS 64
-#endif
-
-/* Run-time option defaults (each can be changed by the options string). */
-#ifndef BM_DEFAULT_NARENAS
-#define BM_DEFAULT_NARENAS 0 /* 0: one arena per core (see README "Arenas") */
-#endif
-#ifndef BM_DEFAULT_TCACHE
-#define BM_DEFAULT_TCACHE 1
-#endif
-/* Bytes a small class's bin may hold even when that is more than two runs of it. */
-#ifndef BM_TCACHE_BIN_BYTES
-#if defined(BM_GEOMETRY_SMALL)
-#define BM_TCACHE_BIN_BYTES 0
-#else
-#define BM_TCACHE_BIN_BYTES (128u << 10)
-#endif
-#endif
-#if defined(BM_GEOMETRY_SMALL)
-/* Caching the 256 B - 1 KiB page-run classes too (two blocks each, at most 5 KiB held) takes
- * a quarter of a typical firmware trace off the arena path: about -20% instructions per call
- * on the Cortex-M3 trace of bench/guest. A failed allocation flushes the cache and retries. */
-#define BM_DEFAULT_TCACHE_MAX 1024 /* bytes: largest size class cached per core */
-#define BM_DEFAULT_TCACHE_SLOTS 8  /* cached objects per small class */
-#define BM_DEFAULT_TCACHE_SLOTS_LARGE 2
-#else
-#define BM_DEFAULT_TCACHE_MAX 32768
-#define BM_DEFAULT_TCACHE_SLOTS 256 /* a batch of 1024 blocks of 8-512 B stays in the cache */
-#define BM_DEFAULT_TCACHE_SLOTS_LARGE 8 /* cached objects per large class */
-#endif
+/* The tcache_slots option's upper bound. */
 #define BM_TCACHE_SLOTS_MAX 1024
-/* Objects one cache refill or flush moves at most, whatever tcache_batch/tcache_flush say:
- * it bounds the longest call (interrupts stay masked through it). 128-object refills of the
- * 256-slot bins cost up to 6300 instructions on AArch64; 64 halves that. */
-#ifndef BM_TCACHE_BATCH_MAX
-#define BM_TCACHE_BATCH_MAX 64
-#endif
-/* Sync purging spares a dirty run until the arena has taken or given back this many page runs
- * since it became dirty. With dirty_max 10% (options.c) and dirty pages counted exactly
- * (arena.c): bench/mixed_realloc 1.2 -> 1.8 Mops against 256 and 25%, churn peak RSS 105.5 ->
- * 106.8 MiB, under jemalloc's 109 (2048: 2.8 Mops but 110.8 MiB). */
-#ifndef BM_DEFAULT_PURGE_AGE
-#define BM_DEFAULT_PURGE_AGE 1024
-#endif
 
 #endif /* BM_CONFIG_H */

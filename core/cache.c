@@ -1,14 +1,21 @@
 /*
- * Per-core caches. A hit in malloc or free touches only the calling core's cache (alloc.c has
- * the fast paths); this file is the slow side: creating a cache, refilling an empty bin from
- * the arena in one batch under one lock, and flushing part of a full bin back to the arenas
- * that own the objects, taking each arena's lock once per flush.
+ * Per-core caches, and every allocation and free the fast paths in alloc.c could not finish.
+ * A hit touches only the calling core's cache (alloc.c); this file is the slow side: creating
+ * a core's cache, refilling an empty bin from the arena in one batch under one lock, flushing
+ * part of a full bin back to the arenas that own the objects (each arena's lock once per
+ * flush), deciding for every block whether the cache or the arena takes it (cache_holds, the
+ * one place that decides), and the retry after a failed allocation.
  *
  * Objects freed on core B that core A allocated simply enter B's cache; when B flushes, each
  * goes back to its own arena (its chunk says which). So a cross-core free costs B no lock on
  * the fast path and a bounded share of a flush later.
+ *
+ * Everything here runs with interrupts masked (the entry points mask them) and on the calling
+ * core's own cache, so no lock guards a cache; the arena locks are taken one at a time.
  */
 #include "internal.h"
+
+/* ---- creating a cache ------------------------------------------------------------------------ */
 
 static unsigned cache_slots_for(unsigned cls) {
     const bm_options_t *opt = &bm_state.opt;
@@ -26,7 +33,8 @@ static unsigned cache_slots_for(unsigned cls) {
     return slots < limit ? slots : limit;
 }
 
-bm_cache_t *bm_cache_create(unsigned core) {
+/* O(classes). NULL when base metadata is exhausted. */
+static bm_cache_t *cache_create(unsigned core) {
     unsigned total = 0, ncached = 0;
     for (unsigned cls = 0; cls < BM_NCLASSES; cls++) {
         unsigned slots = cache_slots_for(cls);
@@ -41,7 +49,6 @@ bm_cache_t *bm_cache_create(unsigned core) {
     if (!cache || !info || (total && !slots))
         return NULL;
     cache->info = info;
-    cache->core = core;
     cache->arena = bm_arena_for_core(core);
     cache->slots = slots;
     cache->ncached = ncached;
@@ -62,25 +69,61 @@ bm_cache_t *bm_cache_create(unsigned core) {
     return cache;
 }
 
+/* O(1), O(classes) on the core's first call. This core's cache, created on first use; NULL
+ * for a core beyond the slots or when there is no memory for it. Interrupts masked. */
+static bm_cache_t *current_cache(void) {
+    bm_cache_t **slot = bm_core_local();
+    bm_cache_t *cache = *slot;
+    if (BM_LIKELY(cache != &bm_cache_unset))
+        return cache;
+    unsigned core = bm_this_core();
+    if (core >= BM_MAX_CORES)
+        return NULL;
+    cache = bm_state.caches[core];
+    if (!cache) {
+        cache = cache_create(core);
+        __atomic_store_n(&bm_state.caches[core], cache, __ATOMIC_RELEASE);
+    }
+    if (cache)
+        *slot = cache;
+    return cache;
+}
+
+/* ---- the cache-or-arena decision --------------------------------------------------------------- */
+
+/* The one place that decides whether a core's cache holds blocks of class cls: the class has
+ * slots in this cache (a class above tcache_max, or any with caches off, has none). */
+BM_INLINE bool cache_holds(const bm_cache_t *cache, unsigned cls) {
+    return cache && cls < cache->ncached && cache->info[cls].nmax != 0;
+}
+
+/* A flush request (tcache.flush_all from another core) is honoured on this core's slow paths. */
+BM_INLINE void honour_flush_request(bm_cache_t *cache) {
+    if (BM_UNLIKELY(cache && __atomic_load_n(&cache->flush_request, __ATOMIC_RELAXED)))
+        bm_cache_flush_requested(cache);
+}
+
+/* O(1). One block of class cls straight from the arena: a large run or one small region. */
+static void *arena_alloc(bm_arena_t *arena, unsigned cls) {
+    if (!bm_class_is_small(cls))
+        return bm_arena_large_alloc(arena, cls, BM_PAGE);
+    void *p = NULL;
+    bm_arena_lock(arena);
+    unsigned got = bm_bin_fill_locked(arena, cls, &p, 1);
+    bm_arena_unlock(arena);
+    return got ? p : NULL;
+}
+
 BM_INLINE void **cache_bin_empty_pos(const bm_cache_bin_t *bin) {
     return (void **)((char *)bin->head + (uint16_t)(bin->low_empty - (uint16_t)(uintptr_t)bin->head));
 }
 
-void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls) {
-    bm_cache_check_flush_request(cache); /* tcache.flush_all from another core */
+/* O(batch). Refills the empty bin of small class cls from the arena and pops one. */
+static void *cache_refill(bm_cache_t *cache, unsigned cls) {
     bm_arena_t *arena = cache->arena;
-    if (!bm_class_is_small(cls))
-        return bm_arena_large_alloc(arena, cls, BM_PAGE);
     bm_cache_bin_t *bin = &cache->bins[cls];
     bm_cache_bin_info_t *info = &cache->info[cls];
-    void *p = NULL;
-    if (cls >= cache->ncached || info->nmax == 0) {
-        bm_arena_lock(arena);
-        unsigned got = bm_arena_bin_fill(arena, cls, &p, 1);
-        bm_arena_unlock(arena);
-        return got ? p : NULL;
-    }
-    /* Refill: regions arrive in ascending address order and the lowest is popped first. */
+    /* Regions arrive in ascending address order and the lowest is popped first. */
     unsigned want = (unsigned)(info->nmax * bm_state.opt.tcache_batch_pct + 99) / 100;
     if (want < 1)
         want = 1;
@@ -92,7 +135,7 @@ void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls) {
         want = 2 * bm_classes[cls].nregs;
     void **empty = cache_bin_empty_pos(bin);
     bm_arena_lock(arena);
-    unsigned got = bm_arena_bin_fill(arena, cls, empty - want, want);
+    unsigned got = bm_bin_fill_locked(arena, cls, empty - want, want);
     bm_arena_unlock(arena);
     if (got == 0)
         return NULL;
@@ -101,12 +144,108 @@ void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls) {
     info->nfills++;
     info->nfilled += got;
     info->nmisses++;
-    p = empty[-(long)got];
+    void *p = empty[-(long)got];
     bin->head = empty - got + 1;
     if (info->low_water > got - 1)
         info->low_water = (uint16_t)(got - 1);
     return p;
 }
+
+/* O(1) on a hit, O(batch) on a refill. A block of class cls for this core: its cache bin, a
+ * refill, or the arena for a class the cache does not hold (or with no cache). */
+static void *alloc_class(bm_cache_t *cache, bm_arena_t *arena, unsigned cls) {
+    if (cache_holds(cache, cls)) {
+        bm_cache_bin_t *bin = &cache->bins[cls];
+        if ((uint16_t)(uintptr_t)bin->head != bin->low_empty) {
+            BM_STATS_FAST_HIT(cache);
+            return *bin->head++;
+        }
+    }
+    honour_flush_request(cache);
+    if (cache_holds(cache, cls) && bm_class_is_small(cls))
+        return cache_refill(cache, cls);
+    return arena_alloc(arena, cls);
+}
+
+/* One attempt at a block of any size and power-of-two alignment; interrupts masked. */
+static void *alloc_attempt(bm_cache_t *cache, bm_arena_t *arena, size_t size, size_t align) {
+    void *p = NULL;
+    if (size <= BM_LARGE_MAX && align <= BM_PAGE) {
+        /* Every large class is page aligned, so the search always ends on a class. */
+        unsigned cls = bm_size_to_class(size);
+        while (bm_classes[cls].align < align)
+            cls++;
+        p = alloc_class(cache, arena, cls);
+    } else if (size <= BM_LARGE_MAX && align < BM_CHUNK) {
+        unsigned cls = bm_size_to_class(size);
+        p = bm_arena_large_alloc(arena, cls < BM_NSMALL ? BM_NSMALL : cls, align);
+    }
+    if (!p && (size > BM_LARGE_MAX || align > BM_PAGE))
+        p = bm_huge_alloc(arena, size, align > BM_CHUNK ? align : BM_CHUNK);
+    return p;
+}
+
+/* The block handed out: the freed key cleared, exactly size bytes exposed to ASan. */
+BM_INLINE void *handed_out(void *p, size_t size, size_t usable) {
+#if BM_FREE_CHECKS
+    bm_mark_allocated(p);
+#endif
+    BM_EXPOSE(p, size, usable);
+    (void)size;
+    (void)usable;
+    return p;
+}
+
+/* O(1) plus a refill, a run or a chunk taken; on failure O(cached objects + arenas) for the
+ * retry. Any size and power-of-two alignment (0: the size's natural one); NULL with BM_ENOMEM
+ * when even the retry fails. From an interrupt handler only if the grow hook allows it. */
+void *bm_alloc_slow(size_t size, size_t align) {
+    if (!bm_ensure_init()) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    if (size == 0)
+        size = 1;
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_t *cache = current_cache();
+    bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_this_core());
+    void *p = alloc_attempt(cache, arena, size, align);
+    if (BM_UNLIKELY(!p)) {
+        /* What is missing may be parked: this core's cached blocks (on a small heap a real
+         * share of it) and the arenas' spare chunks (which a huge block needs more). Give
+         * them back and try once more. */
+        if (cache)
+            bm_cache_flush_all(cache);
+        for (unsigned a = 0; a < bm_state.narenas; a++)
+            bm_arena_release_spare(bm_state.arenas[a]);
+        p = alloc_attempt(cache, arena, size, align);
+    }
+    bm_port_irq_restore(irq);
+    if (!p) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    return handed_out(p, size, bm_usable_size(p));
+}
+
+/* A malloc the fast path did not serve. Up to the largest class, once this core has its
+ * cache: alloc_class directly (a size past the lookup table was not tried by the fast path),
+ * skipping bm_alloc_slow's set-up (about 70 Cortex-M3 instructions); that also handles
+ * failure (flush and retry), size 0, huge sizes and a core's first call. */
+void *bm_malloc_slow(size_t size) {
+    if (size - 1 < BM_LARGE_MAX && bm_is_ready()) {
+        unsigned cls = bm_size_to_class(size);
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_cache_t *cache = *bm_core_local();
+        void *p = cache != &bm_cache_unset ? alloc_class(cache, cache->arena, cls) : NULL;
+        bm_port_irq_restore(irq);
+        if (p)
+            return handed_out(p, size, bm_classes[cls].size);
+    }
+    return bm_alloc_slow(size, 0);
+}
+
+/* ---- flushing ------------------------------------------------------------------------------------ */
 
 /* Returns objects[0..n) to their arenas: one lock hold per distinct arena. Entries are set to
  * NULL as they go. */
@@ -124,7 +263,7 @@ static void cache_return_objects(bm_cache_t *cache, void **objects, unsigned n) 
             }
             if (chunk->arena != arena)
                 continue;
-            bm_arena_dalloc_locked(arena, chunk, objects[i]);
+            bm_block_dalloc_locked(arena, chunk, objects[i]);
             if (arena != cache->arena)
                 cache->cross_frees++;
             objects[i] = NULL;
@@ -155,69 +294,8 @@ static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush) {
     cache->info[cls].nflushed += nflush;
 }
 
-/* The block carries the freed key: confirm whether it is really free already (in this
- * core's cache, or back in its run) and report it if so. */
-static bool cache_free_is_double(bm_cache_t *cache, bm_cache_bin_t *bin, bm_chunk_t *chunk, void *ptr) {
-    (void)cache;
-    for (void **slot = bin->head; slot != cache_bin_empty_pos(bin); slot++) {
-        if (*slot == ptr) {
-            bm_report("double free of a block (it is already in this core's cache)", ptr);
-            return true;
-        }
-    }
-    bool already_free = false;
-    if (bm_pm_kind(chunk->map[bm_page_index(ptr)]) == BM_PAGE_SMALL) {
-        bm_arena_lock(chunk->arena);
-        already_free = bm_arena_region_is_free(chunk, ptr);
-        bm_arena_unlock(chunk->arena);
-    }
-    if (already_free)
-        bm_report("double free of a small block (it is already free in its run)", ptr);
-    return already_free;
-}
-
-/* A free the fast path could not finish: the pointer failed a check, the bin is full or not
- * cached, or the pointer lies in another region. Classifies it exactly and acts. */
-void bm_cache_free_slow(bm_cache_t *cache, void *ptr) {
-    bm_cache_check_flush_request(cache); /* tcache.flush_all from another core */
-    bm_region_t *region = bm_region_of(ptr);
-    if (!region) {
-        bm_report("free of a pointer outside every heap region (not from this allocator)", ptr);
-        return;
-    }
-    bm_ctentry_t entry = *bm_region_entry(region, ptr);
-    switch (bm_ct_type(entry)) {
-    case BM_CT_HUGE:
-        if (bm_ct_head(entry) && ((uintptr_t)ptr & BM_CHUNK_MASK) == 0)
-            bm_huge_free(ptr, region, entry);
-        else
-            bm_report("free of a pointer that is not the start of a block (inside a huge block)", ptr);
-        return;
-    case BM_CT_ARENA:
-        break;
-    default:
-        bm_report("double free of a huge block, or free of a pointer never allocated", ptr);
-        return;
-    }
-    bm_chunk_t *chunk = bm_chunk_of(ptr);
-    bm_pagemap_t pm = chunk->map[bm_page_index(ptr)];
-    unsigned cls = bm_pm_class(pm);
-    bool valid = cls != BM_BIN_INVALID &&
-                 bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)));
-    if (!valid || !cache || cls >= cache->ncached || cache->info[cls].nmax == 0) {
-        /* Not cacheable (or bad: the arena reports exactly what is wrong). */
-        bm_arena_t *arena = chunk->arena;
-        bm_arena_lock(arena);
-        bm_arena_dalloc_locked(arena, chunk, ptr);
-        bm_arena_unlock(arena);
-        return;
-    }
-    bm_cache_bin_t *bin = &cache->bins[cls];
-    if (bm_first_word(ptr) == bm_freed_key(ptr) && cache_free_is_double(cache, bin, chunk, ptr))
-        return;
-    bm_cache_push(cache, cls, ptr);
-}
-
+/* O(1), O(batch) when the bin is full and flushes first. Pushes ptr, a checked block of
+ * class cls, which this cache holds. */
 void bm_cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
     bm_cache_bin_t *bin = &cache->bins[cls];
     if ((uint16_t)(uintptr_t)bin->head == bin->low_full) {
@@ -251,4 +329,104 @@ size_t bm_cache_trim_idle(bm_cache_t *cache) {
         info->low_water = (uint16_t)bm_cache_bin_count(&cache->bins[cls]);
     }
     return flushed;
+}
+
+/* O(cached objects). Honours another core's tcache.flush_all request. */
+void bm_cache_flush_requested(bm_cache_t *cache) {
+    __atomic_store_n(&cache->flush_request, 0, __ATOMIC_RELAXED);
+    bm_cache_flush_all(cache);
+    __atomic_fetch_add(&bm_maint_stats.flushes_honoured, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- frees the fast path did not finish ------------------------------------------------------- */
+
+/* The block carries the freed key: confirm whether it is really free already (in this
+ * core's cache, or back in its run) and report it if so. */
+static bool cache_free_is_double(bm_cache_bin_t *bin, bm_chunk_t *chunk, void *ptr) {
+    for (void **slot = bin->head; slot != cache_bin_empty_pos(bin); slot++) {
+        if (*slot == ptr) {
+            bm_report("double free of a block (it is already in this core's cache)", ptr);
+            return true;
+        }
+    }
+    bool already_free = false;
+    if (bm_pm_kind(chunk->map[bm_page_index(ptr)]) == BM_PAGE_SMALL) {
+        bm_arena_lock(chunk->arena);
+        already_free = bm_bin_region_is_free_locked(chunk, ptr);
+        bm_arena_unlock(chunk->arena);
+    }
+    if (already_free)
+        bm_report("double free of a small block (it is already free in its run)", ptr);
+    return already_free;
+}
+
+/* O(1), O(bin) to confirm a suspected double free, O(batch) for a flush. The block at ptr, of
+ * class cls in an arena chunk, goes to this core's cache if it holds the class, else to its
+ * arena, which checks it again under its lock. */
+static void free_class(bm_cache_t *cache, void *ptr, unsigned cls) {
+    bm_chunk_t *chunk = bm_chunk_of(ptr);
+    if (cache_holds(cache, cls)) {
+        if (bm_first_word(ptr) == bm_freed_key(ptr) && cache_free_is_double(&cache->bins[cls], chunk, ptr))
+            return;
+        bm_cache_push(cache, cls, ptr);
+        return;
+    }
+    bm_arena_t *arena = chunk->arena;
+    bm_arena_lock(arena);
+    bm_block_dalloc_locked(arena, chunk, ptr);
+    bm_arena_unlock(arena);
+}
+
+/* The general free: classifies ptr from scratch and acts. A bad pointer is reported with what
+ * is wrong and ignored. */
+void bm_free_slow(void *ptr) {
+    if (!ptr)
+        return;
+    if (!bm_is_ready()) {
+        bm_report("free before the allocator was initialised (pointer not from this allocator)", ptr);
+        return;
+    }
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_t *cache = current_cache();
+    honour_flush_request(cache);
+    bm_ptr_info_t info;
+    switch (bm_ptr_classify(ptr, &info)) {
+    case BM_PTR_BAD:
+        bm_report(info.why, ptr);
+        break;
+    case BM_PTR_HUGE:
+        bm_huge_free(ptr, info.region, info.entry);
+        break;
+    default:
+        free_class(cache, ptr, info.cls);
+        break;
+    }
+    bm_port_irq_restore(irq);
+}
+
+/* A block in one of region 0's arena chunks that the fast path did not cache (pm: its page
+ * map entry). A full bin flushes and takes it when the block passes the fast path's checks;
+ * a large run of a class this core does not cache goes straight to its arena; anything else
+ * (a failed check, a possible double free) takes bm_free_slow. */
+void bm_free_uncached(void *ptr, bm_pagemap_t pm) {
+    unsigned cls = bm_pm_class(pm);
+    if (cls != BM_BIN_INVALID) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_cache_t *cache = *bm_core_local();
+        if (cache != &bm_cache_unset) {
+            bm_cache_bin_t *bin = &cache->bins[cls];
+            bool passes = cache_holds(cache, cls)
+                              ? BM_FREE_CHECKS && (uint16_t)(uintptr_t)bin->head == bin->low_full &&
+                                    bm_bin_region_start(bin, ptr, pm) && bm_first_word(ptr) != bm_freed_key(ptr)
+                              : bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm);
+            if (passes) {
+                honour_flush_request(cache);
+                free_class(cache, ptr, cls);
+                bm_port_irq_restore(irq);
+                return;
+            }
+        }
+        bm_port_irq_restore(irq);
+    }
+    bm_free_slow(ptr);
 }

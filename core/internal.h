@@ -1,25 +1,45 @@
 /*
- * baremalloc core: the structures every layer shares and the invariants they keep.
+ * baremalloc core: the structures every layer of the allocator shares and the invariants they
+ * keep. The observability layer (statistics, their printer, the heap map, bm_ctl, maintenance,
+ * the validator) lives in core/ext/ with its own header and is not linked by a program that
+ * calls only the allocation API.
  *
- * Layers, from the platform up:
- *   region  (chunk.c)  an address range from one page source, cut into chunks; a chunk table
- *                      says what each chunk is (arena chunk, huge span, free span in the pool).
- *   pool    (chunk.c)  free chunk spans of every region, best fit then lowest address; huge
- *                      allocations and arenas take chunks from it and give them back.
- *   chunk   (arena.c)  2^lg_chunk bytes, naturally aligned, owned by one arena; its header is a
- *                      page map with one entry per page.
- *   run     (arena.c)  a span of pages in a chunk: free, small (equal regions of one class with
- *                      the run header and its bitmap at the start), large (one block), or meta.
- *   bin     (arena.c)  per arena and small class: the current run and the non-full runs by
- *                      address, so regions come from the lowest-address run that has room.
- *   arena   (arena.c)  chunks, free page runs (one list per length: smallest fit in O(1)),
- *                      dirty runs oldest first, bins, one lock.
- *   cache   (cache.c)  per core, per class, a stack of free objects: no lock on a hit.
- *   alloc   (alloc.c)  the public API, initialisation, options.
- *   check   (check.c)  the validator: walks all of the above and checks every invariant.
+ * Layers, from the platform up; each file calls only the files above it in this list (and the
+ * port), never one below it:
+ *   state.c   globals: size classes, bm_state, per-core cache pointers, error reporting, the
+ *             live-bytes counter.
+ *   options.c the options string.
+ *   rbtree.c  intrusive red-black tree (the chunk pool and the bins' non-full runs).
+ *   runs.c    the free page run index: one list per length, found by two bit scans.
+ *   region.c  page sources cut into chunks, the chunk table, the chunk pool.
+ *   huge.c    huge blocks: spans of whole chunks.
+ *   arena.c   an arena's chunks (2^lg_chunk bytes, header = page map), page runs, large runs,
+ *             the purge mechanism and the sync purge policy.
+ *   bin.c     small runs (equal regions of one class, header and bitmap at the start) and
+ *             bins; the block dispatch and the one pointer classifier.
+ *   base.c    base metadata, bootstrap, initialisation, the lock-everything helper.
+ *   cache.c   per core, per class, a stack of free objects; every slow path of the API, and
+ *             the one decision between the core's cache and the arena.
+ *   alloc.c   the public entry points and their fast paths.
  *
- * Locks: base_lock (metadata), each arena's lock, pool_lock (chunk pool and huge). Order:
- * base -> arena -> pool. Every lock hold and every cache update runs with interrupts masked.
+ * Locks and calling contexts (the port's side of it is in port/bm_port.h):
+ *   1. init_state (base.c): not a lock but a one-time gate; the one core initialising holds it
+ *      with interrupts masked while the others spin; it calls bm_port_log, the option hooks
+ *      and, through the first chunk, the grow hook.
+ *   2. base_lock: the base metadata bump range (bm_state.base_next/base_end/base_allocated).
+ *      Held while taking pages from arena 0, so it nests outside arena locks.
+ *   3. arena->lock, one per arena: everything in bm_arena_t (its chunks' page maps, free runs,
+ *      bins, runs, counters). At most one arena lock is held at a time, except by bm_lock_all,
+ *      which takes them in index order. bm_arena_unlock runs the sync purge (the page source's
+ *      release hook) with the lock still held.
+ *   4. pool_lock: every region's chunk table, map pointers and pool, region growth (the grow
+ *      hook runs under it), huge blocks and the huge counters of every arena.
+ *   5. snapshot_lock (ext/stats.c): the statistics snapshot; nests inside nothing, taken alone.
+ *   Order: base -> arena -> pool. Every hold of 2-5 and every cache update runs with
+ *   interrupts masked; interrupts are masked for the whole of any call that takes one. So no
+ *   hook called under a lock (grow, release, the error hook, bm_port_error) may call the
+ *   allocator: on the same core it would wait for a lock it holds. A function that needs a
+ *   lock held ends in _locked, or says so in its first comment line.
  */
 #ifndef BM_INTERNAL_H
 #define BM_INTERNAL_H
@@ -338,37 +358,8 @@ typedef struct bm_arena {
     bm_arena_stats_t stats;
     bm_bin_t bins[BM_NSMALL];
 } bm_arena_t;
-size_t bm_arena_largest_free(const bm_arena_t *arena); /* pages, both sets; lock held */
-
-/* Arena interface used by cache.c and alloc.c; callers hold no lock unless noted. */
-void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node);
-void bm_arena_lock(bm_arena_t *arena);
-void bm_arena_unlock(bm_arena_t *arena);
-/* With the arena locked: up to n regions of small class cls into out[] (ascending address);
- * returns how many (0 only when memory is exhausted). */
-unsigned bm_arena_bin_fill(bm_arena_t *arena, unsigned cls, void **out, unsigned n);
-/* With the arena locked: give back one small region or large run. Reports and ignores bad
- * pointers (interior, already free); returns false then. */
-bool bm_arena_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
-/* Large run of class cls (a page multiple), aligned to align (a power of two >= page). */
-void *bm_arena_large_alloc(bm_arena_t *arena, unsigned cls, size_t align);
-/* Metadata pages (kind META), for the base allocator. Locks the arena itself. */
-void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages);
-/* Shrink a large run in place to class new_cls (smaller). Locks the arena itself. */
-void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls);
-/* Grow a large run in place to class new_cls if the following pages are free. */
-bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);
-/* Gives the arena's spare chunk back to the pool if it is still entirely free (so that a huge
- * allocation can use it). Locks the arena itself. */
-void bm_arena_release_spare(bm_arena_t *arena);
-/* With the arena locked: releases a dirty free run's pages (all but the first, which holds
- * its list links) through the page source and marks it clean. Returns pages purged. */
-size_t bm_arena_purge_run(bm_arena_t *arena, bm_free_run_t *run);
-/* Return dirty free pages through the page source's release hook; returns pages purged. */
-size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty);
-
 /* ---------------------------------------------------------------------------------------
- * Regions, chunk table, chunk pool, huge allocations, base metadata (chunk.c).
+ * Regions, chunk table, chunk pool (region.c).
  * Chunk table entry: type (2 bits), head (1), arena index (7), value (22): heads hold the
  * span length in chunks, other chunks of a span the distance to the head.
  * ------------------------------------------------------------------------------------- */
@@ -410,44 +401,16 @@ typedef struct bm_pool_span {
     bool dirty; /* not released to the page source since last used */
 } bm_pool_span_t;
 
-/* Per-chunk page-map pointers (bm_region_t.maps) cost a pointer per chunk of the region, in
- * the first chunk's metadata: a 64-bit build of the small geometry (host tests only) could
- * then cover 15 MiB instead of 48, so it keeps the type test instead. */
-#ifndef BM_CHUNK_MAPS
-#if defined(BM_GEOMETRY_IS_SMALL) && UINTPTR_MAX > 0xffffffffu
-#define BM_CHUNK_MAPS 0
-#else
-#define BM_CHUNK_MAPS 1
-#endif
-#endif
-
 /* The page map of every chunk that is not an arena's: no page holds a block (class
  * BM_BIN_INVALID, whose cache bin is never usable), so a lookup through it ends on a slow path. */
 extern const bm_pagemap_t bm_no_pages[BM_CHUNK_PAGES];
 
-/* Region holding p, or NULL. */
-bm_region_t *bm_region_of(const void *p);
 BM_INLINE bm_ctentry_t *bm_region_entry(bm_region_t *region, const void *p) {
     return &region->table[((uintptr_t)p - region->base) >> BM_LG_CHUNK];
 }
 BM_INLINE void *bm_region_chunk(const bm_region_t *region, size_t index) {
     return (void *)(region->base + (index << BM_LG_CHUNK));
 }
-
-/* Sets up regions, the first chunk, base metadata and the arenas; 0 or an error code. */
-int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned narenas);
-/* Formats a fresh chunk for arena with meta_pages of metadata after its header. */
-void bm_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages);
-/* nchunks contiguous chunks aligned to align (>= chunk), preferring node; NULL if none. */
-void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
-                      unsigned type);
-void bm_chunks_free(void *addr); /* span head; type already checked by the caller */
-void *bm_huge_alloc(bm_arena_t *arena, size_t size, size_t align);
-void bm_huge_free(void *ptr, bm_region_t *region, bm_ctentry_t entry);
-size_t bm_huge_usable(bm_ctentry_t entry);
-bool bm_huge_shrink(void *ptr, bm_region_t *region, size_t new_size);
-void *bm_base_alloc(size_t size); /* zeroed, cache-line aligned, never freed */
-size_t bm_pool_release_dirty(void); /* release pooled chunks' pages; returns bytes */
 
 /* ---------------------------------------------------------------------------------------
  * Per-core caches (cache.c). A bin is a stack of free objects growing down from `empty`
@@ -495,7 +458,6 @@ typedef struct bm_cache_bin_info {
 typedef struct bm_cache {
     bm_cache_bin_t bins[BM_NCLASSES + 1]; /* + the BM_BIN_INVALID bin, never usable */
     bm_arena_t *arena;                    /* the arena this core allocates from */
-    unsigned core;
     unsigned ncached;                     /* classes 0..ncached-1 have slots */
     void **slots;                         /* storage of every bin's stack */
     bm_stat_t cross_frees;                /* objects flushed to another core's arena */
@@ -508,15 +470,6 @@ typedef struct bm_cache {
 BM_INLINE unsigned bm_cache_bin_count(const bm_cache_bin_t *bin) {
     return (uint16_t)(bin->low_empty - (uint16_t)(uintptr_t)bin->head) / sizeof(void *);
 }
-
-bm_cache_t *bm_cache_create(unsigned core);
-void *bm_cache_alloc_slow(bm_cache_t *cache, unsigned cls);
-void bm_cache_free_slow(bm_cache_t *cache, void *ptr);
-/* Pushes ptr, a checked block of cached class cls, flushing part of its bin first if full. */
-void bm_cache_push(bm_cache_t *cache, unsigned cls, void *ptr);
-void bm_cache_flush_all(bm_cache_t *cache);
-/* Flush part of each bin that stayed unused since the last call; returns objects flushed. */
-size_t bm_cache_trim_idle(bm_cache_t *cache);
 
 /* A block freed into a cache gets this key (mixed with its address) in its first word, so a
  * second free of it is noticed in O(1) on the fast path and confirmed on the slow path (the
@@ -554,12 +507,11 @@ BM_INLINE void bm_mark_freed(void *ptr) { *(uintptr_t *)ptr = bm_freed_key(ptr);
  * fast path (a common pattern: malloc, fill later or never, free). */
 BM_INLINE void bm_mark_allocated(void *ptr) { *(uintptr_t *)ptr = 0; }
 #endif
-/* With the arena locked: true if ptr, a valid small region start, is free in its run. */
-bool bm_arena_region_is_free(bm_chunk_t *chunk, const void *ptr);
-
 /* ---------------------------------------------------------------------------------------
- * Global state (alloc.c).
+ * Global state (state.c).
  * ------------------------------------------------------------------------------------- */
+typedef enum { BM_INIT_NONE, BM_INIT_RUNNING, BM_INIT_READY, BM_INIT_FAILED } bm_init_state_t;
+
 typedef struct bm_options {
     unsigned narenas;
     bool tcache;
@@ -577,7 +529,7 @@ typedef struct bm_options {
 } bm_options_t;
 
 typedef struct bm_state {
-    int init_state; /* 0 none, 1 in progress, 2 done (atomic) */
+    int init_state; /* bm_init_state_t (atomic) */
     bm_options_t opt;
     unsigned narenas;
     unsigned nregions;
@@ -598,7 +550,16 @@ typedef struct bm_state {
     bm_error_hook_t error_hook;
 } bm_state_t;
 
+
+/* Counters the allocator's own paths update for bm_maintenance's statistics (the rest are
+ * written by ext/maintenance.c). */
+typedef struct bm_maint_stats {
+    bm_stat_t calls, purged, released, trimmed, flushes_honoured; /* purged: pages */
+} bm_maint_stats_t;
+
 extern bm_state_t bm_state;
+extern bm_maint_stats_t bm_maint_stats;
+extern bm_cache_t bm_cache_unset; /* every bin empty and full: each access takes a slow path */
 
 /* The fast path keeps region 0's bounds here so checking a pointer is two instructions. */
 extern uintptr_t bm_fast_region_base;
@@ -606,17 +567,20 @@ extern size_t bm_fast_region_span;
 extern const bm_pagemap_t **bm_fast_region_maps; /* NULL without BM_CHUNK_MAPS */
 extern bm_ctentry_t *bm_fast_region_table;
 
-void bm_report(const char *msg, const void *addr);
-size_t bm_stats_allocated(void); /* bytes in live blocks, cached ones included (stats.c) */
-int bm_options_parse(bm_options_t *opt, const char *text); /* options.c; returns rejects */
-void bm_options_defaults(bm_options_t *opt);
-void bm_set_error(int code);
-bool bm_ensure_init(void);
-bm_arena_t *bm_arena_for_core(unsigned core);
-bm_cache_t **bm_core_local(void);
+BM_INLINE bool bm_is_ready(void) {
+    return __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) == BM_INIT_READY;
+}
 
 /* The calling core: a constant on a uniprocessor build, so its fast paths make no call. */
 BM_INLINE unsigned bm_this_core(void) { return BM_MAX_CORES == 1 ? 0 : bm_port_core_id(); }
+
+/* This core's cache pointer: &bm_cache_unset until the core's first slow path creates it. */
+#ifdef BM_PORT_HAS_CORE_LOCAL
+BM_INLINE bm_cache_t **bm_core_local(void) { return bm_port_core_local(); }
+#else
+extern bm_cache_t *bm_core_local_table[BM_MAX_CORES];
+BM_INLINE bm_cache_t **bm_core_local(void) { return &bm_core_local_table[bm_this_core()]; }
+#endif
 
 BM_INLINE size_t bm_min(size_t a, size_t b) { return a < b ? a : b; }
 BM_INLINE size_t bm_align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
@@ -628,21 +592,29 @@ BM_INLINE size_t bm_align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1)
 #define BM_STAT_SUB(field, n) \
     __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) - (n), __ATOMIC_RELAXED)
 #define BM_STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
-
-/* ---------------------------------------------------------------------------------------
- * Control, statistics and maintenance (ctl.c, stats.c, maintenance.c, options.c).
- * ------------------------------------------------------------------------------------- */
-/* Count fast-path allocation hits per core (stats.cores.<c>.hits): off by default because it
- * adds a load and a store to the malloc fast path. */
-#ifndef BM_STATS_FAST
-#define BM_STATS_FAST 0
-#endif
 #if BM_STATS_FAST
 #define BM_STATS_FAST_HIT(cache) BM_STAT_ADD((cache)->nhits, 1)
 #else
 #define BM_STATS_FAST_HIT(cache) ((void)0)
 #endif
 
+void bm_size_classes_init(void);
+void bm_report(const char *msg, const void *addr); /* the error hook, or bm_port_error */
+void bm_set_error(int code);                       /* for bm_last_error (and errno) */
+bm_arena_t *bm_arena_for_core(unsigned core);
+void bm_live_peak_raise(size_t now);
+/* O(1). The live-bytes count (for the peak) changes by delta, which may be "negative". */
+BM_INLINE void bm_live_add(size_t delta) {
+    size_t now = __atomic_add_fetch(&bm_state.live_allocated, delta, __ATOMIC_RELAXED);
+    if (BM_UNLIKELY(now > __atomic_load_n(&bm_state.peak_allocated, __ATOMIC_RELAXED)))
+        bm_live_peak_raise(now);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Options (options.c).
+ * ------------------------------------------------------------------------------------- */
+void bm_options_defaults(bm_options_t *opt);
+int bm_options_parse(bm_options_t *opt, const char *text); /* returns entries rejected */
 unsigned bm_option_count(void);
 const char *bm_option_name(unsigned i);
 size_t bm_option_value(const bm_options_t *opt, unsigned i);
@@ -651,91 +623,107 @@ const char *bm_option_text(unsigned i, size_t value);
 bool bm_option_is_bool(unsigned i);
 size_t bm_option_size(unsigned i); /* of the field: sizeof(unsigned) or sizeof(size_t) */
 
-/* Fills bm_state.core_arena by the arena_rule option and sets up the purge policy. */
-void bm_policies_init(unsigned narenas);
+/* ---------------------------------------------------------------------------------------
+ * Regions and the chunk pool (region.c). Functions named _locked need pool_lock.
+ * ------------------------------------------------------------------------------------- */
+bm_region_t *bm_region_of(const void *p); /* O(regions): the region holding p, or NULL */
+size_t bm_region_setup(bm_region_t *r, const bm_page_source_t *src); /* bootstrap */
+bool bm_region_grant_locked(bm_region_t *r, size_t upto); /* grows r to upto chunks */
+void bm_region_maps_withdraw(bm_region_t *r, size_t index, size_t n);
+/* nchunks contiguous chunks aligned to align (>= chunk), preferring node, marked type for
+ * arena_index; NULL if none. O(regions x log spans), plus the grow hook. Takes pool_lock. */
+void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
+                      unsigned type);
+void bm_chunks_free(void *addr); /* a span head whose type the caller checked; takes pool_lock */
+void bm_chunks_free_locked(bm_region_t *r, size_t index, size_t n);
+size_t bm_pool_release_dirty(void);                /* every dirty span; bytes released */
+size_t bm_pool_release_bounded(unsigned max_spans); /* at most max_spans, resuming */
 
-void bm_stats_peak_update(size_t now);
-BM_INLINE void bm_stats_live_add(size_t delta) { /* delta may be "negative" (mod 2^N) */
-    size_t now = __atomic_add_fetch(&bm_state.live_allocated, delta, __ATOMIC_RELAXED);
-    if (BM_UNLIKELY(now > __atomic_load_n(&bm_state.peak_allocated, __ATOMIC_RELAXED)))
-        bm_stats_peak_update(now);
-}
+/* ---------------------------------------------------------------------------------------
+ * Huge blocks (huge.c). Each takes pool_lock itself.
+ * ------------------------------------------------------------------------------------- */
+void *bm_huge_alloc(bm_arena_t *arena, size_t size, size_t align);
+void bm_huge_free(void *ptr, bm_region_t *region, bm_ctentry_t entry);
+size_t bm_huge_usable(bm_ctentry_t entry);
+void bm_huge_shrink(void *ptr, bm_region_t *region, size_t new_size);
 
-/* An arena with more dirty pages than this checks its purge bound when it is unlocked
- * (SIZE_MAX when only bm_maintenance purges). */
-extern size_t bm_purge_trigger;
-void bm_purge_excess_locked(bm_arena_t *arena);
-
-/* Run by bm_arena_unlock with the lock still held: folds the arena's change of live bytes
- * into the global count (for the peak) and purges dirty pages over the bound. */
-BM_INLINE void bm_arena_unlock_hook(bm_arena_t *arena) {
-    size_t live = BM_STAT_GET(arena->stats.small_allocated) + BM_STAT_GET(arena->stats.large_allocated);
-    if (live != arena->stats.live_seen) {
-        bm_stats_live_add(live - arena->stats.live_seen);
-        arena->stats.live_seen = live;
-    }
-    if (BM_UNLIKELY(arena->ndirty > __atomic_load_n(&bm_purge_trigger, __ATOMIC_RELAXED)))
-        bm_purge_excess_locked(arena);
-}
-
-/* Purge policy (maintenance.c): live values behind arenas.dirty_max/dirty_min/purge/purge_age. */
+/* ---------------------------------------------------------------------------------------
+ * Arenas (arena.c). Functions named _locked need the arena's lock; the others take it.
+ * ------------------------------------------------------------------------------------- */
+void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node);
+void bm_arena_lock(bm_arena_t *arena);
+void bm_arena_unlock(bm_arena_t *arena); /* runs the sync purge policy before releasing */
+/* Formats a fresh chunk for arena with meta_pages of metadata after its header: arena lock
+ * held, or from bootstrap. O(chunk pages). */
+void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages);
+/* A run of npages at a page index that is a multiple of align_pages, taken from the free
+ * runs or a new chunk; its entries are left FREE non-head for the caller to write. */
+bool bm_arena_run_alloc_locked(bm_arena_t *arena, size_t npages, size_t align_pages,
+                               bm_chunk_t **chunk_out, size_t *page_out);
+/* Gives back pages [head, head + npages) (entries already FREE non-head), merging. */
+void bm_arena_run_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t npages);
+void bm_pages_mark_free(bm_chunk_t *chunk, size_t head, size_t npages);
+size_t bm_arena_largest_free_locked(const bm_arena_t *arena); /* pages, both sets */
+/* Large run of class cls (a page multiple), aligned to align (a power of two >= page). */
+void *bm_arena_large_alloc(bm_arena_t *arena, unsigned cls, size_t align);
+bool bm_arena_large_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
+void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls); /* in place */
+bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);   /* if room follows */
+void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages); /* META pages for base.c */
+/* Gives the arena's spare chunk back to the pool if it is still entirely free. */
+void bm_arena_release_spare(bm_arena_t *arena);
+/* Purge the oldest dirty runs until ndirty <= target, at most max_runs of them, none dirty for
+ * fewer than min_age of the arena's run operations. Returns pages purged. */
+size_t bm_arena_purge_oldest_locked(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age);
+size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty); /* all of them down to keep_dirty */
+/* The purge policy: live values behind arenas.dirty_max/dirty_min/purge/purge_age. */
 typedef enum { BM_PURGE_DIRTY_MAX, BM_PURGE_DIRTY_MIN, BM_PURGE_MODE, BM_PURGE_AGE } bm_purge_param_t;
+void bm_purge_policy_init(void);
 size_t bm_purge_get(bm_purge_param_t which); /* percent, bytes, 0 sync / 1 idle, run operations */
 int bm_purge_set(bm_purge_param_t which, size_t value); /* 0 or BM_EINVAL */
-size_t bm_purge_bound(const bm_arena_t *arena);  /* dirty pages it may keep; lock held */
-/* With the arena lock held: purge the oldest dirty runs until ndirty <= target, at most
- * max_runs of them, none dirty for fewer than min_age of the arena's run operations (arena.c).
- * Returns pages purged. */
-size_t bm_arena_purge_oldest(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age);
-size_t bm_pool_release_bounded(unsigned max_spans); /* takes the pool lock; returns bytes */
+size_t bm_purge_bound_locked(const bm_arena_t *arena); /* dirty pages it may keep */
 
-typedef struct bm_maint_stats {
-    bm_stat_t calls, purged, released, trimmed, flushes_honoured; /* purged: pages */
-} bm_maint_stats_t;
-extern bm_maint_stats_t bm_maint_stats;
+/* ---------------------------------------------------------------------------------------
+ * Small runs, bins, the block dispatch and the pointer classifier (bin.c).
+ * ------------------------------------------------------------------------------------- */
+/* Up to n regions of small class cls into out[] (ascending address); returns how many (0
+ * only when memory is exhausted). O(n), plus at most one new run per run filled. */
+unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n);
+/* ptr, a valid small region start, is free in its run. */
+bool bm_bin_region_is_free_locked(bm_chunk_t *chunk, const void *ptr);
+/* Gives back the small region or large run at ptr; reports and ignores bad pointers. */
+bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
 
-/* Statistics gathered for bm_ctl and bm_stats_print (stats.c). Totals are a snapshot taken
- * when the epoch advances; arena and core summaries are read on demand. */
-typedef struct bm_node_totals {
-    unsigned id, nregions, narenas;
-    size_t size, mapped, retained, allocated;
-} bm_node_totals_t;
+typedef enum { BM_PTR_BAD, BM_PTR_SMALL, BM_PTR_LARGE, BM_PTR_HUGE } bm_ptr_kind_t;
+typedef struct bm_ptr_info {
+    bm_ptr_kind_t kind;
+    unsigned cls;        /* SMALL, LARGE: the class; HUGE: BM_NCLASSES; BAD: BM_BIN_INVALID */
+    size_t usable;       /* bytes the block holds; 0 for BAD */
+    bm_region_t *region; /* NULL only when outside every region */
+    bm_ctentry_t entry;  /* its chunk's table entry */
+    const char *why;     /* BAD: what is wrong with the pointer, for the report */
+} bm_ptr_info_t;
+bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out);
 
-typedef struct bm_totals {
-    uint64_t epoch;
-    size_t allocated, active, mapped, retained, metadata;
-    unsigned nnodes;
-    bm_node_totals_t nodes[BM_MAX_REGIONS];
-} bm_totals_t;
+/* ---------------------------------------------------------------------------------------
+ * Base metadata and initialisation (base.c).
+ * ------------------------------------------------------------------------------------- */
+void *bm_base_alloc(size_t size); /* zeroed, cache-line aligned, never freed; takes base_lock */
+bool bm_ensure_init(void);        /* initialises on the first call; false if that failed */
+void bm_lock_all(void);           /* every lock in order (fork, the validator) */
+void bm_unlock_all(void);
 
-typedef struct bm_arena_summary {
-    unsigned node;
-    size_t nchunks, pactive, pdirty, largest_free; /* largest_free: bytes of the longest free run */
-    size_t allocated, small_allocated, large_allocated, huge_allocated;
-    uint64_t small_nmalloc, small_ndalloc, small_nrequests;
-    uint64_t large_nmalloc, large_ndalloc, huge_nmalloc, huge_ndalloc;
-    uint64_t lock_acquisitions, lock_contended, npurge, purged;
-} bm_arena_summary_t;
-
-typedef struct bm_core_summary {
-    unsigned arena;
-    bool flush_pending;
-    size_t ncached, cached_bytes;
-    uint64_t nfills, nflushes, nfilled, nflushed, nmisses, cross_frees, nhits;
-} bm_core_summary_t;
-
-uint64_t bm_stats_epoch_advance(void);       /* new snapshot; returns the new epoch */
-void bm_stats_totals(bm_totals_t *out);      /* the snapshot (taken first if there is none) */
-void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *out);
-bool bm_core_summarize(unsigned core, bm_core_summary_t *out); /* false: no cache there */
-size_t bm_stats_largest_free(void);         /* bytes: longest free run or pooled span */
-void bm_stats_peak_reset(void);
-
-/* A core honours a flush request (tcache.flush_all from another core) on its slow paths. */
-void bm_cache_flush_requested(bm_cache_t *cache);
-BM_INLINE void bm_cache_check_flush_request(bm_cache_t *cache) {
-    if (BM_UNLIKELY(cache && __atomic_load_n(&cache->flush_request, __ATOMIC_RELAXED)))
-        bm_cache_flush_requested(cache);
-}
+/* ---------------------------------------------------------------------------------------
+ * Per-core caches and the slow paths (cache.c). Interrupts masked by each entry point.
+ * ------------------------------------------------------------------------------------- */
+void *bm_alloc_slow(size_t size, size_t align); /* any size, power-of-two align (0: natural) */
+void *bm_malloc_slow(size_t size);
+void bm_free_slow(void *ptr);
+void bm_free_uncached(void *ptr, bm_pagemap_t pm); /* region 0 block the fast path did not take */
+void bm_cache_push(bm_cache_t *cache, unsigned cls, void *ptr);
+void bm_cache_flush_all(bm_cache_t *cache);
+void bm_cache_flush_requested(bm_cache_t *cache); /* honours tcache.flush_all */
+/* Flush part of each bin that stayed unused since the last call; returns objects flushed. */
+size_t bm_cache_trim_idle(bm_cache_t *cache);
 
 #endif /* BM_INTERNAL_H */

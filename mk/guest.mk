@@ -22,7 +22,7 @@ QEMU_TIMEOUT ?= 300
 ARCH_LDLIBS ?= -lgcc
 GUEST_SRCS ?= $(wildcard tests/guest/*.c)
 PORT_SRCS ?= port/baremetal.c port/libc_mini.c
-CORE_SRCS := $(wildcard core/*.c)
+CORE_SRCS := $(wildcard core/*.c core/ext/*.c)
 
 GEOMETRY_FLAGS_kernel := -DBM_GEOMETRY_KERNEL
 GEOMETRY_FLAGS_small := -DBM_GEOMETRY_SMALL

@@ -10,14 +10,14 @@ mkdir -p "$out"
 allowed='^(_GLOBAL_OFFSET_TABLE_|bm_port_core_node|bm_port_default_sources|bm_port_core_id|bm_port_core_count|bm_port_error|bm_port_log|bm_port_env_options|memcpy|memset|memmove)$'
 # the bare-metal port may also use what boards provide (boards/board.h) and the heap symbols
 allowed_port='^(board_[a-z_]+|__bm_heap_start|__bm_heap_end|bm_cache_unset|bm_[a-z_]+)$'
-flags="-std=c11 -O2 -ffreestanding -nostdlib -Wall -Wextra -Werror -Iinclude -Iport -Icore -Iboards"
+flags="-std=c11 -O2 -ffreestanding -nostdlib -Wall -Wextra -Werror -Iinclude -Iport -Icore -Icore/ext -Iboards"
 pass=0 fail=0
 check() { # name compiler flags...
     local name=$1 cc=$2; shift 2
     local dir=$out/$name bad=""
     rm -rf "$dir"
     mkdir -p "$dir"
-    for src in core/*.c; do
+    for src in core/*.c core/ext/*.c; do
         if ! $cc $flags "$@" -c "$src" -o "$dir/$(basename "$src" .c).o" 2>"$dir/errors.txt"; then
             bad="compile error in $src: $(head -n 3 "$dir/errors.txt")"
             break

@@ -234,7 +234,7 @@ def lib_sizes():
                 obj = "%s/size/%s-%s/%s.o" % (OUT, target, name, src)  # always recompiled
                 os.makedirs(os.path.join(REPO, os.path.dirname(obj)), exist_ok=True)
                 run([cc, "-std=c11"] + v["WARN"].split() + v["LIB_FLAGS_" + target].split() + flags +
-                    ["-Iinclude", "-Iport", "-Icore", "-Iboards", "-c", "-o", obj, src])
+                    ["-Iinclude", "-Iport", "-Icore", "-Icore/ext", "-Iboards", "-c", "-o", obj, src])
                 objs.append(obj)
             smaller.append(size_of(objs, size_tool))
         rows.append((target, v["LIB_FLAGS_" + target], full, smaller[0], smaller[1]))

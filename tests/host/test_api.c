@@ -1,7 +1,7 @@
 /* The public API's contract: results, alignment, bad input, error reports. */
 #include <stdint.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 static unsigned reports_during(void (*fn)(void *), void *arg) {

@@ -2,7 +2,7 @@
  * that are wrong (reported, defaults kept), and a caller-supplied error hook. */
 #include <pthread.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 TEST(config_options_applied) {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "bm_port.h"
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 #ifdef BM_GEOMETRY_SMALL

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 #ifdef BM_GEOMETRY_SMALL

@@ -2,7 +2,7 @@
  * initialises, the others wait, and everything they allocate is consistent afterwards. */
 #include <pthread.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 #define RACERS 16
@@ -23,7 +23,7 @@ TEST(init_race_first_calls_all_succeed) {
         pthread_create(&t[i], NULL, racer, (void *)(uintptr_t)i);
     for (unsigned i = 0; i < RACERS; i++)
         pthread_join(t[i], NULL);
-    CHECK_EQ(__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE), 2);
+    CHECK_EQ(__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE), BM_INIT_READY);
     for (unsigned i = 0; i < RACERS; i++) {
         CHECK(first_blocks[i] != NULL);
         for (unsigned j = 0; j < i; j++)

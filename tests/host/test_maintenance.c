@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 #include "ctl_read.h"
 

@@ -7,7 +7,7 @@
  */
 #include <stdint.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 #define SLOTS 4096

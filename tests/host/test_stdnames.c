@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 void *memalign(size_t alignment, size_t size);

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 #define THREADS 4

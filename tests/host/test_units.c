@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "ext.h"
 #include "test.h"
 
 /* ---- size classes ---- */
@@ -183,7 +183,7 @@ TEST(run_bitmap_hands_out_ascending_regions) {
     void *out[2 * BM_RUN_MAX_REGS];
     unsigned n = ci->nregs + 3;
     bm_arena_lock(arena);
-    unsigned got = bm_arena_bin_fill(arena, cls, out, n);
+    unsigned got = bm_bin_fill_locked(arena, cls, out, n);
     bm_arena_unlock(arena);
     CHECK_EQ(got, n);
     unsigned ascending_breaks = 0;
@@ -195,7 +195,7 @@ TEST(run_bitmap_hands_out_ascending_regions) {
             CHECK_EQ((char *)out[i] - (char *)out[i - 1], ci->size);
     bm_arena_lock(arena);
     for (unsigned i = 0; i < got; i++)
-        CHECK(bm_arena_dalloc_locked(arena, bm_chunk_of(out[i]), out[i]));
+        CHECK(bm_block_dalloc_locked(arena, bm_chunk_of(out[i]), out[i]));
     bm_arena_unlock(arena);
     CHECK_EQ(bm_check(), 0);
 }
@@ -206,7 +206,7 @@ TEST(bin_prefers_lowest_address_run) {
     unsigned nregs = bm_classes[cls].nregs;
     static void *out[4 * BM_RUN_MAX_REGS];
     bm_arena_lock(arena);
-    unsigned got = bm_arena_bin_fill(arena, cls, out, 3 * nregs); /* three full runs */
+    unsigned got = bm_bin_fill_locked(arena, cls, out, 3 * nregs); /* three full runs */
     /* free one region in the lowest run and one in the highest */
     void *lowest = out[0], *highest = out[0];
     for (unsigned i = 0; i < got; i++) {
@@ -215,16 +215,16 @@ TEST(bin_prefers_lowest_address_run) {
         if (out[i] > highest)
             highest = out[i];
     }
-    bm_arena_dalloc_locked(arena, bm_chunk_of(highest), highest);
-    bm_arena_dalloc_locked(arena, bm_chunk_of(lowest), lowest);
+    bm_block_dalloc_locked(arena, bm_chunk_of(highest), highest);
+    bm_block_dalloc_locked(arena, bm_chunk_of(lowest), lowest);
     void *next = NULL;
-    bm_arena_bin_fill(arena, cls, &next, 1);
+    bm_bin_fill_locked(arena, cls, &next, 1);
     bm_arena_unlock(arena);
     CHECK(next == lowest);
     bm_arena_lock(arena);
     for (unsigned i = 0; i < got; i++)
         if (out[i] != highest)
-            bm_arena_dalloc_locked(arena, bm_chunk_of(out[i]), out[i]);
+            bm_block_dalloc_locked(arena, bm_chunk_of(out[i]), out[i]);
     bm_arena_unlock(arena);
     CHECK_EQ(bm_check(), 0);
 }
@@ -238,9 +238,9 @@ TEST(large_runs_coalesce_when_freed) {
     CHECK(a && b && c);
     size_t dirty_before = arena->ndirty;
     bm_arena_lock(arena);
-    bm_arena_dalloc_locked(arena, bm_chunk_of(a), a);
-    bm_arena_dalloc_locked(arena, bm_chunk_of(c), c);
-    bm_arena_dalloc_locked(arena, bm_chunk_of(b), b);
+    bm_block_dalloc_locked(arena, bm_chunk_of(a), a);
+    bm_block_dalloc_locked(arena, bm_chunk_of(c), c);
+    bm_block_dalloc_locked(arena, bm_chunk_of(b), b);
     bm_arena_unlock(arena);
     CHECK(arena->ndirty >= dirty_before + 3 * bm_classes[cls].run_pages);
     /* a, b and c were adjacent: one free run now starts at the lowest of them */

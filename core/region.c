@@ -1,5 +1,9 @@
 /*
- * Regions, the chunk table, the chunk pool, huge allocations and base metadata.
+ * Regions and the chunk pool. A region is the address range of one page source, cut into
+ * naturally aligned chunks; its chunk table says what each chunk is. Free chunk spans of a
+ * region sit in its pool, a red-black tree by (length, address): best fit, then lowest
+ * address. Arenas and huge blocks take chunks here and give them back. Calls the page source
+ * hooks (grow, release) and nothing above.
  *
  * Invariants (checked by bm_check):
  *  - every granted chunk has a table entry of type POOL, ARENA or HUGE; ungranted ones
@@ -10,6 +14,8 @@
  *  - a HUGE span's head entry holds its length and owning arena; its other entries point back;
  *  - with BM_CHUNK_MAPS, a region's maps[i] is chunk i's own page map if it is an ARENA chunk
  *    and bm_no_pages otherwise (pool, huge, ungranted).
+ *
+ * Functions named _locked need the pool lock held, interrupts masked; the others take it.
  */
 #include "internal.h"
 
@@ -40,7 +46,7 @@ const bm_pagemap_t bm_no_pages[BM_CHUNK_PAGES] = {
 
 /* An arena chunk's map is published by bm_chunk_init, once written; every other change of a
  * chunk's type goes through table_mark or pool_insert, which withdraw it here. */
-static void maps_withdraw(bm_region_t *r, size_t index, size_t n) {
+void bm_region_maps_withdraw(bm_region_t *r, size_t index, size_t n) {
     for (size_t i = 0; r->maps && i < n; i++)
         r->maps[index + i] = bm_no_pages;
 }
@@ -49,7 +55,7 @@ static void table_mark(bm_region_t *r, size_t index, size_t n, unsigned type, un
     r->table[index] = bm_ct_make(type, true, arena, n);
     for (size_t i = 1; i < n; i++)
         r->table[index + i] = bm_ct_make(type, false, arena, i);
-    maps_withdraw(r, index, n);
+    bm_region_maps_withdraw(r, index, n);
 }
 
 /* Puts [index, index + n) into the pool, merged with free neighbours. Pool lock held.
@@ -60,7 +66,7 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool
     if (!entries_are_pool) {
         for (size_t i = 0; i < n; i++)
             r->table[index + i] = bm_ct_make(BM_CT_POOL, false, 0, 0);
-        maps_withdraw(r, index, n);
+        bm_region_maps_withdraw(r, index, n);
     }
     if (index > 0 && bm_ct_type(r->table[index - 1]) == BM_CT_POOL) {
         bm_ctentry_t tail = r->table[index - 1];
@@ -92,7 +98,7 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool
 }
 
 /* Makes chunks [0, upto) of a growing region usable. Pool lock held. */
-static bool region_grant(bm_region_t *r, size_t upto) {
+bool bm_region_grant_locked(bm_region_t *r, size_t upto) {
     if (upto <= r->ngranted)
         return true;
     if (!r->source.grow || upto > r->nchunks)
@@ -137,7 +143,7 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks) {
     } else {
         size_t old = r->ngranted;
         start = bm_align_up(old + (r->base >> BM_LG_CHUNK), align_chunks) - (r->base >> BM_LG_CHUNK);
-        if (start + n > r->nchunks || !region_grant(r, start + n))
+        if (start + n > r->nchunks || !bm_region_grant_locked(r, start + n))
             return NULL;
         if (start > old) {
             pool_insert(r, old, start - old, false, false);
@@ -167,7 +173,7 @@ void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned aren
     return addr;
 }
 
-static void chunks_free_locked(bm_region_t *r, size_t index, size_t n) {
+void bm_chunks_free_locked(bm_region_t *r, size_t index, size_t n) {
     pool_insert(r, index, n, true, false);
     r->pool_chunks += n;
 }
@@ -176,117 +182,93 @@ void bm_chunks_free(void *addr) {
     bm_region_t *r = bm_region_of(addr);
     bm_lock_acquire(&bm_state.pool_lock);
     size_t index = ((uintptr_t)addr - r->base) >> BM_LG_CHUNK;
-    chunks_free_locked(r, index, bm_ct_value(r->table[index]));
+    bm_chunks_free_locked(r, index, bm_ct_value(r->table[index]));
     bm_lock_release(&bm_state.pool_lock);
 }
 
-/* Releases the pages of dirty pooled spans (all but the first page, which holds the span's
- * tree node) through the page source. Returns bytes released. */
+/* Offers a dirty pooled span's pages (all but the first, which holds its tree node) to the page
+ * source. Returns bytes the source took. Pool lock held; r has a release hook. */
+static size_t pool_span_release_locked(bm_region_t *r, bm_pool_span_t *span) {
+    if (!span->dirty)
+        return 0;
+    span->dirty = false;
+    size_t len = (span->nchunks << BM_LG_CHUNK) - BM_PAGE;
+    return r->source.release(r->source.ctx, (char *)span + BM_PAGE, len) ? len : 0;
+}
+
+/* O(pooled spans). Releases every dirty pooled span; returns bytes released. Masks
+ * interrupts itself; not from an interrupt handler (unbounded). */
 size_t bm_pool_release_dirty(void) {
     size_t released = 0;
-    bm_irq_state_t irq = bm_port_irq_save(); /* like every lock hold (arena.<n>.purge calls it unmasked) */
+    bm_irq_state_t irq = bm_port_irq_save();
     bm_lock_acquire(&bm_state.pool_lock);
     for (unsigned i = 0; i < bm_state.nregions; i++) {
         bm_region_t *r = &bm_state.regions[i];
-        if (!r->source.release)
-            continue;
-        for (bm_rbnode_t *n = bm_rb_first(&r->pool); n; n = bm_rb_next(n)) {
-            bm_pool_span_t *span = (bm_pool_span_t *)n;
-            if (!span->dirty)
-                continue;
-            size_t len = (span->nchunks << BM_LG_CHUNK) - BM_PAGE;
-            if (r->source.release(r->source.ctx, (char *)span + BM_PAGE, len))
-                released += len;
-            span->dirty = false;
-        }
+        for (bm_rbnode_t *n = bm_rb_first(&r->pool); n && r->source.release; n = bm_rb_next(n))
+            released += pool_span_release_locked(r, (bm_pool_span_t *)n);
     }
     bm_lock_release(&bm_state.pool_lock);
     bm_port_irq_restore(irq);
     return released;
 }
 
-/* ---- huge allocations ------------------------------------------------------------------ */
+/* Resume points of the bounded pool passes, per region under the pool lock: a (length,
+ * address) key rather than a node pointer, because the node may be gone. (Arenas need none:
+ * they purge their oldest dirty runs first.) */
+typedef struct purge_cursor {
+    size_t len;
+    uintptr_t addr;
+} purge_cursor_t;
+static purge_cursor_t pool_cursor[BM_MAX_REGIONS];
 
-void *bm_huge_alloc(bm_arena_t *arena, size_t size, size_t align) {
-    if (size > ((size_t)1 << (sizeof(size_t) * 8 - 2)))
-        return NULL;
-    size_t n = (size + BM_CHUNK_MASK) >> BM_LG_CHUNK;
-    void *p = bm_chunks_alloc(n, align, arena->node, arena->index, BM_CT_HUGE);
-    if (!p) {
-        /* Arenas keep one free chunk each as a spare; a huge block needs them more. */
-        for (unsigned a = 0; a < bm_state.narenas; a++)
-            bm_arena_release_spare(bm_state.arenas[a]);
-        p = bm_chunks_alloc(n, align, arena->node, arena->index, BM_CT_HUGE);
-    }
-    if (p) {
-        bm_lock_acquire(&bm_state.pool_lock);
-        BM_STAT_ADD(arena->stats.huge_nmalloc, 1);
-        BM_STAT_ADD(arena->stats.huge_allocated, n << BM_LG_CHUNK);
-        bm_stats_live_add(n << BM_LG_CHUNK);
-        bm_lock_release(&bm_state.pool_lock);
-        BM_UNPOISON(p, n << BM_LG_CHUNK);
-    }
-    return p;
+static int pool_cursor_cmp(const void *key, const bm_rbnode_t *n) {
+    const purge_cursor_t *c = key;
+    size_t len = ((const bm_pool_span_t *)n)->nchunks;
+    if (c->len != len)
+        return c->len < len ? -1 : 1;
+    return c->addr <= (uintptr_t)n ? -1 : 1;
 }
 
-size_t bm_huge_usable(bm_ctentry_t entry) { return bm_ct_value(entry) << BM_LG_CHUNK; }
-
-void bm_huge_free(void *ptr, bm_region_t *r, bm_ctentry_t entry) {
-    bm_arena_t *arena = bm_state.arenas[bm_ct_arena(entry)];
-    size_t n = bm_ct_value(entry);
-    BM_POISON(ptr, n << BM_LG_CHUNK);
+/* O(max_spans). Releases dirty pooled spans, visiting at most max_spans, resuming where the
+ * previous call stopped; returns bytes released. Masks interrupts itself. */
+size_t bm_pool_release_bounded(unsigned max_spans) {
+    size_t released = 0;
+    unsigned visited = 0;
+    bm_irq_state_t irq = bm_port_irq_save();
     bm_lock_acquire(&bm_state.pool_lock);
-    BM_STAT_ADD(arena->stats.huge_ndalloc, 1);
-    BM_STAT_SUB(arena->stats.huge_allocated, n << BM_LG_CHUNK);
-    bm_stats_live_add(-(n << BM_LG_CHUNK));
-    chunks_free_locked(r, ((uintptr_t)ptr - r->base) >> BM_LG_CHUNK, n);
-    bm_lock_release(&bm_state.pool_lock);
-}
-
-bool bm_huge_shrink(void *ptr, bm_region_t *r, size_t new_size) {
-    size_t index = ((uintptr_t)ptr - r->base) >> BM_LG_CHUNK;
-    bm_lock_acquire(&bm_state.pool_lock);
-    bm_ctentry_t entry = r->table[index];
-    size_t n = bm_ct_value(entry), keep = (new_size + BM_CHUNK_MASK) >> BM_LG_CHUNK;
-    if (keep < n) {
-        bm_arena_t *arena = bm_state.arenas[bm_ct_arena(entry)];
-        r->table[index] = bm_ct_make(BM_CT_HUGE, true, bm_ct_arena(entry), keep);
-        BM_STAT_SUB(arena->stats.huge_allocated, (n - keep) << BM_LG_CHUNK);
-        bm_stats_live_add(-((n - keep) << BM_LG_CHUNK));
-        BM_POISON((char *)ptr + (keep << BM_LG_CHUNK), (n - keep) << BM_LG_CHUNK);
-        chunks_free_locked(r, index + keep, n - keep);
-    }
-    bm_lock_release(&bm_state.pool_lock);
-    return true;
-}
-
-/* ---- base metadata ----------------------------------------------------------------------- */
-
-void *bm_base_alloc(size_t size) {
-    size = bm_align_up(size, BM_CACHELINE);
-    bm_lock_acquire(&bm_state.base_lock);
-    if ((size_t)(bm_state.base_end - bm_state.base_next) < size) {
-        size_t npages = bm_align_up(size, BM_PAGE) >> BM_LG_PAGE;
-        char *block = bm_arena_meta_alloc(bm_state.arenas[0], npages);
-        if (!block) {
-            bm_lock_release(&bm_state.base_lock);
-            return NULL;
+    for (unsigned i = 0; i < bm_state.nregions && visited < max_spans; i++) {
+        bm_region_t *r = &bm_state.regions[i];
+        if (!r->source.release)
+            continue;
+        purge_cursor_t *cursor = &pool_cursor[i];
+        bm_rbnode_t *n = bm_rb_lower_bound(&r->pool, cursor, pool_cursor_cmp);
+        bool wrapped = false;
+        if (!n) {
+            n = bm_rb_first(&r->pool);
+            wrapped = true;
         }
-        bm_state.base_next = block;
-        bm_state.base_end = block + (npages << BM_LG_PAGE);
+        for (; n && visited < max_spans; visited++) {
+            released += pool_span_release_locked(r, (bm_pool_span_t *)n);
+            n = bm_rb_next(n);
+            if (!n && !wrapped) {
+                n = bm_rb_first(&r->pool);
+                wrapped = true;
+            }
+        }
+        cursor->len = n ? ((bm_pool_span_t *)n)->nchunks : 0;
+        cursor->addr = (uintptr_t)n;
     }
-    char *p = bm_state.base_next;
-    bm_state.base_next += size;
-    bm_state.base_allocated += size;
-    bm_lock_release(&bm_state.base_lock);
-    BM_UNPOISON(p, size);
-    __builtin_memset(p, 0, size);
-    return p;
+    bm_lock_release(&bm_state.pool_lock);
+    bm_port_irq_restore(irq);
+    return released;
 }
 
-/* ---- bootstrap ----------------------------------------------------------------------------- */
 
-static size_t region_setup(bm_region_t *r, const bm_page_source_t *src) {
+/* ---- set-up ------------------------------------------------------------------------------- */
+
+/* O(1). Describes src's chunk-aligned part in r; returns its chunks (0: too small or bad). A
+ * range that is not chunk aligned loses its unaligned ends. */
+size_t bm_region_setup(bm_region_t *r, const bm_page_source_t *src) {
     uintptr_t start = (uintptr_t)src->base, end = start + src->size;
     uintptr_t first = bm_align_up(start, BM_CHUNK), last = end & ~(uintptr_t)BM_CHUNK_MASK;
     if (end < start || last <= first)
@@ -299,72 +281,3 @@ static size_t region_setup(bm_region_t *r, const bm_page_source_t *src) {
     return r->nchunks;
 }
 
-int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned narenas) {
-    unsigned nregions = 0;
-    size_t table_bytes = 0;
-    size_t arena_bytes = bm_align_up(sizeof(bm_arena_t), BM_CACHELINE);
-    /* Chunk tables and page-map pointers must fit in the first chunk beside the arenas: a
-     * region larger than they can describe is used only up to what they can (64-bit, 2 MiB
-     * chunks: about 340 GiB; 32-bit, 16 KiB chunks: about 30 MiB; 64-bit, 16 KiB chunks,
-     * which keeps no map pointers: about 45 MiB). */
-    size_t room = ((BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES - 1) << BM_LG_PAGE) - narenas * arena_bytes -
-                  2 * BM_MAX_REGIONS * BM_CACHELINE;
-    for (unsigned i = 0; i < nsources && nregions < BM_MAX_REGIONS; i++) {
-        bm_region_t *r = &bm_state.regions[nregions];
-        size_t n = region_setup(r, &sources[i]);
-        size_t fits = (room - table_bytes) / (sizeof(bm_ctentry_t) + BM_CHUNK_MAPS * sizeof(bm_pagemap_t *));
-        if (n > fits) {
-            bm_port_log("baremalloc: a page source is larger than the chunk table can cover; using its start only");
-            r->nchunks = n = fits;
-            if (r->ngranted > n)
-                r->ngranted = n;
-        }
-        if (n) {
-            table_bytes += bm_align_up(n * sizeof(bm_ctentry_t), BM_CACHELINE) +
-                           BM_CHUNK_MAPS * bm_align_up(n * sizeof(bm_pagemap_t *), BM_CACHELINE);
-            nregions++;
-        }
-    }
-    if (nregions == 0)
-        return BM_ENOMEM;
-    bm_state.nregions = nregions;
-    for (unsigned i = 0; i < nregions; i++)
-        bm_state.pages_releasable |= bm_state.regions[i].source.release != NULL;
-    bm_region_t *r0 = &bm_state.regions[0];
-    if (!region_grant(r0, 1))
-        return BM_ENOMEM;
-
-    /* The first chunk holds the metadata that has to exist before any other chunk can be
-     * tracked: chunk tables and arenas, in pages marked META right after its header. */
-    size_t meta_pages = bm_align_up(table_bytes + narenas * arena_bytes, BM_PAGE) >> BM_LG_PAGE;
-    if (meta_pages + BM_CHUNK_HEADER_PAGES >= BM_CHUNK_PAGES)
-        return BM_ENOMEM;
-    bm_chunk_t *chunk0 = (bm_chunk_t *)r0->base;
-    BM_UNPOISON(chunk0, BM_CHUNK_HEADER_PAGES * BM_PAGE + meta_pages * BM_PAGE);
-    bm_state.base_next = (char *)chunk0 + (BM_CHUNK_HEADER_PAGES << BM_LG_PAGE);
-    bm_state.base_end = bm_state.base_next + (meta_pages << BM_LG_PAGE);
-    for (unsigned i = 0; i < nregions; i++) {
-        bm_region_t *r = &bm_state.regions[i];
-        r->table = bm_base_alloc(r->nchunks * sizeof(bm_ctentry_t));
-        if (BM_CHUNK_MAPS) {
-            r->maps = bm_base_alloc(r->nchunks * sizeof(bm_pagemap_t *));
-            maps_withdraw(r, 0, r->nchunks);
-        }
-    }
-    for (unsigned a = 0; a < narenas; a++) {
-        bm_arena_t *arena = bm_base_alloc(sizeof(bm_arena_t));
-        bm_arena_init(arena, a, bm_state.regions[a % nregions].source.node);
-        bm_state.arenas[a] = arena;
-    }
-    bm_state.narenas = narenas;
-    bm_chunk_init(chunk0, bm_state.arenas[0], meta_pages);
-    r0->table[0] = bm_ct_make(BM_CT_ARENA, true, 0, 1);
-    /* Whatever a static region holds beyond that starts in the pool. */
-    for (unsigned i = 0; i < nregions; i++) {
-        bm_region_t *r = &bm_state.regions[i];
-        size_t first = (r == r0) ? 1 : 0;
-        if (r->ngranted > first)
-            chunks_free_locked(r, first, r->ngranted - first);
-    }
-    return 0;
-}

@@ -7,7 +7,7 @@
  * region is set, the dirty bit of a large run's head entry is set) and unmarked at the end, so
  * an object cached twice, or cached while free, is found in O(cached objects).
  */
-#include "internal.h"
+#include "ext.h"
 
 typedef struct check_ctx {
     unsigned errors;
@@ -271,22 +271,17 @@ enum { CACHE_VERIFY, CACHE_MARK, CACHE_UNMARK };
  * region is allocated), or the spare bit of a large run's head entry. NULL if obj is bad. */
 static bm_pagemap_t *cached_object_flag(check_ctx_t *ctx, unsigned cls, void *obj, uintptr_t **word,
                                         uintptr_t *bit) {
-    bm_region_t *r = bm_region_of(obj);
-    if (!expect(ctx, r && bm_ct_type(*bm_region_entry(r, obj)) == BM_CT_ARENA,
-                "check: cached object is not in an arena chunk", obj))
+    bm_ptr_info_t info;
+    bm_ptr_kind_t kind = bm_ptr_classify(obj, &info);
+    if (!expect(ctx, kind == BM_PTR_SMALL || kind == BM_PTR_LARGE, "check: cached object is not a block in an arena chunk", obj) ||
+        !expect(ctx, info.cls == cls, "check: cached object is not the start of a block of its bin's class", obj))
         return NULL;
     bm_chunk_t *chunk = bm_chunk_of(obj);
     size_t page = bm_page_index(obj);
-    bm_pagemap_t pm = chunk->map[page];
-    unsigned phase = bm_class_is_small(cls) ? bm_pm_phase(pm) : 0; /* large: the phase bit is our mark */
-    if (!expect(ctx, bm_pm_class(pm) == cls &&
-                         bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)obj & BM_PAGE_MASK) + phase)),
-                "check: cached object is not the start of a block of its bin's class", obj))
-        return NULL;
     *word = NULL;
-    if (bm_class_is_small(cls)) {
+    if (kind == BM_PTR_SMALL) {
         const bm_class_info_t *ci = &bm_classes[cls];
-        bm_run_t *run = bm_page_addr(chunk, page - bm_pm_value(pm));
+        bm_run_t *run = bm_page_addr(chunk, page - bm_pm_value(chunk->map[page]));
         size_t index = ((uintptr_t)obj - (uintptr_t)run - ci->reg0) / ci->size;
         *word = &run->bitmap[index / BM_BITMAP_BITS];
         *bit = (uintptr_t)1 << (index % BM_BITMAP_BITS);
@@ -349,15 +344,12 @@ static void check_caches(check_ctx_t *ctx, int pass) {
 }
 
 unsigned bm_check(void) {
-    if (__atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE) != 2)
+    if (!bm_is_ready())
         return 0;
     bm_irq_state_t irq = bm_port_irq_save();
     check_ctx_t *ctx = &check_ctx;
     __builtin_memset(ctx, 0, sizeof *ctx);
-    bm_lock_acquire(&bm_state.base_lock);
-    for (unsigned a = 0; a < bm_state.narenas; a++)
-        bm_lock_acquire(&bm_state.arenas[a]->lock);
-    bm_lock_acquire(&bm_state.pool_lock);
+    bm_lock_all();
     for (unsigned i = 0; i < bm_state.nregions; i++) {
         bm_region_t *r = &bm_state.regions[i];
         check_region(ctx, r);
@@ -368,10 +360,7 @@ unsigned bm_check(void) {
     check_caches(ctx, CACHE_VERIFY);
     check_caches(ctx, CACHE_MARK);
     check_caches(ctx, CACHE_UNMARK);
-    bm_lock_release(&bm_state.pool_lock);
-    for (unsigned a = bm_state.narenas; a-- > 0;)
-        bm_lock_release(&bm_state.arenas[a]->lock);
-    bm_lock_release(&bm_state.base_lock);
+    bm_unlock_all();
     bm_port_irq_restore(irq);
     return ctx->errors;
 }

@@ -13,7 +13,7 @@
  */
 #include <stdarg.h>
 
-#include "internal.h"
+#include "ext.h"
 
 size_t bm_stats_allocated(void) {
     size_t total = 0;
@@ -27,13 +27,6 @@ size_t bm_stats_allocated(void) {
 }
 
 /* ---- peak ----------------------------------------------------------------------------------- */
-
-void bm_stats_peak_update(size_t now) {
-    size_t peak = __atomic_load_n(&bm_state.peak_allocated, __ATOMIC_RELAXED);
-    while (now > peak && !__atomic_compare_exchange_n(&bm_state.peak_allocated, &peak, now, true,
-                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
-}
 
 void bm_stats_peak_reset(void) {
     __atomic_store_n(&bm_state.peak_allocated, __atomic_load_n(&bm_state.live_allocated, __ATOMIC_RELAXED),
@@ -50,7 +43,7 @@ void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     s->nchunks = arena->nchunks;
     s->pactive = arena->nactive;
     s->pdirty = arena->ndirty;
-    s->largest_free = bm_arena_largest_free(arena) << BM_LG_PAGE;
+    s->largest_free = bm_arena_largest_free_locked(arena) << BM_LG_PAGE;
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         const bm_bin_stats_t *bs = &arena->bins[cls].stats;
         s->small_nmalloc += BM_STAT_GET(bs->nmalloc);
@@ -113,7 +106,7 @@ size_t bm_stats_largest_free(void) {
         bm_arena_t *arena = bm_state.arenas[a];
         bm_irq_state_t irq = bm_port_irq_save();
         bm_lock_acquire(&arena->lock);
-        size_t bytes = bm_arena_largest_free(arena) << BM_LG_PAGE;
+        size_t bytes = bm_arena_largest_free_locked(arena) << BM_LG_PAGE;
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);
         if (bytes > largest)
@@ -213,16 +206,6 @@ void bm_stats_totals(bm_totals_t *out) {
 
 /* ---- output: a tiny formatter on a stack buffer ---------------------------------------------- */
 
-#ifndef BM_STATS_BUF
-#define BM_STATS_BUF 256
-#endif
-/* Heap map bounds: chunks whose runs are listed, and spans (pool, huge, arena chunk) listed. */
-#ifndef BM_STATS_MAP_CHUNKS
-#define BM_STATS_MAP_CHUNKS 64
-#endif
-#ifndef BM_STATS_MAP_SPANS
-#define BM_STATS_MAP_SPANS 1024
-#endif
 #define MAP_RUNBUF 64  /* runs copied per arena lock hold */
 #define MAP_CELLS 64   /* characters of a chunk's bar in the text map */
 

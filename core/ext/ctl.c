@@ -7,7 +7,7 @@
  * an old nor a new value. Nothing here allocates: values pass through a union on the stack.
  * docs/CTL.md lists every name.
  */
-#include "internal.h"
+#include "ext.h"
 
 typedef enum { T_VOID, T_BOOL, T_UNSIGNED, T_U32, T_SIZE, T_U64, T_STR } ctl_type_t;
 
@@ -184,13 +184,6 @@ static int act_arena_purge(const unsigned *ix, size_t arg, const ctl_value_t *v)
     return 0;
 }
 
-/* arena.<i>.reset: discarding an arena's live blocks is not safe here: other cores' caches
- * hold pointers into every arena and nothing can call them back. Refused. */
-static int act_arena_reset(const unsigned *ix, size_t arg, const ctl_value_t *v) {
-    (void)arg, (void)v;
-    return ix[0] > bm_state.narenas ? BM_ENOENT : BM_EPERM;
-}
-
 static int rd_thread_arena(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)ix, (void)arg;
     bm_irq_state_t irq = bm_port_irq_save();
@@ -319,7 +312,7 @@ static int rd_arena_field(const unsigned *ix, size_t arg, ctl_value_t *v, ctl_ty
     if (arg == ABOUND) { /* the dirty bound in pages, under the lock like the counts it uses */
         bm_irq_state_t irq = bm_port_irq_save();
         bm_lock_acquire(&arena->lock);
-        v->z = bm_purge_bound(arena);
+        v->z = bm_purge_bound_locked(arena);
         bm_lock_release(&arena->lock);
         bm_port_irq_restore(irq);
         return 0;
@@ -406,7 +399,6 @@ static const ctl_entry_t ctl_table[] = {
     {"arenas.purge", T_STR, rd_purge_param, wr_purge_param, BM_PURGE_MODE},
 
     {"arena.#.purge", T_VOID, NULL, act_arena_purge, 0},
-    {"arena.#.reset", T_VOID, NULL, act_arena_reset, 0},
 
     {"thread.arena", T_UNSIGNED, rd_thread_arena, wr_thread_arena, 0},
     {"thread.core", T_UNSIGNED, rd_const, NULL, K_THREAD_CORE},

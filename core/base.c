@@ -1,0 +1,226 @@
+/*
+ * Base metadata, bootstrap and initialisation. Base metadata (chunk tables, arenas, caches)
+ * comes from a bump range in META pages of arena 0 and is never freed. Bootstrap lays the
+ * regions out and puts the tables in the first chunk; initialisation reads the options, runs
+ * bootstrap once (whichever core calls first) and binds cores to arenas.
+ */
+#include "internal.h"
+
+__attribute__((weak)) const char *bm_malloc_conf = NULL;
+
+/* ---- base metadata ----------------------------------------------------------------------- */
+
+/* O(1) (O(pages) when it takes a new block from arena 0). Zeroed, cache-line aligned, never
+ * freed; NULL when arena 0 has no pages. Takes base_lock, then arena 0's. */
+void *bm_base_alloc(size_t size) {
+    size = bm_align_up(size, BM_CACHELINE);
+    bm_lock_acquire(&bm_state.base_lock);
+    if ((size_t)(bm_state.base_end - bm_state.base_next) < size) {
+        size_t npages = bm_align_up(size, BM_PAGE) >> BM_LG_PAGE;
+        char *block = bm_arena_meta_alloc(bm_state.arenas[0], npages);
+        if (!block) {
+            bm_lock_release(&bm_state.base_lock);
+            return NULL;
+        }
+        bm_state.base_next = block;
+        bm_state.base_end = block + (npages << BM_LG_PAGE);
+    }
+    char *p = bm_state.base_next;
+    bm_state.base_next += size;
+    bm_state.base_allocated += size;
+    bm_lock_release(&bm_state.base_lock);
+    BM_UNPOISON(p, size);
+    __builtin_memset(p, 0, size);
+    return p;
+}
+
+/* ---- bootstrap ----------------------------------------------------------------------------- */
+
+/* O(regions + arenas + chunks of static regions). 0 or BM_ENOMEM. */
+static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned narenas) {
+    unsigned nregions = 0;
+    size_t table_bytes = 0;
+    size_t arena_bytes = bm_align_up(sizeof(bm_arena_t), BM_CACHELINE);
+    /* Chunk tables and page-map pointers must fit in the first chunk beside the arenas: a
+     * region larger than they can describe is used only up to what they can (64-bit, 2 MiB
+     * chunks: about 340 GiB; 32-bit, 16 KiB chunks: about 30 MiB; 64-bit, 16 KiB chunks,
+     * which keeps no map pointers: about 45 MiB). */
+    size_t room = ((BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES - 1) << BM_LG_PAGE) - narenas * arena_bytes -
+                  2 * BM_MAX_REGIONS * BM_CACHELINE;
+    for (unsigned i = 0; i < nsources && nregions < BM_MAX_REGIONS; i++) {
+        bm_region_t *r = &bm_state.regions[nregions];
+        size_t n = bm_region_setup(r, &sources[i]);
+        size_t fits = (room - table_bytes) / (sizeof(bm_ctentry_t) + BM_CHUNK_MAPS * sizeof(bm_pagemap_t *));
+        if (n > fits) {
+            bm_port_log("baremalloc: a page source is larger than the chunk table can cover; using its start only");
+            r->nchunks = n = fits;
+            if (r->ngranted > n)
+                r->ngranted = n;
+        }
+        if (n) {
+            table_bytes += bm_align_up(n * sizeof(bm_ctentry_t), BM_CACHELINE) +
+                           BM_CHUNK_MAPS * bm_align_up(n * sizeof(bm_pagemap_t *), BM_CACHELINE);
+            nregions++;
+        }
+    }
+    if (nregions == 0)
+        return BM_ENOMEM;
+    bm_state.nregions = nregions;
+    for (unsigned i = 0; i < nregions; i++)
+        bm_state.pages_releasable |= bm_state.regions[i].source.release != NULL;
+    bm_region_t *r0 = &bm_state.regions[0];
+    if (!bm_region_grant_locked(r0, 1))
+        return BM_ENOMEM;
+
+    /* The first chunk holds the metadata that has to exist before any other chunk can be
+     * tracked: chunk tables and arenas, in pages marked META right after its header. */
+    size_t meta_pages = bm_align_up(table_bytes + narenas * arena_bytes, BM_PAGE) >> BM_LG_PAGE;
+    if (meta_pages + BM_CHUNK_HEADER_PAGES >= BM_CHUNK_PAGES)
+        return BM_ENOMEM;
+    bm_chunk_t *chunk0 = (bm_chunk_t *)r0->base;
+    BM_UNPOISON(chunk0, BM_CHUNK_HEADER_PAGES * BM_PAGE + meta_pages * BM_PAGE);
+    bm_state.base_next = (char *)chunk0 + (BM_CHUNK_HEADER_PAGES << BM_LG_PAGE);
+    bm_state.base_end = bm_state.base_next + (meta_pages << BM_LG_PAGE);
+    for (unsigned i = 0; i < nregions; i++) {
+        bm_region_t *r = &bm_state.regions[i];
+        r->table = bm_base_alloc(r->nchunks * sizeof(bm_ctentry_t));
+        if (BM_CHUNK_MAPS) {
+            r->maps = bm_base_alloc(r->nchunks * sizeof(bm_pagemap_t *));
+            bm_region_maps_withdraw(r, 0, r->nchunks);
+        }
+    }
+    for (unsigned a = 0; a < narenas; a++) {
+        bm_arena_t *arena = bm_base_alloc(sizeof(bm_arena_t));
+        bm_arena_init(arena, a, bm_state.regions[a % nregions].source.node);
+        bm_state.arenas[a] = arena;
+    }
+    bm_state.narenas = narenas;
+    bm_arena_chunk_init(chunk0, bm_state.arenas[0], meta_pages);
+    r0->table[0] = bm_ct_make(BM_CT_ARENA, true, 0, 1);
+    /* Whatever a static region holds beyond that starts in the pool. */
+    for (unsigned i = 0; i < nregions; i++) {
+        bm_region_t *r = &bm_state.regions[i];
+        size_t first = (r == r0) ? 1 : 0;
+        if (r->ngranted > first)
+            bm_chunks_free_locked(r, first, r->ngranted - first);
+    }
+    return 0;
+}
+
+/* ---- initialisation ------------------------------------------------------------------------- */
+
+/* O(cores x arenas), once. Fills bm_state.core_arena by the arena_rule option. */
+static void core_arena_rule_init(unsigned narenas) {
+    /* arena_rule:node: the least loaded arena of the core's node; core mod narenas when the
+     * rule is "core" or no arena draws from that node. */
+    unsigned load[BM_MAX_ARENAS] = {0};
+    for (unsigned core = 0; core < BM_MAX_CORES; core++) {
+        unsigned pick = core % narenas;
+        if (bm_state.opt.arena_rule == 1) {
+            unsigned node = bm_port_core_node(core), best = narenas;
+            for (unsigned a = 0; a < narenas; a++)
+                if (bm_state.arenas[a]->node == node && (best == narenas || load[a] < load[best]))
+                    best = a;
+            if (best < narenas)
+                pick = best;
+        }
+        load[pick]++;
+        bm_state.core_arena[core] = pick;
+    }
+}
+
+static int init_run(const bm_config_t *config) {
+    bm_size_classes_init();
+    bm_options_defaults(&bm_state.opt);
+    bm_options_parse(&bm_state.opt, bm_malloc_conf);
+    bm_options_parse(&bm_state.opt, bm_port_env_options());
+    if (config && config->options)
+        bm_options_parse(&bm_state.opt, config->options);
+    if (config && config->error_hook)
+        bm_state.error_hook = config->error_hook;
+
+    const bm_page_source_t *sources;
+    unsigned nsources;
+    if (config && config->sources) {
+        sources = config->sources;
+        nsources = config->nsources;
+    } else {
+        nsources = bm_port_default_sources(&sources);
+    }
+    unsigned ncores = bm_port_core_count();
+    bm_state.ncores = ncores < 1 ? 1 : ncores > BM_MAX_CORES ? BM_MAX_CORES : ncores;
+    unsigned narenas = bm_state.opt.narenas ? bm_state.opt.narenas : bm_state.ncores;
+    if (narenas > BM_MAX_ARENAS)
+        narenas = BM_MAX_ARENAS;
+    bm_lock_init(&bm_state.pool_lock);
+    bm_lock_init(&bm_state.base_lock);
+    int err = bootstrap(sources, nsources, narenas);
+    if (err)
+        return err;
+    core_arena_rule_init(narenas);
+    bm_purge_policy_init();
+    bm_region_t *r0 = &bm_state.regions[0];
+    bm_fast_region_maps = r0->maps;
+    bm_fast_region_table = r0->table;
+    bm_fast_region_base = r0->base;
+    bm_fast_region_span = r0->nchunks << BM_LG_CHUNK;
+    return 0;
+}
+
+/* Exactly one caller runs init_run; the others wait for it (lock 1 of the contract). A failed
+ * initialisation may be retried by bm_init, never by the lazy path. */
+static int init_once(const bm_config_t *config, bool explicit_call) {
+    int state = __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (state == BM_INIT_READY)
+            return explicit_call ? BM_EBUSY : 0;
+        if (state == BM_INIT_RUNNING) {
+            bm_port_cpu_relax();
+            state = __atomic_load_n(&bm_state.init_state, __ATOMIC_ACQUIRE);
+            continue;
+        }
+        if (state == BM_INIT_FAILED && !explicit_call)
+            return BM_ENOMEM;
+        if (__atomic_compare_exchange_n(&bm_state.init_state, &state, BM_INIT_RUNNING, false,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+            break;
+    }
+    /* Masked: an interrupt on this core that allocated now would wait for this very
+     * initialisation for ever. */
+    bm_irq_state_t irq = bm_port_irq_save();
+    int err = init_run(config);
+    __atomic_store_n(&bm_state.init_state, err ? BM_INIT_FAILED : BM_INIT_READY, __ATOMIC_RELEASE);
+    bm_port_irq_restore(irq);
+    return err;
+}
+
+int bm_init(const bm_config_t *config) {
+    if (config && config->sources && config->nsources == 0)
+        return BM_EINVAL;
+    return init_once(config, true);
+}
+
+/* O(1) once initialised. False when initialisation failed. */
+bool bm_ensure_init(void) {
+    if (BM_LIKELY(bm_is_ready()))
+        return true;
+    return init_once(NULL, false) == 0;
+}
+
+/* ---- every lock at once -------------------------------------------------------------------- */
+
+/* O(arenas). Takes every lock in the documented order (base, arenas by index, pool) for fork
+ * and the validator; bm_unlock_all releases them in reverse. The caller masks interrupts. */
+void bm_lock_all(void) {
+    bm_lock_acquire(&bm_state.base_lock);
+    for (unsigned a = 0; a < bm_state.narenas; a++)
+        bm_lock_acquire(&bm_state.arenas[a]->lock);
+    bm_lock_acquire(&bm_state.pool_lock);
+}
+
+void bm_unlock_all(void) {
+    bm_lock_release(&bm_state.pool_lock);
+    for (unsigned a = bm_state.narenas; a-- > 0;)
+        bm_lock_release(&bm_state.arenas[a]->lock);
+    bm_lock_release(&bm_state.base_lock);
+}

@@ -1,0 +1,250 @@
+/*
+ * Small runs and bins: a small run is a span of pages cut into equal regions of one class,
+ * with its header and free bitmap at its start; each arena keeps, per small class, a bin of
+ * the run regions come from now and the other non-full runs by address, so regions come from
+ * the lowest-address run that has room. Calls the arena below for pages.
+ *
+ * Invariants (checked by bm_check):
+ *  - every page of a SMALL run holds its class, its distance to the head and its phase;
+ *  - a small run's nfree equals the set bits of its bitmap; a run with free regions that is
+ *    not its bin's current run is in the bin's non-full tree, and a full run is in no tree.
+ *
+ * Every function here needs the arena lock held (hence _locked), interrupts masked.
+ */
+#include "internal.h"
+
+static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
+    const bm_class_info_t *ci = &bm_classes[cls];
+    bm_chunk_t *chunk;
+    size_t head;
+    if (!bm_arena_run_alloc_locked(arena, ci->run_pages, 1, &chunk, &head))
+        return NULL;
+    /* phase: how far each page's start is past the last region boundary before it; page 0
+     * starts reg0 before region 0, and each page moves it on by a page (mod size). */
+    uint32_t phase = (ci->size - ci->reg0 % ci->size) % ci->size, step = (uint32_t)(BM_PAGE % ci->size);
+    chunk->map[head] = bm_pm_make(BM_PAGE_SMALL, true, phase, 0, cls);
+    /* The other entries step the packed fields of one word (distance +1, phase +step mod size)
+     * instead of packing each afresh: a 10-page run's set-up was most of the worst-case
+     * malloc on the Cortex-M3. */
+    bm_pagemap_t entry = bm_pm_make(BM_PAGE_SMALL, false, phase, 0, cls);
+    const bm_pagemap_t next = ((bm_pagemap_t)1 << BM_PM_VALUE_SHIFT) + (step << BM_PM_PHASE_SHIFT);
+    const bm_pagemap_t wrap = (bm_pagemap_t)ci->size << BM_PM_PHASE_SHIFT;
+    for (size_t j = 1; j < ci->run_pages; j++) {
+        phase += step;
+        entry += next;
+        if (phase >= ci->size) {
+            phase -= ci->size;
+            entry -= wrap;
+        }
+        chunk->map[head + j] = entry;
+    }
+    bm_run_t *run = bm_page_addr(chunk, head);
+    BM_POISON(run, ci->run_pages << BM_LG_PAGE);
+    BM_UNPOISON(run, ci->reg0);
+    run->cls = (uint16_t)cls;
+    run->nfree = (uint16_t)ci->nregs;
+    size_t words = BM_BITMAP_WORDS(ci->nregs);
+    for (size_t w = 0; w < words; w++) {
+        size_t bits = ci->nregs - w * BM_BITMAP_BITS;
+        run->bitmap[w] = bits >= BM_BITMAP_BITS ? ~(uintptr_t)0 : (((uintptr_t)1 << bits) - 1);
+    }
+    bm_bin_t *bin = &arena->bins[cls];
+    BM_STAT_ADD(bin->stats.nruns, 1);
+    BM_STAT_ADD(bin->stats.curruns, 1);
+    return run;
+}
+
+/* The run to take regions from: the current one if it has room, else the lowest-address
+ * non-full run, else a new one. */
+static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls) {
+    bm_run_t *run = bin->current;
+    if (run && run->nfree)
+        return run;
+    bm_rbnode_t *lowest = bm_rb_first(&bin->nonfull);
+    if (lowest) {
+        bm_rb_remove(&bin->nonfull, lowest);
+        run = (bm_run_t *)lowest;
+    } else {
+        run = small_run_new(arena, cls);
+    }
+    bin->current = run;
+    return run;
+}
+
+unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n) {
+    const bm_class_info_t *ci = &bm_classes[cls];
+    bm_bin_t *bin = &arena->bins[cls];
+    unsigned got = 0;
+    while (got < n) {
+        bm_run_t *run = bin_current_run(arena, bin, cls);
+        if (!run)
+            break;
+        char *reg0 = (char *)run + ci->reg0;
+        size_t words = BM_BITMAP_WORDS(ci->nregs);
+        for (size_t w = 0; w < words && got < n && run->nfree; w++) {
+            uintptr_t bits = run->bitmap[w];
+            while (bits && got < n) {
+                unsigned bit = bm_ctz(bits);
+                bits &= bits - 1;
+                out[got++] = reg0 + (w * BM_BITMAP_BITS + bit) * ci->size;
+                run->nfree--;
+            }
+            run->bitmap[w] = bits;
+        }
+    }
+    BM_STAT_ADD(bin->stats.nmalloc, got);
+    BM_STAT_ADD(bin->stats.curregs, got);
+    BM_STAT_ADD(arena->stats.small_allocated, (size_t)got * ci->size);
+    BM_STAT_ADD(bin->stats.nrequests, 1);
+    return got;
+}
+
+/* An empty small run (not current, in no tree) gives its pages back. */
+static void small_run_dalloc(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
+    bm_chunk_t *chunk = bm_chunk_of(run);
+    size_t head = bm_page_index(run), npages = bm_classes[run->cls].run_pages;
+    BM_STAT_SUB(bin->stats.curruns, 1);
+    bm_pages_mark_free(chunk, head, npages);
+    bm_arena_run_dalloc_locked(arena, chunk, head, npages);
+}
+
+static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_pagemap_t entry,
+                         void *ptr) {
+    unsigned cls = bm_pm_class(entry);
+    const bm_class_info_t *ci = &bm_classes[cls];
+    size_t head = page - bm_pm_value(entry);
+    bm_run_t *run = bm_page_addr(chunk, head);
+    uintptr_t offset = (uintptr_t)ptr - ((uintptr_t)run + ci->reg0);
+    /* For a multiple of the size, the divisibility test's rotated product is the exact
+     * quotient (size = odd * 2^shift, inverse = odd^-1 mod 2^32): no division instruction. */
+    uint32_t r = (uint32_t)offset * ci->div_inverse;
+    size_t index = (r >> ci->div_shift) | (r << ((32 - ci->div_shift) & 31));
+    if (offset >= (uintptr_t)ci->nregs * ci->size || index > ci->div_limit || index >= ci->nregs) {
+        bm_report("free of a pointer that is not the start of a block (inside a small run)", ptr);
+        return false;
+    }
+    uintptr_t mask = (uintptr_t)1 << (index % BM_BITMAP_BITS);
+    if (run->bitmap[index / BM_BITMAP_BITS] & mask) {
+        bm_report("double free of a small block", ptr);
+        return false;
+    }
+    BM_POISON(ptr, ci->size);
+    run->bitmap[index / BM_BITMAP_BITS] |= mask;
+    run->nfree++;
+    bm_bin_t *bin = &arena->bins[cls];
+    BM_STAT_ADD(bin->stats.ndalloc, 1);
+    BM_STAT_SUB(bin->stats.curregs, 1);
+    BM_STAT_SUB(arena->stats.small_allocated, ci->size);
+    if (run == bin->current)
+        return true;
+    if (run->nfree == ci->nregs) {
+        /* Empty: its pages go back to the arena. It sat in the non-full tree unless it was
+         * full until this free (possible only with one region per run). */
+        if (ci->nregs > 1)
+            bm_rb_remove(&bin->nonfull, &run->node);
+        small_run_dalloc(arena, bin, run);
+    } else if (run->nfree == 1) {
+        /* Was full, so in no tree. Prefer the lower address as the current run. */
+        if (bin->current && (uintptr_t)run < (uintptr_t)bin->current) {
+            bm_run_t *old = bin->current;
+            bin->current = run;
+            if (old->nfree == ci->nregs)
+                small_run_dalloc(arena, bin, old);
+            else if (old->nfree)
+                bm_rb_insert(&bin->nonfull, &old->node, bm_rb_addr_cmp);
+        } else {
+            bm_rb_insert(&bin->nonfull, &run->node, bm_rb_addr_cmp);
+        }
+    }
+    return true;
+}
+
+bool bm_bin_region_is_free_locked(bm_chunk_t *chunk, const void *ptr) {
+    size_t page = bm_page_index(ptr);
+    bm_pagemap_t entry = chunk->map[page];
+    if (bm_pm_kind(entry) != BM_PAGE_SMALL)
+        return false;
+    const bm_class_info_t *ci = &bm_classes[bm_pm_class(entry)];
+    bm_run_t *run = bm_page_addr(chunk, page - bm_pm_value(entry));
+    size_t index = ((uintptr_t)ptr - (uintptr_t)run - ci->reg0) / ci->size;
+    return (run->bitmap[index / BM_BITMAP_BITS] >> (index % BM_BITMAP_BITS)) & 1;
+}
+
+/* O(1) (O(run pages) when a run empties). Gives back the small region or large run at ptr in
+ * chunk, an arena chunk of arena. Bad pointers (interior, free, metadata) are reported and
+ * ignored: returns false then. Arena lock held, interrupts masked. */
+bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr) {
+    size_t page = bm_page_index(ptr);
+    bm_pagemap_t entry = chunk->map[page];
+    switch (bm_pm_kind(entry)) {
+    case BM_PAGE_SMALL:
+        return small_dalloc(arena, chunk, page, entry, ptr);
+    case BM_PAGE_LARGE:
+        return bm_arena_large_dalloc_locked(arena, chunk, ptr);
+    case BM_PAGE_META:
+        bm_report("free of a pointer into the allocator's own metadata", ptr);
+        return false;
+    default:
+        bm_report("double free, or free of a pointer never allocated (the page is free)", ptr);
+        return false;
+    }
+}
+
+/* ---- the pointer classifier ------------------------------------------------------------------ */
+
+/* O(regions) to find the region, O(1) after. What ptr is, from the chunk table and the page
+ * map as they stand, without a lock: the one classifier behind free, usable_size, realloc, the
+ * cache's slow path and the validator. A SMALL or LARGE answer means ptr starts a block of
+ * its class in an arena chunk; whether that block is live is the arena's to confirm under its
+ * lock. Any context. */
+bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
+    out->region = bm_region_of(ptr);
+    out->cls = BM_BIN_INVALID;
+    out->usable = 0;
+    if (!out->region) {
+        out->why = "pointer outside every heap region (not from this allocator)";
+        return out->kind = BM_PTR_BAD;
+    }
+    bm_ctentry_t entry = out->entry = *bm_region_entry(out->region, ptr);
+    switch (bm_ct_type(entry)) {
+    case BM_CT_HUGE:
+        if (!bm_ct_head(entry) || ((uintptr_t)ptr & BM_CHUNK_MASK) != 0) {
+            out->why = "pointer inside a huge block, not its start";
+            return out->kind = BM_PTR_BAD;
+        }
+        out->cls = BM_NCLASSES;
+        out->usable = bm_huge_usable(entry);
+        return out->kind = BM_PTR_HUGE;
+    case BM_CT_ARENA:
+        break;
+    default:
+        out->why = "double free of a huge block, or pointer never allocated (its chunk is free)";
+        return out->kind = BM_PTR_BAD;
+    }
+    bm_pagemap_t pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
+    unsigned cls = bm_pm_class(pm);
+    switch (bm_pm_kind(pm)) {
+    case BM_PAGE_SMALL:
+        if (!bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)))) {
+            out->why = "pointer inside a small block, not its start";
+            return out->kind = BM_PTR_BAD;
+        }
+        break;
+    case BM_PAGE_LARGE:
+        /* The phase field of a large head is free for the validator's mark: not read here. */
+        if (!bm_pm_head(pm) || ((uintptr_t)ptr & BM_PAGE_MASK) != 0) {
+            out->why = "pointer inside a large block, not its start";
+            return out->kind = BM_PTR_BAD;
+        }
+        break;
+    case BM_PAGE_META:
+        out->why = "pointer into the allocator's own metadata";
+        return out->kind = BM_PTR_BAD;
+    default:
+        out->why = "double free, or pointer never allocated (its page is free)";
+        return out->kind = BM_PTR_BAD;
+    }
+    out->cls = cls;
+    out->usable = bm_classes[cls].size;
+    return out->kind = bm_class_is_small(cls) ? BM_PTR_SMALL : BM_PTR_LARGE;
+}

@@ -1,0 +1,75 @@
+/*
+ * bm_maintenance, the idle hook: trims idle cache bins, purges dirty pages and releases
+ * pooled chunks, each in bounded steps. The mechanisms are the allocator's (cache.c, arena.c,
+ * region.c); this file only decides when to use them.
+ *
+ * Dirty pages are free pages not yet offered back through the page source's release hook.
+ * The bound an arena may keep is max(dirty_min, dirty_max% of its active pages). Two ways to
+ * get back under it:
+ *  - purge:sync (default): bm_arena_unlock checks the arena's dirty count against a global
+ *    trigger (one compare on every unlock) and, when over the bound, purges up to
+ *    BM_PURGE_SYNC_RUNS free runs before releasing the lock;
+ *  - purge:idle: only bm_maintenance (and arena.<i>.purge) purge, so allocating cores never
+ *    pay for it.
+ * Either way a pass purges a bounded number of runs, the oldest dirty ones first (each arena
+ * keeps its dirty runs on a list in the order they became dirty), and never visits a clean run.
+ * Sync purging also spares runs dirty for fewer than purge_age of the arena's run operations
+ * (page runs taken or given back): pages freed a moment ago are the likeliest to be reused,
+ * and purging them would cost a release and page faults for nothing.
+ *
+ * bm_maintenance adds a decay: an arena that took no lock since the previous call is idle and
+ * is purged toward zero dirty pages instead of toward the bound.
+ */
+#include "ext.h"
+
+/* bm_maintenance's idle detection: each arena's lock count at the end of the previous call.
+ * Only one core runs the shared part of bm_maintenance at a time (maint_busy). */
+static bm_stat_t maint_last_locks[BM_MAX_ARENAS];
+static int maint_busy;
+
+/* ---- bm_maintenance ------------------------------------------------------------------------- */
+
+/* O(classes + arenas x BM_MAINT_RUNS + BM_MAINT_SPANS). Not from an interrupt handler (it may
+ * purge through the release hook). */
+void bm_maintenance(void) {
+    if (!bm_is_ready())
+        return;
+    __atomic_fetch_add(&bm_maint_stats.calls, 1, __ATOMIC_RELAXED);
+
+    /* The calling core's cache first: what it returns becomes dirty pages purged below. */
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_t *cache = *bm_core_local();
+    if (cache != &bm_cache_unset) {
+        if (__atomic_load_n(&cache->flush_request, __ATOMIC_RELAXED))
+            bm_cache_flush_requested(cache);
+        else
+            __atomic_fetch_add(&bm_maint_stats.trimmed, bm_cache_trim_idle(cache), __ATOMIC_RELAXED);
+    }
+    bm_port_irq_restore(irq);
+
+    /* Arenas and the pool: one core at a time; a core that finds another at it skips. */
+    if (__atomic_exchange_n(&maint_busy, 1, __ATOMIC_ACQUIRE))
+        return;
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        bm_arena_t *arena = bm_state.arenas[a];
+        irq = bm_port_irq_save();
+        /* The raw lock: maintenance must not count as activity, nor run the unlock hook. */
+        bm_lock_acquire(&arena->lock);
+        bm_stat_t locks = BM_STAT_GET(arena->stats.lock_acquisitions);
+        size_t target = locks == maint_last_locks[a] ? 0 : bm_purge_bound_locked(arena);
+        size_t purged = 0;
+        if (arena->ndirty > target)
+            purged = bm_arena_purge_oldest_locked(arena, target, BM_MAINT_RUNS, 0);
+        maint_last_locks[a] = locks;
+        bm_lock_release(&arena->lock);
+        bm_port_irq_restore(irq);
+        if (purged)
+            __atomic_fetch_add(&bm_maint_stats.purged, purged, __ATOMIC_RELAXED);
+    }
+    if (!bm_state.opt.retain) {
+        size_t released = bm_pool_release_bounded(BM_MAINT_SPANS);
+        if (released)
+            __atomic_fetch_add(&bm_maint_stats.released, released, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&maint_busy, 0, __ATOMIC_RELEASE);
+}

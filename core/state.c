@@ -1,0 +1,98 @@
+/*
+ * Global state: the size class tables, the allocator's one state structure, the per-core
+ * cache pointers, error reporting and the live-bytes counter. Every other layer reads these;
+ * this file calls nothing but the port.
+ */
+#include "internal.h"
+
+const bm_class_info_t bm_classes[BM_NCLASSES + 1] = {BM_SIZE_CLASS_TABLE, {0, 0, 0, 0, 0, 0, 0, 0}};
+const uint8_t bm_size_lookup[BM_LOOKUP_MAX / 8 + 1] = {BM_SIZE_LOOKUP_TABLE};
+
+bm_state_t bm_state;
+bm_maint_stats_t bm_maint_stats;
+bm_cache_t bm_cache_unset; /* all zero: every bin empty and full, so every access goes slow */
+uintptr_t bm_fast_region_base;
+size_t bm_fast_region_span;
+const bm_pagemap_t **bm_fast_region_maps;
+bm_ctentry_t *bm_fast_region_table;
+static int core_error[BM_MAX_CORES];
+
+#ifndef BM_PORT_HAS_CORE_LOCAL
+bm_cache_t *bm_core_local_table[BM_MAX_CORES] = {[0 ... BM_MAX_CORES - 1] = &bm_cache_unset};
+#endif
+
+/* ---- size classes ------------------------------------------------------------------------ */
+
+/* Large classes by length in pages, built at initialisation, so sizing a large request is a
+ * table read rather than a search. */
+static uint8_t large_class_by_pages[BM_CHUNK_PAGES + 1];
+_Static_assert(BM_LOOKUP_MAX >= BM_SMALL_MAX, "every small class must be in the lookup table");
+_Static_assert(BM_LARGE_MAX >> BM_LG_PAGE <= BM_CHUNK_PAGES, "large classes longer than a chunk");
+
+/* O(classes), once, from bm_init. */
+void bm_size_classes_init(void) {
+    size_t pages = 1;
+    for (unsigned cls = BM_NSMALL; cls < BM_NCLASSES; cls++)
+        for (; pages <= bm_classes[cls].run_pages; pages++)
+            large_class_by_pages[pages] = (uint8_t)cls;
+}
+
+/* O(1). size <= BM_LARGE_MAX, after initialisation. Any context. */
+unsigned bm_size_to_class(size_t size) {
+    if (size <= BM_LOOKUP_MAX)
+        return bm_lookup_class(size);
+    return large_class_by_pages[(size + BM_PAGE_MASK) >> BM_LG_PAGE];
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+/* O(1) plus the hook. Called with locks held and interrupts masked (see the lock contract in
+ * internal.h): the hook must not allocate. */
+void bm_report(const char *msg, const void *addr) {
+    bm_error_hook_t hook = __atomic_load_n(&bm_state.error_hook, __ATOMIC_ACQUIRE);
+    if (hook)
+        hook(msg, addr);
+    else
+        bm_port_error(msg, addr);
+}
+
+bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook) {
+    return __atomic_exchange_n(&bm_state.error_hook, hook, __ATOMIC_ACQ_REL);
+}
+
+/* Default: one memory node. */
+__attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
+    (void)core;
+    return 0;
+}
+
+/* Default: no errno to set (a freestanding core has none). */
+__attribute__((weak)) void bm_port_set_errno(int code) { (void)code; }
+
+void bm_set_error(int code) {
+    unsigned core = bm_this_core();
+    if (core < BM_MAX_CORES)
+        core_error[core] = code;
+    bm_port_set_errno(code);
+}
+
+int bm_last_error(void) {
+    unsigned core = bm_this_core();
+    return core < BM_MAX_CORES ? core_error[core] : 0;
+}
+
+/* ---- arenas by core -------------------------------------------------------------------------- */
+
+bm_arena_t *bm_arena_for_core(unsigned core) {
+    return bm_state.arenas[bm_state.core_arena[core < BM_MAX_CORES ? core : 0]];
+}
+
+/* ---- live bytes and their peak ---------------------------------------------------------------- */
+
+/* O(1) unless racing another core raising the peak. */
+void bm_live_peak_raise(size_t now) {
+    size_t peak = __atomic_load_n(&bm_state.peak_allocated, __ATOMIC_RELAXED);
+    while (now > peak && !__atomic_compare_exchange_n(&bm_state.peak_allocated, &peak, now, true,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}

@@ -53,6 +53,10 @@
 #include "bm_port.h"
 #include "size_classes.h"
 
+/* Nothing below leaves the library: in a shared build every internal symbol binds locally, so
+ * the fast paths reach the globals of state.c with one RIP-relative load, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 #define BM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define BM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define BM_INLINE static inline __attribute__((always_inline))
@@ -725,5 +729,7 @@ void bm_cache_flush_all(bm_cache_t *cache);
 void bm_cache_flush_requested(bm_cache_t *cache); /* honours tcache.flush_all */
 /* Flush part of each bin that stayed unused since the last call; returns objects flushed. */
 size_t bm_cache_trim_idle(bm_cache_t *cache);
+
+#pragma GCC visibility pop
 
 #endif /* BM_INTERNAL_H */

@@ -121,6 +121,8 @@ LIB_FLAGS_armv7m := -Os -ffreestanding -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMA
 LIB_PORT_armv7m := port/baremetal.c # Cortex-M firmware links newlib, which has memcpy & co.
 LIB_CC_riscv64 := riscv64-unknown-elf-gcc
 LIB_FLAGS_riscv64 := -O2 -ffreestanding -march=rv64imac -mabi=lp64 -mcmodel=medany
+# Function and data sections, so an integrator's --gc-sections drops what the program never calls.
+LIB_SECTIONS := -ffunction-sections -fdata-sections
 LIB_PORT_default := port/baremetal.c port/libc_mini.c
 LIB_PORT = $(or $(LIB_PORT_$(TARGET)),$(LIB_PORT_default))
 LIB_SRCS = $(CORE_SRCS) $(LIB_PORT)
@@ -132,7 +134,7 @@ lib: deps
 
 build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS) boards/board.h
 	@mkdir -p $(dir $@)
-	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) -Iinclude -Iport -Icore -Icore/ext -Iboards -c -o $@ $<
+	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) $(LIB_SECTIONS) -Iinclude -Iport -Icore -Icore/ext -Iboards -c -o $@ $<
 
 build/$(TARGET)/libbaremalloc.a: $(LIB_OBJS)
 	@rm -f $@

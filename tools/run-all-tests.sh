@@ -29,6 +29,7 @@ run_step() { # name command...
 start=$(date +%s)
 if python3 tools/gen_size_classes.py --check; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 run_step freestanding tools/check-freestanding.sh
+run_step link tools/check-link.sh
 run_step host tools/run-host-tests.sh $HOST_TEST_BINS
 run_step preload tools/run-preload-tests.sh
 if [ $# -gt 0 ]; then

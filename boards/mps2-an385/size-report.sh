@@ -12,7 +12,7 @@ map=$1
 elf=${map%.map}.elf
 
 loaded() { sed -n 's/^LOAD \(.*\.o\)$/\1/p' "$map" | grep -E "$1" || true; }
-mapfile -t core < <(loaded '/obj/core/[^/]*\.o$')
+mapfile -t core < <(loaded '/obj/core/.*\.o$') # core/ and core/ext/
 mapfile -t port < <(loaded '/obj/port/[^/]*\.o$')
 
 # "object text data bss" for every loaded object, from the memory map's input sections.

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The observability layer (core/ext/) stays out of a program that calls only the allocation API:
+# tests/link/alloc_api.c is linked against `make lib` archives for the host and the Cortex-M3
+# (with --gc-sections, as an integrator would) and neither program may hold a symbol that
+# only a core/ext/ object defines. Also prints what baremalloc costs a malloc/free-only
+# Cortex-M3 program. Ends with "N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+out=build/link
+mkdir -p $out
+pass=0 fail=0
+result() { # ok|FAIL message
+    echo "$1 link $2"
+    if [ "$1" = ok ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+}
+# Symbols only core/ext/ objects define (a static of the same name elsewhere does not count).
+ext_only() { # target
+    local obj=build/$1/obj
+    comm -23 <(nm --defined-only $obj/core/ext/*.o | awk 'NF == 3 && $2 ~ /[TtDdBbRr]/ {print $3}' | sort -u) \
+             <(nm --defined-only $(ls $obj/core/*.o $obj/port/*.o) | awk 'NF == 3 {print $3}' | sort -u)
+}
+leaks() { # target elf: the first core/ext symbols elf holds
+    comm -12 <(ext_only "$1") <(nm "$2" | awk 'NF == 3 {print $3}' | sort -u) | head -n 5 | tr '\n' ' '
+}
+check() { # target name elf
+    local leaked
+    leaked=$(leaks "$1" "$3")
+    if [ -z "$(ext_only "$1")" ]; then
+        result FAIL "$2: no core/ext symbols found to look for (build layout changed?)"
+    elif [ -n "$leaked" ]; then
+        result FAIL "$2: links observability code: $leaked"
+    else
+        result ok "$2: none of core/ext/ linked"
+    fi
+}
+
+make -s --no-print-directory build/host/libbaremalloc.a TARGET=host || exit 1
+gcc -std=c11 -O2 -Iinclude -ffunction-sections -Wl,--gc-sections -o $out/host-alloc-api \
+    tests/link/alloc_api.c build/host/libbaremalloc.a -lpthread && $out/host-alloc-api &&
+    check host "host, allocation API" $out/host-alloc-api || result FAIL "host program did not build or run"
+# The check itself: the same program calling the validator must be caught.
+gcc -std=c11 -O2 -Iinclude -DCALL_VALIDATOR -ffunction-sections -Wl,--gc-sections -o $out/host-validator \
+    tests/link/alloc_api.c build/host/libbaremalloc.a -lpthread
+if [ -n "$(leaks host $out/host-validator)" ]; then
+    result ok "self-test: a program calling bm_check is seen to link core/ext/"
+else
+    result FAIL "self-test: a program calling bm_check was not caught"
+fi
+
+if command -v arm-none-eabi-gcc >/dev/null; then
+    make -s --no-print-directory build/armv7m/libbaremalloc.a TARGET=armv7m || exit 1
+    m3="arm-none-eabi-gcc -std=c11 -Os -mcpu=cortex-m3 -mthumb --specs=nosys.specs -Iinclude -Wl,--gc-sections"
+    heap="-Wl,--defsym=__bm_heap_start=0x20010000 -Wl,--defsym=__bm_heap_end=0x20020000"
+    for v in alloc-api malloc-free; do
+        flag=""; [ $v = malloc-free ] && flag=-DMALLOC_FREE_ONLY
+        $m3 $flag $heap -Wl,-Map=$out/m3-$v.map -o $out/m3-$v.elf tests/link/alloc_api.c build/armv7m/libbaremalloc.a ||
+            result FAIL "Cortex-M3 $v program did not link"
+    done
+    [ -f $out/m3-alloc-api.elf ] && check armv7m "Cortex-M3, allocation API" $out/m3-alloc-api.elf
+    [ -f $out/m3-malloc-free.elf ] && check armv7m "Cortex-M3, malloc/free only" $out/m3-malloc-free.elf
+    # baremalloc's share of the malloc/free-only program: code and read-only data of the symbols
+    # its archive defines (nm sizes), against the whole program's text
+    if [ -f $out/m3-malloc-free.elf ]; then
+        bytes=$(python3 - build/armv7m/libbaremalloc.a $out/m3-malloc-free.elf <<'PY'
+import subprocess, sys
+def syms(args):
+    return subprocess.run(["arm-none-eabi-nm"] + args, capture_output=True, text=True).stdout.split("\n")
+ours = {l.split()[2] for l in syms(["--defined-only", sys.argv[1]]) if len(l.split()) == 3}
+total = 0
+for l in syms(["-S", sys.argv[2]]):
+    f = l.split()
+    if len(f) == 4 and f[2] in "TtRr" and f[3] in ours:
+        total += int(f[1], 16)
+print(total)
+PY
+)
+        echo "info: baremalloc code + read-only data in a malloc/free-only Cortex-M3 program: $bytes bytes ($(arm-none-eabi-size $out/m3-malloc-free.elf | awk 'NR == 2 {print $1}') bytes of text in the whole program with newlib)"
+    fi
+else
+    echo "skip Cortex-M3: arm-none-eabi-gcc missing"
+fi
+echo "link: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -12,7 +12,7 @@ WARN := -Wall -Wextra -Werror
 HOST_CC ?= gcc
 HOST_DEFS := -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE
 HOST_INC := -Iinclude -Iport -Icore -Itests/host
-HOST_SRCS := $(CORE_SRCS) port/host.c
+HOST_SRCS := $(CORE_SRCS) port/host.c port/defaults.c
 HOST_TESTS := $(filter-out test_main,$(basename $(notdir $(wildcard tests/host/test_*.c))))
 
 # variant -> compiler and flags; tools/run-host-tests.sh says which tests run in which variant
@@ -109,7 +109,7 @@ qemu: deps
 TARGET ?= host
 LIB_CC_host := $(HOST_CC)
 LIB_FLAGS_host := -O2 -fPIC $(HOST_DEFS)
-LIB_PORT_host := port/host.c
+LIB_PORT_host := port/host.c port/defaults.c
 LIB_CC_x86_64 := gcc
 LIB_FLAGS_x86_64 := -O2 -ffreestanding -mno-red-zone -mgeneral-regs-only
 LIB_CC_aarch64 := aarch64-linux-gnu-gcc
@@ -118,10 +118,10 @@ LIB_CC_armv7a := arm-none-eabi-gcc
 LIB_FLAGS_armv7a := -O2 -ffreestanding -mcpu=cortex-a15 -marm -mfloat-abi=soft
 LIB_CC_armv7m := arm-none-eabi-gcc
 LIB_FLAGS_armv7m := -Os -ffreestanding -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1 -DBM_MAX_ARENAS=1
-LIB_PORT_armv7m := port/baremetal.c # Cortex-M firmware links newlib, which has memcpy & co.
+LIB_PORT_armv7m := port/baremetal.c port/defaults.c # Cortex-M firmware links newlib, which has memcpy & co.
 LIB_CC_riscv64 := riscv64-unknown-elf-gcc
 LIB_FLAGS_riscv64 := -O2 -ffreestanding -march=rv64imac -mabi=lp64 -mcmodel=medany
-LIB_PORT_default := port/baremetal.c port/libc_mini.c
+LIB_PORT_default := port/baremetal.c port/defaults.c port/libc_mini.c
 LIB_PORT = $(or $(LIB_PORT_$(TARGET)),$(LIB_PORT_default))
 LIB_SRCS = $(CORE_SRCS) $(LIB_PORT)
 LIB_OBJS = $(patsubst %.c,build/$(TARGET)/obj/%.o,$(LIB_SRCS))
@@ -130,9 +130,10 @@ lib: deps
 	@$(MAKE) --no-print-directory build/$(TARGET)/libbaremalloc.a TARGET=$(TARGET)
 	@echo "built build/$(TARGET)/libbaremalloc.a"
 
-build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS) boards/board.h
+# The library needs nothing from boards/: what a board provides is declared in port/baremetal.h.
+build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) -Iinclude -Iport -Icore -Iboards -c -o $@ $<
+	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) -Iinclude -Iport -Icore -c -o $@ $<
 
 build/$(TARGET)/libbaremalloc.a: $(LIB_OBJS)
 	@rm -f $@

@@ -54,11 +54,6 @@ static purge_cursor_t pool_cursor[BM_MAX_REGIONS];
 static bm_stat_t maint_last_locks[BM_MAX_ARENAS];
 static int maint_busy;
 
-__attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
-    (void)core;
-    return 0;
-}
-
 static void purge_trigger_update(void) {
     /* Page sources that cannot take pages back (a static heap) make sync purging pure cost. */
     size_t trigger = bm_state.pages_releasable && __atomic_load_n(&purge_mode, __ATOMIC_RELAXED) == 0

@@ -13,7 +13,8 @@ HOST_CC ?= gcc
 HOST_DEFS := -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE
 HOST_INC := -Iinclude -Iport -Icore -Itests/host
 HOST_SRCS := $(CORE_SRCS) port/host.c port/defaults.c
-HOST_TESTS := $(filter-out test_main,$(basename $(notdir $(wildcard tests/host/test_*.c))))
+# test_locks proves the debug lock checks fire: built in the debug variant only (TESTS_debug)
+HOST_TESTS := $(filter-out test_main test_locks,$(basename $(notdir $(wildcard tests/host/test_*.c))))
 
 # variant -> compiler and flags; tools/run-host-tests.sh says which tests run in which variant
 VARIANT_CC_kernel := $(HOST_CC)
@@ -26,7 +27,9 @@ VARIANT_CC_asan := clang
 VARIANT_FLAGS_asan := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 VARIANT_CC_tsan := clang
 VARIANT_FLAGS_tsan := -O1 -fsanitize=thread
-VARIANTS := kernel small unchecked asan tsan
+VARIANT_CC_debug := $(HOST_CC)
+VARIANT_FLAGS_debug := -O1 -DBM_DEBUG_LOCKS
+VARIANTS := kernel small unchecked asan tsan debug
 
 define host_variant
 build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h tests/host/ctl_read.h $(HOST_SRCS) $(CORE_HDRS)
@@ -45,12 +48,15 @@ $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 
 # Which tests run in which variant (tools/run-host-tests.sh runs whatever was built): the
 # unchecked build skips the bad-pointer tests, which need the free checks; TSan runs the
-# threaded ones. test_print does not depend on the allocator's build: kernel and ASan only.
+# threaded ones; debug (-DBM_DEBUG_LOCKS: every lock checks its holder) runs every allocator
+# test, and test_locks, which makes the checks fire. test_print does not depend on the
+# allocator's build: kernel and ASan only.
 TESTS_kernel := $(HOST_TESTS)
 TESTS_small := $(filter-out test_print,$(HOST_TESTS))
 TESTS_unchecked := $(filter-out test_api test_stdnames test_print,$(HOST_TESTS))
 TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
 TESTS_tsan := test_units test_threads test_init_race
+TESTS_debug := $(filter-out test_print,$(HOST_TESTS)) test_locks
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
@@ -58,7 +64,7 @@ HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$
 
 help:
 	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
-	@echo "make test                 every test: host (5 build variants), freestanding check, QEMU boards"
+	@echo "make test                 every test: host (6 build variants), freestanding check, QEMU boards"
 	@echo "make test-host            host tests only (and the LD_PRELOAD tests of the drop-in library)"
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"

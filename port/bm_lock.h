@@ -108,10 +108,10 @@ static inline void bm_lock_debug_before_release(bm_lock_t *lock) {
 }
 #define bm_lock_assert_held(lock)                                                               \
     (bm_lock_held_by_me(lock) ? (void)0                                                         \
-                              : bm_lock_assert_failed("lock assertion failed: lock not held by this core", (lock)))
+                              : bm_lock_assert_failed("lock assertion failed: lock is not held by this core", (lock)))
 #define bm_lock_assert_not_held(lock)                                                           \
     (!bm_lock_held_by_me(lock) ? (void)0                                                        \
-                               : bm_lock_assert_failed("lock assertion failed: lock held by this core", (lock)))
+                               : bm_lock_assert_failed("lock assertion failed: lock is held by this core", (lock)))
 #define BM_LOCK_DEBUG_INIT(lock) __atomic_store_n(&(lock)->owner, 0, __ATOMIC_RELAXED)
 #else
 #define bm_lock_debug_before_acquire(lock) ((void)0)

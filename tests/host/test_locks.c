@@ -86,8 +86,8 @@ TEST(debug_lock_traps_release_by_non_holder) {
 TEST(debug_lock_traps_self_deadlock) { CHECK(child_traps(acquire_twice, "already holds")); }
 
 TEST(debug_lock_asserts_trap) {
-    CHECK(child_traps(assert_held_unheld, "not held by this core"));
-    CHECK(child_traps(assert_not_held_held, "held by this core"));
+    CHECK(child_traps(assert_held_unheld, "is not held by this core"));
+    CHECK(child_traps(assert_not_held_held, "is held by this core"));
 }
 
 static void *hold_until_told(void *arg) {

@@ -12,8 +12,9 @@ WARN := -Wall -Wextra -Werror
 HOST_CC ?= gcc
 HOST_DEFS := -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE
 HOST_INC := -Iinclude -Iport -Icore -Icore/ext -Itests/host
-HOST_SRCS := $(CORE_SRCS) port/host.c
-HOST_TESTS := $(filter-out test_main,$(basename $(notdir $(wildcard tests/host/test_*.c))))
+HOST_SRCS := $(CORE_SRCS) port/host.c port/defaults.c
+# test_locks proves the debug lock checks fire: built in the debug variant only (TESTS_debug)
+HOST_TESTS := $(filter-out test_main test_locks,$(basename $(notdir $(wildcard tests/host/test_*.c))))
 
 # variant -> compiler and flags; tools/run-host-tests.sh says which tests run in which variant
 VARIANT_CC_kernel := $(HOST_CC)
@@ -26,7 +27,9 @@ VARIANT_CC_asan := clang
 VARIANT_FLAGS_asan := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 VARIANT_CC_tsan := clang
 VARIANT_FLAGS_tsan := -O1 -fsanitize=thread
-VARIANTS := kernel small unchecked asan tsan
+VARIANT_CC_debug := $(HOST_CC)
+VARIANT_FLAGS_debug := -O1 -DBM_DEBUG_LOCKS
+VARIANTS := kernel small unchecked asan tsan debug
 
 define host_variant
 build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h tests/host/ctl_read.h $(HOST_SRCS) $(CORE_HDRS)
@@ -45,12 +48,15 @@ $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 
 # Which tests run in which variant (tools/run-host-tests.sh runs whatever was built): the
 # unchecked build skips the bad-pointer tests, which need the free checks; TSan runs the
-# threaded ones. test_print does not depend on the allocator's build: kernel and ASan only.
+# threaded ones; debug (-DBM_DEBUG_LOCKS: every lock checks its holder) runs every allocator
+# test, and test_locks, which makes the checks fire. test_print does not depend on the
+# allocator's build: kernel and ASan only.
 TESTS_kernel := $(HOST_TESTS)
 TESTS_small := $(filter-out test_print,$(HOST_TESTS))
 TESTS_unchecked := $(filter-out test_api test_stdnames test_print,$(HOST_TESTS))
 TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
 TESTS_tsan := test_units test_threads test_init_race
+TESTS_debug := $(filter-out test_print,$(HOST_TESTS)) test_locks
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
@@ -58,7 +64,7 @@ HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$
 
 help:
 	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
-	@echo "make test                 every test: host (5 build variants), freestanding check, QEMU boards"
+	@echo "make test                 every test: host (6 build variants), freestanding check, QEMU boards"
 	@echo "make test-host            host tests only (and the LD_PRELOAD tests of the drop-in library)"
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"
@@ -109,7 +115,7 @@ qemu: deps
 TARGET ?= host
 LIB_CC_host := $(HOST_CC)
 LIB_FLAGS_host := -O2 -fPIC $(HOST_DEFS)
-LIB_PORT_host := port/host.c
+LIB_PORT_host := port/host.c port/defaults.c
 LIB_CC_x86_64 := gcc
 LIB_FLAGS_x86_64 := -O2 -ffreestanding -mno-red-zone -mgeneral-regs-only
 LIB_CC_aarch64 := aarch64-linux-gnu-gcc
@@ -118,12 +124,12 @@ LIB_CC_armv7a := arm-none-eabi-gcc
 LIB_FLAGS_armv7a := -O2 -ffreestanding -mcpu=cortex-a15 -marm -mfloat-abi=soft
 LIB_CC_armv7m := arm-none-eabi-gcc
 LIB_FLAGS_armv7m := -Os -ffreestanding -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1 -DBM_MAX_ARENAS=1
-LIB_PORT_armv7m := port/baremetal.c # Cortex-M firmware links newlib, which has memcpy & co.
+LIB_PORT_armv7m := port/baremetal.c port/defaults.c # Cortex-M firmware links newlib, which has memcpy & co.
 LIB_CC_riscv64 := riscv64-unknown-elf-gcc
 LIB_FLAGS_riscv64 := -O2 -ffreestanding -march=rv64imac -mabi=lp64 -mcmodel=medany
 # Function and data sections, so an integrator's --gc-sections drops what the program never calls.
 LIB_SECTIONS := -ffunction-sections -fdata-sections
-LIB_PORT_default := port/baremetal.c port/libc_mini.c
+LIB_PORT_default := port/baremetal.c port/defaults.c port/libc_mini.c
 LIB_PORT = $(or $(LIB_PORT_$(TARGET)),$(LIB_PORT_default))
 LIB_SRCS = $(CORE_SRCS) $(LIB_PORT)
 LIB_OBJS = $(patsubst %.c,build/$(TARGET)/obj/%.o,$(LIB_SRCS))
@@ -132,9 +138,10 @@ lib: deps
 	@$(MAKE) --no-print-directory build/$(TARGET)/libbaremalloc.a TARGET=$(TARGET)
 	@echo "built build/$(TARGET)/libbaremalloc.a"
 
-build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS) boards/board.h
+# The library needs nothing from boards/: what a board provides is declared in port/baremetal.h.
+build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) $(LIB_SECTIONS) -Iinclude -Iport -Icore -Icore/ext -Iboards -c -o $@ $<
+	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) $(LIB_SECTIONS) -Iinclude -Iport -Icore -Icore/ext -c -o $@ $<
 
 build/$(TARGET)/libbaremalloc.a: $(LIB_OBJS)
 	@rm -f $@

@@ -1,6 +1,7 @@
 /*
  * What a board gives the programs that run on it (tests/guest, the demo) and the bare-metal
- * port (port/baremetal.c). One implementation per folder in boards/.
+ * port (port/baremetal.c, whose part is port/baremetal.h). One implementation per folder in
+ * boards/.
  *
  * Boot contract: the board's start-up code sets up stacks, clears .bss, turns on whatever the
  * allocator needs (MMU + caches with an identity map on A-profile cores, long mode on x86),
@@ -14,15 +15,16 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+/* board_putc, board_core_count, board_core_id and the optional board_sbrk: what the
+ * bare-metal port needs from a board, declared (and documented) there. */
+#include "baremetal.h"
+
 /* Entry point of the guest program, on the boot core (core 0). Its return value is the exit
  * status passed to board_exit. */
 int guest_main(void);
 
-void board_putc(char c);                      /* blocking console output */
 void board_exit(int status) __attribute__((noreturn)); /* 0 = pass; QEMU exits with a status
                                                  that the runner maps back to pass/fail */
-unsigned board_core_count(void);              /* cores this board brings up, boot core included */
-unsigned board_core_id(void);                 /* 0 .. board_core_count()-1, the calling core */
 /* Starts every secondary core; each calls entry(its core id) and must not return (a return
  * parks the core). Returns once all have been released (not necessarily running yet). */
 void board_start_secondaries(void (*entry)(unsigned core_id));
@@ -33,9 +35,5 @@ const char *board_name(void);
  * writes one call's output whole, under a lock; board_vprintf takes no lock (fault reports). */
 void board_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
 void board_vprintf(const char *format, va_list args);
-
-/* Optional: a sbrk-like page source (port/baremetal.c uses it when the board defines
- * BOARD_HEAP_SBRK). */
-void *board_sbrk(void *ctx, uintptr_t incr);
 
 #endif

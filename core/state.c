@@ -60,15 +60,6 @@ bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook) {
     return __atomic_exchange_n(&bm_state.error_hook, hook, __ATOMIC_ACQ_REL);
 }
 
-/* Default: one memory node. */
-__attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
-    (void)core;
-    return 0;
-}
-
-/* Default: no errno to set (a freestanding core has none). */
-__attribute__((weak)) void bm_port_set_errno(int code) { (void)code; }
-
 void bm_set_error(int code) {
     unsigned core = bm_this_core();
     if (core < BM_MAX_CORES)

@@ -37,7 +37,12 @@ typedef struct bm_config {
     const struct bm_page_source *sources; /* NULL: the port's default sources */
     unsigned nsources;
     const char *options; /* "narenas:2,tcache_max:1024"; NULL: bm_malloc_conf / environment */
-    void (*error_hook)(const char *msg, const void *addr); /* NULL: the port's bm_port_error */
+    /* NULL: the port's bm_port_error. Called for every bad pointer and heap inconsistency
+     * found, possibly with an allocator lock held and interrupts masked (from free, realloc,
+     * bm_check, a cache flush): it must not allocate or free (malloc, free, bm_check, any
+     * bm_* call that takes a lock: a deadlock on the lock its own core holds), must not
+     * block, and should be short. See bm_port_error in port/bm_port.h. */
+    void (*error_hook)(const char *msg, const void *addr);
 } bm_config_t;
 
 /* Explicit initialisation. Returns 0, or an error code (BM_EINVAL: bad config; BM_EBUSY:
@@ -101,7 +106,12 @@ unsigned bm_check(void);
  * thread when it exits). Bounded by the cache size. */
 void bm_cache_flush(void);
 
-/* Replace the error hook at run time (NULL restores the port's). Returns the previous one. */
+/* Replace the error hook at run time (NULL restores the port's). Returns the previous one.
+ * The hook runs possibly with an allocator lock held and interrupts masked (a bad free found
+ * while a cache flushes or an arena frees the block; bm_check holds every lock): it must not
+ * allocate or free, nor call any other bm_* function that takes a lock (a deadlock on the lock
+ * its own core holds; a -DBM_DEBUG_LOCKS build traps there instead), must not block, and
+ * should be short. */
 typedef void (*bm_error_hook_t)(const char *msg, const void *addr);
 bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook);
 

@@ -10,7 +10,8 @@
 #   QEMU_PASS      exit status QEMU returns when the guest passed (default 0)
 #   QEMU_TIMEOUT   seconds before a hung guest is killed (default 300)
 #   GUEST_SRCS     (optional) the program to run; default: tests/guest/*.c
-#   PORT_SRCS      (optional) default: port/baremetal.c port/libc_mini.c
+#   PORT_SRCS      (optional) default: port/baremetal.c port/libc_mini.c; port/defaults.c (the
+#                  weak defaults) is linked whenever the core is (CORE_SRCS not emptied)
 BOARD ?= virt-aarch64
 include boards/$(BOARD)/board.mk
 
@@ -23,6 +24,7 @@ ARCH_LDLIBS ?= -lgcc
 GUEST_SRCS ?= $(wildcard tests/guest/*.c)
 PORT_SRCS ?= port/baremetal.c port/libc_mini.c
 CORE_SRCS := $(wildcard core/*.c core/ext/*.c)
+PORT_DEFAULTS := $(if $(strip $(CORE_SRCS)),port/defaults.c)
 
 GEOMETRY_FLAGS_kernel := -DBM_GEOMETRY_KERNEL
 GEOMETRY_FLAGS_small := -DBM_GEOMETRY_SMALL
@@ -30,7 +32,7 @@ CFLAGS := -std=c11 -O2 -g -ffreestanding -fno-builtin-malloc -Wall -Wextra -Werr
           -Iinclude -Iport -Iboards -Iboards/$(BOARD) -Itests/guest \
           $(GEOMETRY_FLAGS_$(GEOMETRY)) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
 
-SRCS := $(CORE_SRCS) $(PORT_SRCS) $(BOARD_SRCS) boards/common/print.c $(GUEST_SRCS)
+SRCS := $(CORE_SRCS) $(filter-out port/defaults.c,$(PORT_SRCS)) $(PORT_DEFAULTS) $(BOARD_SRCS) boards/common/print.c $(GUEST_SRCS)
 OBJS := $(patsubst %,$(B)/obj/%.o,$(SRCS))
 
 .PHONY: elf run

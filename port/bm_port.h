@@ -4,15 +4,51 @@
  * core/ includes this header and compiler headers only. A port supplies:
  *   - page sources: address ranges the core carves chunks from (bm_port_default_sources);
  *   - the calling core's index and the core count (bm_port_core_id, bm_port_core_count);
- *   - a per-core pointer slot the core keeps its cache pointer in (bm_port_core_local);
+ *   - optionally a per-core pointer slot the core keeps its cache pointer in
+ *     (bm_port_core_local);
  *   - interrupt/preemption masking and a CPU relax hint (inline, per architecture, port/arch/);
- *   - the error and log hooks (bm_port_error, bm_port_log), optionally errno (bm_port_set_errno).
- * The spinlock below is built on compiler __atomic builtins and the arch relax hint, so every
- * port gets it unless it defines BM_PORT_CUSTOM_LOCK.
- *
+ *   - the error and log hooks (bm_port_error, bm_port_log), optionally errno
+ *     (bm_port_set_errno) and memory nodes (bm_port_core_node).
  * The core also calls memcpy/memset (through __builtin_memcpy/__builtin_memset, which the
  * compiler may lower to calls): a libc, or port/libc_mini.c, provides them.
- */
+ *
+ * Where the rest lives:
+ *   port/bm_lock.h     the spinlock (included at the end of this header);
+ *   port/defaults.c    weak defaults of the optional hooks (and of the bare-metal board hooks),
+ *                      linked into every build;
+ *   port/baremetal.h   what a bare-metal board provides to port/baremetal.c;
+ *   port/host.h        the Linux host port's inline pieces (included here under BM_PORT_HOST).
+ *
+ * ---------------------------------------------------------------------------------------
+ * Calling contexts. Each hook below says when the core calls it, which allocator lock is
+ * held and whether interrupts are masked then, and so what it must not do. The facts behind
+ * those statements:
+ *
+ *   Locks, in the only order they are ever nested:
+ *     init        not a lock but the same in effect: the first caller moves
+ *                 bm_state.init_state from 0 to 1 and initialises with interrupts masked;
+ *                 every other caller (any core, or an interrupt handler) spins until it is
+ *                 done. Hooks called during initialisation run in this state.
+ *     base_lock   the metadata bump allocator (cache slot arrays, chunk tables).
+ *     arena lock  one per arena. A core holds one arena lock at a time, except bm_check and
+ *                 bm_prefork, which take all of them in index order (base_lock before,
+ *                 pool_lock after).
+ *     pool_lock   the chunk pool, huge blocks, growing a region.
+ *   Order: base -> arena -> pool (each may be held alone; an inner one is taken with the
+ *   outer ones possibly held). A fifth lock guards the statistics snapshot; it is taken alone
+ *   and no hook runs under it.
+ *
+ *   Masking: every lock hold and every per-core cache update runs with interrupts masked
+ *   (bm_port_irq_save), so an interrupt handler on the same core never finds a lock held or a
+ *   cache half updated (the one exception, bm_prefork/bm_postfork, is for hosted ports, where
+ *   masking is a no-op).
+ *
+ *   Hence the rule for every hook that can run under an allocator lock: it must not call
+ *   baremalloc (malloc, free, realloc, bm_check, bm_ctl, bm_stats_print...): the lock it
+ *   would need may be the one its own core holds, and spinlocks do not nest (a deadlock; a
+ *   -DBM_DEBUG_LOCKS build traps there instead). It must not block or sleep either: other
+ *   cores spin on the lock meanwhile, and with interrupts masked a sleep never wakes.
+ * ------------------------------------------------------------------------------------- */
 #ifndef BM_PORT_H
 #define BM_PORT_H
 
@@ -36,10 +72,21 @@
  *     only asks for whole chunks, and the range never moves.
  * release(ctx, addr, len) is optional: the core calls it for whole free pages (its own page
  * size, which may be smaller than the platform's: release only platform pages wholly inside
- * the range) it no longer
- * needs (purge); it returns true if the platform took the pages back (they read as zero when
- * next touched) and false if nothing happened (static RAM). The core keeps using the address
- * range either way.
+ * the range) it no longer needs (purge); it returns true if the platform took the pages back
+ * (they read as zero when next touched) and false if nothing happened (static RAM). The core
+ * keeps using the address range either way.
+ *
+ * Calling context:
+ *   grow     under pool_lock, interrupts masked, from any allocating call that needs a new
+ *            chunk (an arena's lock, and base_lock above it, may be held too); also once
+ *            during initialisation (init in progress, masked, no lock). It must not allocate
+ *            from baremalloc, must not block or sleep, and should be short. It may take a
+ *            lock of its own that is never held around an allocator call (the RISC-V
+ *            board's break lock).
+ *   release  under an arena's lock (purging its dirty runs, also at the end of any hold of
+ *            that lock, so possibly with base_lock above it) or under pool_lock (purging
+ *            pooled chunks: bm_maintenance, arena.<i>.purge), interrupts masked. Same rules
+ *            as grow.
  * ------------------------------------------------------------------------------------- */
 typedef struct bm_page_source {
     void *base;
@@ -50,45 +97,65 @@ typedef struct bm_page_source {
     unsigned node; /* memory node (SRAM bank, NUMA node) this range belongs to */
 } bm_page_source_t;
 
-/* The page sources used when the allocator initialises itself lazily (no bm_init call).
- * Returns how many entries *sources points to (0: none, every allocation fails). */
+/* The page sources used when the allocator initialises itself lazily (no bm_init call, or
+ * bm_init without sources). Returns how many entries *sources points to (0: none, every
+ * allocation fails). The core copies the entries; what their ctx points to must stay valid.
+ * Context: once, during initialisation (init in progress, interrupts masked, no lock). Must
+ * not allocate from baremalloc: the allocating call would wait for this very initialisation
+ * for ever. */
 unsigned bm_port_default_sources(const bm_page_source_t **sources);
 
 /* Options string from the platform's environment (the host port reads the BM_MALLOC_CONF
- * variable), or NULL. Read once at initialisation, after the application's bm_malloc_conf. */
+ * variable), or NULL. Read once at initialisation, after the application's bm_malloc_conf
+ * and before bm_config.options.
+ * Context: during initialisation (init in progress, interrupts masked, no lock); must not
+ * allocate from baremalloc. The string is parsed at once and not kept. */
 const char *bm_port_env_options(void);
 
 /* ---------------------------------------------------------------------------------------
  * Cores.
- * bm_port_core_id(): index of the calling core, 0 <= id < BM_MAX_CORES, stable while the
- * caller runs with interrupts masked. On a hosted port a "core" is a thread slot.
- * bm_port_core_count(): how many cores may call the allocator (sizes the default arena count).
  * ------------------------------------------------------------------------------------- */
+
+/* Index of the calling core.
+ * Contract: 0 <= id < BM_MAX_CORES, dense from 0 (core i uses arena i mod narenas and cache
+ * slot i, so gaps waste slots and unbalance arenas), stable while the caller runs with
+ * interrupts masked, and never the same for two contexts that can be inside the allocator at
+ * once (they would share a cache that has no lock). On a hosted port a "core" is a thread
+ * slot. Not called at all in a BM_MAX_CORES == 1 build (the core is always 0).
+ * Out of range: a port that keeps no core-local slot (no BM_PORT_HAS_CORE_LOCAL) has the core
+ * index its own table with the id on every fast path, unchecked: an id >= BM_MAX_CORES reads
+ * and writes past that table (memory corruption). With a core-local slot (the host port),
+ * BM_MAX_CORES is the "no slot" answer: that caller is served without a cache, from the
+ * arena core 0 is bound to, and bm_last_error does not record for it.
+ * Context: from every allocator entry point: on the fast and slow paths with interrupts
+ * masked and no lock held, and unmasked (bm_set_error on a failure path, bm_last_error,
+ * bm_ctl's thread.* names); with -DBM_DEBUG_LOCKS also inside every lock acquire and release.
+ * Must not allocate, take a lock, or block; it should be a few instructions (a register read,
+ * a per-CPU variable). */
 unsigned bm_port_core_id(void);
+
+/* How many cores may call the allocator: sizes the default arena count (one per core) and
+ * is clamped to 1..BM_MAX_CORES. Context: once, during initialisation (init in progress,
+ * interrupts masked, no lock). */
 unsigned bm_port_core_count(void);
 
 /* Optional: the memory node (bm_page_source_t.node) nearest to a core, used by the option
- * arena_rule:node to bind the core to an arena drawing from that node. The core defines a weak
- * default returning 0; a port with several nodes defines its own. */
+ * arena_rule:node to bind the core to an arena drawing from that node. port/defaults.c has a
+ * weak default returning 0; a port with several nodes defines its own.
+ * Context: during initialisation, for every core 0 .. BM_MAX_CORES-1, and only with
+ * arena_rule:node (init in progress, interrupts masked, no lock); must not allocate. */
 unsigned bm_port_core_node(unsigned core);
-
-/* Optional: called with the error code (BM_ENOMEM, BM_EINVAL) whenever an API call fails and
- * records it for bm_last_error, so that a hosted port can set errno on the failure path
- * without wrapping the fast paths (port/stdnames.c). The core defines a weak default that
- * does nothing. */
-void bm_port_set_errno(int code);
 
 /* A pointer-sized slot private to the calling core, where the core keeps its cache pointer.
  * Before the core first stores into it, it must hold &bm_cache_unset (defined by the core).
  * A port with fast thread-local storage defines BM_PORT_HAS_CORE_LOCAL and provides
- * bm_port_core_local() inline in its arch or port header; otherwise the core keeps a table
- * indexed by bm_port_core_id(). */
+ * bm_port_core_local() inline in its own header (as port/host.h does); otherwise the core
+ * keeps a table indexed by bm_port_core_id().
+ * Context: every fast path, interrupts masked, no lock; inline, no call. */
 struct bm_cache;
 extern struct bm_cache bm_cache_unset;
 #ifdef BM_PORT_HOST
-#define BM_PORT_HAS_CORE_LOCAL 1
-extern __thread struct bm_cache *bm_host_core_local;
-static inline struct bm_cache **bm_port_core_local(void) { return &bm_host_core_local; }
+#include "host.h" /* BM_PORT_HAS_CORE_LOCAL, bm_port_core_local, the lock backoff */
 #endif
 
 /* ---------------------------------------------------------------------------------------
@@ -96,104 +163,52 @@ static inline struct bm_cache **bm_port_core_local(void) { return &bm_host_core_
  *   bm_irq_state_t bm_port_irq_save(void);   mask, return the previous state
  *   void bm_port_irq_restore(bm_irq_state_t); put the previous state back
  *   void bm_port_cpu_relax(void);             spin-wait hint (pause, yield, ...)
- * The core masks around every per-core cache critical section and every arena lock hold,
- * so an interrupt handler that allocates on the same core never sees a half-done update.
- * A hosted port (threads own their slot exclusively) defines them as no-ops.
+ * The core masks around every per-core cache critical section and every lock hold, so an
+ * interrupt handler that allocates on the same core never sees a half-done update. Saves
+ * nest (restore puts back what that save found, masked or not). A hosted port (threads own
+ * their slot exclusively) defines them as no-ops.
+ * Context: anywhere, any lock held; bm_port_cpu_relax runs in every spin-wait loop (a busy
+ * lock, a first call waiting for initialisation).
  * ------------------------------------------------------------------------------------- */
 
 /* ---------------------------------------------------------------------------------------
- * Reports. bm_port_error: detected heap corruption or a bad pointer (double free, foreign
- * pointer); msg is a readable sentence, addr the offending address. It may return: the core
- * then ignores the bad request and carries on. bm_port_log: configuration warnings and
- * statistics text; msg is one line without a newline.
+ * Reports.
  * ------------------------------------------------------------------------------------- */
+
+/* Detected heap corruption or a bad pointer (double free, foreign or interior pointer, a page
+ * source that grew elsewhere, a bm_check violation); msg is a readable sentence, addr the
+ * offending address. It may return: the core then ignores the bad request and carries on.
+ * The core calls it only when no error hook is set (bm_set_error_hook, bm_config.error_hook:
+ * the same rules apply to the hook); the debug lock assertions (port/bm_lock.h) call it
+ * directly, then trap.
+ * Context: any. Typically from free/realloc/usable_size paths, often with an arena's lock
+ * held (a bad pointer found while a cache flushes or the arena frees it), under pool_lock (a
+ * grow answer out of place), under every lock at once (bm_check), during initialisation,
+ * and with interrupts masked in all those cases. It must not call baremalloc (a deadlock on
+ * the lock its core holds) and should be short (other cores spin on that lock); buffered
+ * output that allocates (stdio) is out. */
 void bm_port_error(const char *msg, const void *addr);
+
+/* Configuration warnings and statistics text; msg is one line without a newline.
+ * Context: during initialisation (rejected options, a page source larger than the chunk
+ * table covers: init in progress, interrupts masked, no lock), and from bm_stats_print
+ * without a write callback (the caller's context, between lock holds: no lock, not masked).
+ * Must not allocate from baremalloc (at initialisation the allocating call would wait for
+ * the initialisation for ever). */
 void bm_port_log(const char *msg);
 
-/* ---------------------------------------------------------------------------------------
- * Spinlock, on __atomic builtins and the arch relax hint. Two kinds:
- *   - test-and-test-and-set (default): waiters spin on a read and retry the exchange when
- *     the lock looks free. Whoever runs next gets it, so a waiter never queues behind a core
- *     that is not running, which matters wherever cores can be descheduled (host threads,
- *     vCPUs under a hypervisor or QEMU with more vCPUs than host CPUs: a ticket lock there
- *     stalls every waiter behind one descheduled ticket holder, measured on the QEMU boards).
- *   - ticket lock (-DBM_LOCK_TICKET): FIFO, no core starves; for dedicated cores on real
- *     hardware with many cores contending.
- * A bare-metal build for one core (BM_MAX_CORES == 1) gets a plain flag instead: the core
- * holds every lock with interrupts masked, so nothing can contend.
- * Arena locks see one acquisition per cache refill or flush, so contention is low either way.
- * A port can bring its own with BM_PORT_CUSTOM_LOCK (same four names).
- * bm_lock_acquire returns true if it had to wait (counted as contention in statistics).
- * ------------------------------------------------------------------------------------- */
-#if !defined(BM_PORT_CUSTOM_LOCK) && !defined(BM_LOCK_TICKET) && BM_MAX_CORES == 1 && !defined(BM_PORT_HOST)
-/* One core, and every lock hold runs with interrupts masked: nothing can contend, so a plain
- * flag is the whole lock (no exclusive load/store, no barrier instruction). Compiler fences
- * keep the held section's accesses inside. */
-typedef struct bm_lock {
-    volatile uint32_t locked;
-} bm_lock_t;
-#define BM_LOCK_INITIALIZER {0}
-static inline void bm_lock_init(bm_lock_t *lock) { lock->locked = 0; }
-static inline bool bm_lock_acquire(bm_lock_t *lock) {
-    lock->locked = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    return false;
-}
-static inline void bm_lock_release(bm_lock_t *lock) {
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    lock->locked = 0;
-}
-#elif !defined(BM_PORT_CUSTOM_LOCK) && !defined(BM_LOCK_TICKET)
-typedef struct bm_lock {
-    uint32_t locked;
-} bm_lock_t;
-#define BM_LOCK_INITIALIZER {0}
+/* Optional: called with the error code (BM_ENOMEM, BM_EINVAL) whenever an API call fails and
+ * records it for bm_last_error, so that a hosted port can set errno on the failure path
+ * without wrapping the fast paths (port/stdnames.c, port/newlib.c). port/defaults.c has a
+ * weak default that does nothing.
+ * Context: on the failure path of the failing call, after its masked section: no lock held,
+ * interrupts as the caller had them (an interrupt handler's failed allocation calls it from
+ * the handler). Must not allocate from baremalloc (a failed call may be the heap running
+ * out). */
+void bm_port_set_errno(int code);
 
-#ifdef BM_PORT_HOST
-void bm_host_lock_backoff(unsigned *spins); /* spins a little, then yields the CPU */
-#define BM_LOCK_BACKOFF(spins) bm_host_lock_backoff(spins)
-#else
-#define BM_LOCK_BACKOFF(spins) ((void)(spins), bm_port_cpu_relax())
-#endif
-
-static inline void bm_lock_init(bm_lock_t *lock) { __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE); }
-static inline bool bm_lock_acquire(bm_lock_t *lock) {
-    if (!__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
-        return false;
-    unsigned spins = 0;
-    do {
-        while (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED))
-            BM_LOCK_BACKOFF(&spins);
-    } while (__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE));
-    return true;
-}
-static inline void bm_lock_release(bm_lock_t *lock) { __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE); }
-#endif
-
-#if !defined(BM_PORT_CUSTOM_LOCK) && defined(BM_LOCK_TICKET)
-typedef struct bm_lock {
-    uint32_t next;    /* ticket handed to the next arrival */
-    uint32_t serving; /* ticket allowed in */
-} bm_lock_t;
-#define BM_LOCK_INITIALIZER {0, 0}
-
-static inline void bm_lock_init(bm_lock_t *lock) {
-    __atomic_store_n(&lock->next, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&lock->serving, 0, __ATOMIC_RELEASE);
-}
-static inline bool bm_lock_acquire(bm_lock_t *lock) {
-    uint32_t ticket = __atomic_fetch_add(&lock->next, 1, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&lock->serving, __ATOMIC_ACQUIRE) == ticket)
-        return false;
-    while (__atomic_load_n(&lock->serving, __ATOMIC_ACQUIRE) != ticket)
-        bm_port_cpu_relax();
-    return true;
-}
-static inline void bm_lock_release(bm_lock_t *lock) {
-    /* Only the holder writes serving, so a plain load + release store is enough. */
-    uint32_t now = __atomic_load_n(&lock->serving, __ATOMIC_RELAXED);
-    __atomic_store_n(&lock->serving, now + 1, __ATOMIC_RELEASE);
-}
-#endif
+/* The spinlock (test-and-test-and-set, ticket, single-core flag or the port's own) and, with
+ * -DBM_DEBUG_LOCKS, holder checks: port/bm_lock.h. */
+#include "bm_lock.h"
 
 #endif /* BM_PORT_H */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Proves core/ (and the bare-metal port) are freestanding: they compile with -ffreestanding
+# Proves core/ (and the bare-metal port: port/baremetal.c, port/defaults.c) are freestanding:
+# they compile with -ffreestanding
 # -nostdlib -std=c11 -Wall -Wextra -Werror under gcc and clang for x86-64 and AArch64, and
 # their objects reference no symbol outside the port contract (plus memcpy/memset/memmove).
 # Prints one line per compiler/target and "N passed, N failed".
@@ -7,10 +8,10 @@ cd "$(dirname "$0")/.." || exit 1
 out=build/freestanding
 mkdir -p "$out"
 # _GLOBAL_OFFSET_TABLE_ is the linker's own symbol (position-independent x86-64 code names it)
-allowed='^(_GLOBAL_OFFSET_TABLE_|bm_port_core_node|bm_port_default_sources|bm_port_core_id|bm_port_core_count|bm_port_error|bm_port_log|bm_port_env_options|memcpy|memset|memmove)$'
-# the bare-metal port may also use what boards provide (boards/board.h) and the heap symbols
+allowed='^(_GLOBAL_OFFSET_TABLE_|bm_port_core_node|bm_port_set_errno|bm_port_default_sources|bm_port_core_id|bm_port_core_count|bm_port_error|bm_port_log|bm_port_env_options|memcpy|memset|memmove)$'
+# the bare-metal port may also use what boards provide (port/baremetal.h) and the heap symbols
 allowed_port='^(board_[a-z_]+|__bm_heap_start|__bm_heap_end|bm_cache_unset|bm_[a-z_]+)$'
-flags="-std=c11 -O2 -ffreestanding -nostdlib -Wall -Wextra -Werror -Iinclude -Iport -Icore -Icore/ext -Iboards"
+flags="-std=c11 -O2 -ffreestanding -nostdlib -Wall -Wextra -Werror -Iinclude -Iport -Icore -Icore/ext" # no -Iboards
 pass=0 fail=0
 check() { # name compiler flags...
     local name=$1 cc=$2; shift 2
@@ -30,13 +31,16 @@ check() { # name compiler flags...
         extra=$(echo "$undefined" | grep -v '^$' | grep -Ev "$allowed" || true)
         [ -n "$extra" ] && bad="core references symbols outside the port contract: $(echo $extra)"
     fi
-    if [ -z "$bad" ] && ! $cc $flags "$@" -c port/baremetal.c -o "$dir/port.o.bin" 2>"$dir/errors.txt"; then
-        bad="port/baremetal.c does not compile: $(head -n 3 "$dir/errors.txt")"
-    fi
-    if [ -z "$bad" ]; then
-        extra=$(nm -u "$dir/port.o.bin" | awk '{print $2}' | grep -Ev "$allowed_port" || true)
-        [ -n "$extra" ] && bad="port/baremetal.c references: $(echo $extra)"
-    fi
+    for src in port/baremetal.c port/defaults.c; do
+        obj="$dir/$(basename "$src" .c).port.bin"
+        if [ -z "$bad" ] && ! $cc $flags "$@" -c "$src" -o "$obj" 2>"$dir/errors.txt"; then
+            bad="$src does not compile: $(head -n 3 "$dir/errors.txt")"
+        fi
+        if [ -z "$bad" ]; then
+            extra=$(nm -u "$obj" | awk '{print $2}' | grep -Ev "$allowed_port" || true)
+            [ -n "$extra" ] && bad="$src references: $(echo $extra)"
+        fi
+    done
     if [ -z "$bad" ]; then
         echo "ok    freestanding $name"
         pass=$((pass + 1))
@@ -52,5 +56,7 @@ check clang-aarch64 clang --target=aarch64-none-elf -mgeneral-regs-only
 check gcc-cortex-m3-small arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL
 check gcc-riscv64 riscv64-unknown-elf-gcc -march=rv64imac -mabi=lp64 -mcmodel=medany
 check gcc-aarch64-ticket-lock aarch64-linux-gnu-gcc -mno-outline-atomics -mgeneral-regs-only -DBM_LOCK_TICKET
+check gcc-aarch64-debug-locks aarch64-linux-gnu-gcc -mno-outline-atomics -mgeneral-regs-only -DBM_DEBUG_LOCKS
+check gcc-cortex-m3-1core-debug-locks arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1 -DBM_DEBUG_LOCKS
 echo "freestanding: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,5 +1,5 @@
 # Builds and runs one QEMU board: make -f mk/guest.mk BOARD=<name> [run|elf]
-# The board's boards/<name>/board.mk sets:
+# The board's linker script is boards/<name>/link.ld; its boards/<name>/board.mk sets:
 #   CROSS          cross-compiler prefix (e.g. aarch64-linux-gnu-)
 #   ARCH_CFLAGS    target flags for C and assembly
 #   ARCH_LDFLAGS   target link flags (before the objects)
@@ -38,8 +38,8 @@ elf: $(B)/guest.elf
 run: $(B)/guest.elf
 	@tools/run-qemu.sh "$(BOARD)" "$(QEMU_TIMEOUT)" "$(QEMU_PASS)" $(QEMU_CMD) -kernel $(B)/guest.elf
 
-$(B)/guest.elf: $(OBJS) linker/$(BOARD).ld
-	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T linker/$(BOARD).ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)
+$(B)/guest.elf: $(OBJS) boards/$(BOARD)/link.ld
+	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T boards/$(BOARD)/link.ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)
 
 $(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h port/*.h port/arch/*.h boards/*.h tests/guest/*.h boards/$(BOARD)/*.h)
 	@mkdir -p $(dir $@)

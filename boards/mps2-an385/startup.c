@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "board.h"
-#include "cm3.h"
+#include "board_local.h"
 
 extern uint32_t __stack[];
 void _start(void) __attribute__((noreturn)); /* newlib crt0 */
@@ -51,11 +51,11 @@ void fault_report(const uint32_t *frame, uint32_t ipsr) {
     put_text(" lr ");
     put_hex(frame[5]);
     put_text(" cfsr ");
-    put_hex(SCB_CFSR);
+    put_hex(BOARD_SCB_CFSR);
     put_text(" hfsr ");
-    put_hex(SCB_HFSR);
+    put_hex(BOARD_SCB_HFSR);
     put_text(" bfar ");
-    put_hex(SCB_BFAR);
+    put_hex(BOARD_SCB_BFAR);
     put_text("\n");
     _exit(BOARD_FAULT_STATUS); /* straight to semihosting: stdio may be mid-update */
 }

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "board.h"
-#include "board_config.h"
+#include "board_local.h"
 
 #define SEMIHOSTING_SYS_EXIT_EXTENDED 0x20u
 #define SEMIHOSTING_APPLICATION_EXIT 0x20026u

@@ -4,7 +4,8 @@
 #   ARCH_CFLAGS    target flags for C and assembly
 #   ARCH_LDFLAGS   target link flags (before the objects)
 #   ARCH_LDLIBS    libraries after the objects (default -lgcc)
-#   BOARD_SRCS     start-up, console, exit, core bring-up (.c/.S in boards/<name>/)
+#   BOARD_SRCS     start-up, console, exit, core bring-up (.c/.S in boards/<name>/), and a
+#                  board's own test program if it has one (mps2-an385: tests/firmware/)
 #   GEOMETRY       kernel | small   (see core/bm_config.h)
 #   QEMU_CMD       the QEMU command line without -kernel
 #   QEMU_PASS      exit status QEMU returns when the guest passed (default 0)
@@ -41,7 +42,7 @@ run: $(B)/guest.elf
 $(B)/guest.elf: $(OBJS) boards/$(BOARD)/link.ld
 	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T boards/$(BOARD)/link.ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)
 
-$(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h port/*.h port/arch/*.h boards/*.h tests/guest/*.h boards/$(BOARD)/*.h)
+$(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h port/*.h port/arch/*.h boards/*.h tests/*/*.h boards/$(BOARD)/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

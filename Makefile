@@ -11,7 +11,7 @@ WARN := -Wall -Wextra -Werror
 # ---- host builds -------------------------------------------------------------------------------
 HOST_CC ?= gcc
 HOST_DEFS := -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE
-HOST_INC := -Iinclude -Iport -Icore -Itests/host
+HOST_INC := -Iinclude -Iport -Icore -Itests/host -Itests/common
 HOST_SRCS := $(CORE_SRCS) port/host.c
 HOST_TESTS := $(filter-out test_main,$(basename $(notdir $(wildcard tests/host/test_*.c))))
 
@@ -58,6 +58,7 @@ $(addprefix build/host/$(1)/,$(HOST_TESTS)): build/host/$(1)/%: build/host/$(1)/
 $(filter-out build/host/$(1)/test_stdnames,$(addprefix build/host/$(1)/,$(HOST_TESTS))): build/host/$(1)/libbaremalloc_test.a
 build/host/$(1)/test_stdnames: build/host/$(1)/libbaremalloc_stdnames.a
 build/host/$(1)/test_print: build/host/$(1)/obj/boards/common/print.o
+build/host/$(1)/test_api: $(call host_objs,$(1),obj,$(wildcard tests/common/*.c))
 endef
 # test_stdnames replaces the C library's malloc with the standard names from port/stdnames.c;
 # its own sources compile with the define too.

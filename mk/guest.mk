@@ -10,7 +10,7 @@
 #   QEMU_CMD       the QEMU command line without -kernel
 #   QEMU_PASS      exit status QEMU returns when the guest passed (default 0)
 #   QEMU_TIMEOUT   seconds before a hung guest is killed (default 300)
-#   GUEST_SRCS     (optional) the program to run; default: tests/guest/*.c
+#   GUEST_SRCS     (optional) the program to run; default: tests/guest/*.c tests/common/*.c
 #   PORT_SRCS      (optional) default: port/baremetal.c port/libc_mini.c
 BOARD ?= virt-aarch64
 include boards/$(BOARD)/board.mk
@@ -21,14 +21,14 @@ GEOMETRY ?= kernel
 QEMU_PASS ?= 0
 QEMU_TIMEOUT ?= 300
 ARCH_LDLIBS ?= -lgcc
-GUEST_SRCS ?= $(wildcard tests/guest/*.c)
+GUEST_SRCS ?= $(wildcard tests/guest/*.c tests/common/*.c)
 PORT_SRCS ?= port/baremetal.c port/libc_mini.c
 CORE_SRCS := $(wildcard core/*.c)
 
 GEOMETRY_FLAGS_kernel := -DBM_GEOMETRY_KERNEL
 GEOMETRY_FLAGS_small := -DBM_GEOMETRY_SMALL
 CFLAGS := -std=c11 -O2 -g -ffreestanding -fno-builtin-malloc -Wall -Wextra -Werror \
-          -Iinclude -Iport -Iboards -Iboards/$(BOARD) -Itests/guest \
+          -Iinclude -Iport -Iboards -Iboards/$(BOARD) -Itests/guest -Itests/common \
           $(GEOMETRY_FLAGS_$(GEOMETRY)) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
 
 SRCS := $(CORE_SRCS) $(PORT_SRCS) $(BOARD_SRCS) boards/common/print.c $(GUEST_SRCS)

@@ -11,7 +11,7 @@ WARN := -Wall -Wextra -Werror
 # ---- host builds -------------------------------------------------------------------------------
 HOST_CC ?= gcc
 HOST_DEFS := -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE
-HOST_INC := -Iinclude -Iport -Icore -Icore/ext -Itests/host
+HOST_INC := -Iinclude -Iport -Icore -Icore/ext -Itests/host -Itests/common
 HOST_SRCS := $(CORE_SRCS) port/host.c port/defaults.c
 # test_locks proves the debug lock checks fire: built in the debug variant only (TESTS_debug)
 HOST_TESTS := $(filter-out test_main test_locks,$(basename $(notdir $(wildcard tests/host/test_*.c))))
@@ -31,19 +31,44 @@ VARIANT_CC_debug := $(HOST_CC)
 VARIANT_FLAGS_debug := -O1 -DBM_DEBUG_LOCKS
 VARIANTS := kernel small unchecked asan tsan debug
 
+# Each variant compiles the core once: build/host/<variant>/obj/<source path>.o (object paths
+# mirror source paths, so sources in subfolders of core/ work), archived in
+# build/host/<variant>/libbaremalloc_test.a, which every test of the variant links whole
+# (--whole-archive: the same objects the binary had when it compiled them itself).
+# test_stdnames needs BM_EXPORT_STD_NAMES in every core source (malloc, calloc and free are
+# aliases in core/alloc.c under it) and port/stdnames.c: its own objects (obj-stdnames/) and
+# archive, libbaremalloc_stdnames.a. Test sources compile into the same obj/ trees.
+HOST_TEST_HDRS := $(wildcard tests/host/*.h tests/common/*.h)
+host_objs = $(patsubst %.c,build/host/$(1)/$(2)/%.o,$(3))
 define host_variant
-build/host/$(1)/%: tests/host/%.c tests/host/test_main.c tests/host/test.h tests/host/ctl_read.h $(HOST_SRCS) $(CORE_HDRS)
+build/host/$(1)/obj/%.o: %.c $(CORE_HDRS) $(HOST_TEST_HDRS)
 	@mkdir -p $$(dir $$@)
-	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) $$(EXTRA_DEFS) $(HOST_INC) \
-	    -o $$@ $(HOST_SRCS) $$(EXTRA_SRCS) tests/host/test_main.c $$< -lpthread
+	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) $$(EXTRA_DEFS) $(HOST_INC) -c -o $$@ $$<
+build/host/$(1)/obj-stdnames/%.o: %.c $(CORE_HDRS) $(HOST_TEST_HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(VARIANT_CC_$(1)) -std=c11 -g $(WARN) $$(VARIANT_FLAGS_$(1)) $(HOST_DEFS) -DBM_EXPORT_STD_NAMES $(HOST_INC) -c -o $$@ $$<
+build/host/$(1)/libbaremalloc_test.a: $(call host_objs,$(1),obj,$(HOST_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+build/host/$(1)/libbaremalloc_stdnames.a: $(call host_objs,$(1),obj-stdnames,$(HOST_SRCS) port/stdnames.c)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(addprefix build/host/$(1)/,$(HOST_TESTS) test_locks): build/host/$(1)/%: build/host/$(1)/obj/tests/host/test_main.o \
+        build/host/$(1)/obj/tests/host/%.o
+	$$(VARIANT_CC_$(1)) -g $$(VARIANT_FLAGS_$(1)) -o $$@ $$(filter %.o,$$^) \
+	    -Wl,--whole-archive $$(filter %.a,$$^) -Wl,--no-whole-archive -lpthread
+# the tests' extra objects and archives (prerequisites of the rule above)
+$(filter-out build/host/$(1)/test_stdnames,$(addprefix build/host/$(1)/,$(HOST_TESTS) test_locks)): build/host/$(1)/libbaremalloc_test.a
+build/host/$(1)/test_stdnames: build/host/$(1)/libbaremalloc_stdnames.a
+build/host/$(1)/test_print: build/host/$(1)/obj/boards/common/print.o
+build/host/$(1)/test_api: $(call host_objs,$(1),obj,$(wildcard tests/common/*.c))
 endef
-# test_stdnames replaces the C library's malloc with the standard names from port/stdnames.c
-# (malloc, calloc and free are aliases in core/alloc.c under BM_EXPORT_STD_NAMES)
-build/host/%/test_stdnames: EXTRA_SRCS := port/stdnames.c
-build/host/%/test_stdnames: EXTRA_DEFS := -DBM_EXPORT_STD_NAMES
+# test_stdnames replaces the C library's malloc with the standard names from port/stdnames.c;
+# its own sources compile with the define too.
+build/host/%/obj/tests/host/test_stdnames.o: EXTRA_DEFS := -DBM_EXPORT_STD_NAMES
 # test_print checks the boards' printf subset (boards/common/print.c) against the C library's
-build/host/%/test_print: EXTRA_SRCS := boards/common/print.c
-build/host/%/test_print: EXTRA_DEFS := -Iboards
+build/host/%/obj/tests/host/test_print.o: EXTRA_DEFS := -Iboards
+build/host/%/obj/boards/common/print.o: EXTRA_DEFS := -Iboards
 $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 
 # Which tests run in which variant (tools/run-host-tests.sh runs whatever was built): the

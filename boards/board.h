@@ -36,4 +36,9 @@ const char *board_name(void);
 void board_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
 void board_vprintf(const char *format, va_list args);
 
+/* Fault reports (boards/common/print.c): straight to board_putc, no lock, no formatting.
+ * board_put_hex writes 0x and 2 * sizeof(uintptr_t) hex digits (leading zeros kept). */
+void board_puts(const char *text);
+void board_put_hex(uintptr_t value);
+
 #endif

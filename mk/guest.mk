@@ -1,15 +1,16 @@
 # Builds and runs one QEMU board: make -f mk/guest.mk BOARD=<name> [run|elf]
-# The board's boards/<name>/board.mk sets:
+# The board's linker script is boards/<name>/link.ld; its boards/<name>/board.mk sets:
 #   CROSS          cross-compiler prefix (e.g. aarch64-linux-gnu-)
 #   ARCH_CFLAGS    target flags for C and assembly
 #   ARCH_LDFLAGS   target link flags (before the objects)
 #   ARCH_LDLIBS    libraries after the objects (default -lgcc)
-#   BOARD_SRCS     start-up, console, exit, core bring-up (.c/.S in boards/<name>/)
+#   BOARD_SRCS     start-up, console, exit, core bring-up (.c/.S in boards/<name>/), and a
+#                  board's own test program if it has one (mps2-an385: tests/firmware/)
 #   GEOMETRY       kernel | small   (see core/bm_config.h)
 #   QEMU_CMD       the QEMU command line without -kernel
 #   QEMU_PASS      exit status QEMU returns when the guest passed (default 0)
 #   QEMU_TIMEOUT   seconds before a hung guest is killed (default 300)
-#   GUEST_SRCS     (optional) the program to run; default: tests/guest/*.c
+#   GUEST_SRCS     (optional) the program to run; default: tests/guest/*.c tests/common/*.c
 #   PORT_SRCS      (optional) default: port/baremetal.c port/libc_mini.c; port/defaults.c (the
 #                  weak defaults) is linked whenever the core is (CORE_SRCS not emptied)
 BOARD ?= virt-aarch64
@@ -21,7 +22,7 @@ GEOMETRY ?= kernel
 QEMU_PASS ?= 0
 QEMU_TIMEOUT ?= 300
 ARCH_LDLIBS ?= -lgcc
-GUEST_SRCS ?= $(wildcard tests/guest/*.c)
+GUEST_SRCS ?= $(wildcard tests/guest/*.c tests/common/*.c)
 PORT_SRCS ?= port/baremetal.c port/libc_mini.c
 CORE_SRCS := $(wildcard core/*.c core/ext/*.c)
 PORT_DEFAULTS := $(if $(strip $(CORE_SRCS)),port/defaults.c)
@@ -29,7 +30,7 @@ PORT_DEFAULTS := $(if $(strip $(CORE_SRCS)),port/defaults.c)
 GEOMETRY_FLAGS_kernel := -DBM_GEOMETRY_KERNEL
 GEOMETRY_FLAGS_small := -DBM_GEOMETRY_SMALL
 CFLAGS := -std=c11 -O2 -g -ffreestanding -fno-builtin-malloc -Wall -Wextra -Werror \
-          -Iinclude -Iport -Iboards -Iboards/$(BOARD) -Itests/guest \
+          -Iinclude -Iport -Iboards -Iboards/$(BOARD) -Itests/guest -Itests/common \
           $(GEOMETRY_FLAGS_$(GEOMETRY)) $(ARCH_CFLAGS) $(EXTRA_CFLAGS)
 
 SRCS := $(CORE_SRCS) $(filter-out port/defaults.c,$(PORT_SRCS)) $(PORT_DEFAULTS) $(BOARD_SRCS) boards/common/print.c $(GUEST_SRCS)
@@ -40,10 +41,10 @@ elf: $(B)/guest.elf
 run: $(B)/guest.elf
 	@tools/run-qemu.sh "$(BOARD)" "$(QEMU_TIMEOUT)" "$(QEMU_PASS)" $(QEMU_CMD) -kernel $(B)/guest.elf
 
-$(B)/guest.elf: $(OBJS) linker/$(BOARD).ld
-	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T linker/$(BOARD).ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)
+$(B)/guest.elf: $(OBJS) boards/$(BOARD)/link.ld
+	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T boards/$(BOARD)/link.ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)
 
-$(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h port/*.h port/arch/*.h boards/*.h tests/guest/*.h boards/$(BOARD)/*.h)
+$(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h port/*.h port/arch/*.h boards/*.h tests/*/*.h boards/$(BOARD)/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

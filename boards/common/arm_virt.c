@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "board.h"
-#include "board_config.h"
+#include "board_local.h"
 
 #if defined(__aarch64__)
 #define PSCI_CPU_ON 0xC4000003u

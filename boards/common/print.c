@@ -1,7 +1,8 @@
 /*
  * The printf subset every board program uses (tests/guest, the demo, the boards' own
  * messages), written through board_putc: %d %i %u %x %p %s %c %%, length l or z, width, and
- * the '0' and '-' flags. Nothing here allocates.
+ * the '0' and '-' flags; and the fault reports' unlocked board_puts and board_put_hex.
+ * Nothing here allocates.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -134,4 +135,15 @@ void board_printf(const char *format, ...) {
     bm_lock_release(&console_lock);
     bm_port_irq_restore(irq);
     va_end(args);
+}
+
+void board_puts(const char *text) {
+    while (*text)
+        board_putc(*text++);
+}
+
+void board_put_hex(uintptr_t value) {
+    board_puts("0x");
+    for (int shift = 8 * (int)sizeof value - 4; shift >= 0; shift -= 4)
+        board_putc("0123456789abcdef"[(value >> shift) & 15]);
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "board.h"
-#include "board_console.h"
+#include "board_local.h"
 
 #define SEMIHOSTING_SYS_WRITEC 0x03
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "board.h"
-#include "cm3.h"
+#include "board_local.h"
 
 extern uint32_t __stack[];
 void _start(void) __attribute__((noreturn)); /* newlib crt0 */
@@ -31,32 +31,21 @@ __attribute__((naked)) void _stack_init(void) {
 
 /* Print the exception number, the stacked PC/LR and the fault status registers, then exit
  * with a failure status: a fault inside the allocator must fail the run, not hang it. */
-static void put_text(const char *text) {
-    while (*text)
-        board_putc(*text++);
-}
-
-static void put_hex(uint32_t value) {
-    put_text("0x");
-    for (int shift = 28; shift >= 0; shift -= 4)
-        board_putc("0123456789abcdef"[(value >> shift) & 15]);
-}
-
 void fault_report(const uint32_t *frame, uint32_t ipsr) __attribute__((noreturn, used));
 void fault_report(const uint32_t *frame, uint32_t ipsr) {
-    put_text("\nmps2-an385: unexpected exception ");
-    put_hex(ipsr);
-    put_text(" pc ");
-    put_hex(frame[6]);
-    put_text(" lr ");
-    put_hex(frame[5]);
-    put_text(" cfsr ");
-    put_hex(SCB_CFSR);
-    put_text(" hfsr ");
-    put_hex(SCB_HFSR);
-    put_text(" bfar ");
-    put_hex(SCB_BFAR);
-    put_text("\n");
+    board_puts("\nmps2-an385: unexpected exception ");
+    board_put_hex(ipsr);
+    board_puts(" pc ");
+    board_put_hex(frame[6]);
+    board_puts(" lr ");
+    board_put_hex(frame[5]);
+    board_puts(" cfsr ");
+    board_put_hex(BOARD_SCB_CFSR);
+    board_puts(" hfsr ");
+    board_put_hex(BOARD_SCB_HFSR);
+    board_puts(" bfar ");
+    board_put_hex(BOARD_SCB_BFAR);
+    board_puts("\n");
     _exit(BOARD_FAULT_STATUS); /* straight to semihosting: stdio may be mid-update */
 }
 

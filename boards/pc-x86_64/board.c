@@ -8,7 +8,7 @@
  * the wake IPI. The boot core and released cores run with interrupts masked.
  *
  * Exit: isa-debug-exit at port 0xf4 makes QEMU exit with (value << 1) | 1, so pass is
- * PC_EXIT_PASS -> 33 and fail PC_EXIT_FAIL -> 35 (board.mk's QEMU_PASS must match).
+ * BOARD_EXIT_PASS -> 33 and fail BOARD_EXIT_FAIL -> 35 (board.mk's QEMU_PASS must match).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,13 +16,13 @@
 
 #include "board.h"
 #include "bm_port.h"
-#include "pc_board.h"
+#include "board_local.h"
 #include "line_console.h"
 
-#define PC_EXIT_PORT 0xf4
-#define PC_EXIT_PASS 0x10
-#define PC_EXIT_FAIL 0x11
-#define PC_FAULT_STATUS 3 /* guest status reported when a CPU exception kills the run */
+#define BOARD_EXIT_PORT 0xf4
+#define BOARD_EXIT_PASS 0x10
+#define BOARD_EXIT_FAIL 0x11
+#define BOARD_FAULT_STATUS 3 /* guest status reported when a CPU exception kills the run */
 
 #define MSR_APIC_BASE 0x1B
 #define MSR_GS_BASE 0xC0000101
@@ -42,7 +42,7 @@
 #define PIT_HZ 1193182u
 #define AP_CHECKIN_TIMEOUT_MS 5000u /* MADT count known: only an AP that never starts waits */
 #define AP_PROBE_TIMEOUT_MS 200u    /* no MADT: count whatever starts within this time */
-#define PC_TICKETS_CLOSED 0x40000000u
+#define BOARD_TICKETS_CLOSED 0x40000000u
 #define STACK_CANARY 0x57ac4ca4a7157ac4ull
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
@@ -65,9 +65,9 @@ struct pc_idt_gate {
     uint32_t offset_high, reserved;
 };
 
-unsigned char pc_stacks[PC_MAX_CORES][PC_STACK_SIZE] __attribute__((aligned(4096)));
+unsigned char pc_stacks[BOARD_MAX_CORES][BOARD_STACK_SIZE] __attribute__((aligned(4096)));
 uint32_t pc_ap_tickets; /* start.S: lock xadd by each AP for its core id */
-static struct pc_cpu pc_cpus[PC_MAX_CORES];
+static struct pc_cpu pc_cpus[BOARD_MAX_CORES];
 static struct pc_idt_gate pc_idt[256] __attribute__((aligned(4096)));
 static unsigned pc_core_count = 1;
 static uint32_t pc_aps_ready;
@@ -133,7 +133,7 @@ static bool pc_stacks_intact(void) {
     for (unsigned core = 0; core < pc_core_count; core++) {
         if (*(volatile uint64_t *)(void *)pc_stacks[core] != STACK_CANARY) {
             line_console_printf("[pc-x86_64] core %u overflowed its %u KiB stack\n", core,
-                              PC_STACK_SIZE / 1024);
+                              BOARD_STACK_SIZE / 1024);
             intact = false;
         }
     }
@@ -147,7 +147,7 @@ void board_exit(int status) {
         status = 1;
     if (status != 0)
         line_console_printf("[pc-x86_64] core %u: exit status %d\n", board_core_id(), status);
-    outl(PC_EXIT_PORT, status == 0 ? PC_EXIT_PASS : PC_EXIT_FAIL);
+    outl(BOARD_EXIT_PORT, status == 0 ? BOARD_EXIT_PASS : BOARD_EXIT_FAIL);
     /* No isa-debug-exit device: triple-fault instead (an empty IDT turns int3 into one), which
      * -no-reboot makes QEMU exit with status 0, never the pass status. */
     static const struct {
@@ -169,7 +169,7 @@ void board_start_secondaries(void (*entry)(unsigned core_id)) {
             bm_port_cpu_relax();
         lapic_write(LAPIC_ICR_HIGH, 0);
         lapic_write(LAPIC_ICR_LOW,
-                    ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_FIXED | PC_WAKE_VECTOR);
+                    ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_FIXED | BOARD_WAKE_VECTOR);
     }
 }
 
@@ -189,7 +189,7 @@ static void pc_idt_init(void) {
         uintptr_t stub = (uintptr_t)pc_isr_stubs + 16 * vector;
         pc_idt[vector] = (struct pc_idt_gate){
             .offset_low = (uint16_t)stub,
-            .selector = PC_SEL_CODE64,
+            .selector = BOARD_SEL_CODE64,
             .type_attributes = 0x8E, /* present, ring 0, 64-bit interrupt gate (clears IF) */
             .offset_mid = (uint16_t)(stub >> 16),
             .offset_high = (uint32_t)(stub >> 32),
@@ -232,9 +232,9 @@ void pc_interrupt(struct pc_interrupt_frame *frame) {
                           board_core_id(), (unsigned)frame->vector,
                           pc_exception_name(frame->vector), frame->error_code, frame->rip,
                           frame->rsp, cr2);
-        board_exit(PC_FAULT_STATUS);
+        board_exit(BOARD_FAULT_STATUS);
     }
-    if (frame->vector != PC_SPURIOUS_VECTOR)
+    if (frame->vector != BOARD_SPURIOUS_VECTOR)
         lapic_write(LAPIC_EOI, 0);
 }
 
@@ -353,14 +353,14 @@ static void pc_start_aps(void) {
     unsigned described = acpi_count_cpus();
     if (described == 1)
         return;
-    unsigned expected_aps = described ? described - 1 : PC_MAX_CORES - 1;
-    if (expected_aps > PC_MAX_CORES - 1) {
+    unsigned expected_aps = described ? described - 1 : BOARD_MAX_CORES - 1;
+    if (expected_aps > BOARD_MAX_CORES - 1) {
         line_console_printf("[pc-x86_64] %u CPUs described, using the first %u\n", described,
-                          PC_MAX_CORES);
-        expected_aps = PC_MAX_CORES - 1;
+                          BOARD_MAX_CORES);
+        expected_aps = BOARD_MAX_CORES - 1;
     }
 
-    volatile char *trampoline = phys(PC_TRAMPOLINE_ADDR);
+    volatile char *trampoline = phys(BOARD_TRAMPOLINE_ADDR);
     for (const char *byte = pc_trampoline_start; byte < pc_trampoline_end; byte++)
         *trampoline++ = *byte;
 
@@ -371,7 +371,7 @@ static void pc_start_aps(void) {
         while (lapic_read(LAPIC_ICR_LOW) & ICR_DELIVERY_PENDING)
             bm_port_cpu_relax();
         lapic_write(LAPIC_ICR_LOW,
-                    ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_STARTUP | PC_SIPI_VECTOR);
+                    ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_STARTUP | BOARD_SIPI_VECTOR);
         pit_delay_us(200);
     }
 
@@ -379,9 +379,9 @@ static void pc_start_aps(void) {
                       described ? AP_CHECKIN_TIMEOUT_MS : AP_PROBE_TIMEOUT_MS);
     /* Close the count: an AP that takes its ticket from now on parks (start.S). Those that got
      * one before are running and finish their set-up within microseconds. */
-    uint32_t aps = __atomic_exchange_n(&pc_ap_tickets, PC_TICKETS_CLOSED, __ATOMIC_SEQ_CST);
-    if (aps > PC_MAX_CORES - 1)
-        aps = PC_MAX_CORES - 1;
+    uint32_t aps = __atomic_exchange_n(&pc_ap_tickets, BOARD_TICKETS_CLOSED, __ATOMIC_SEQ_CST);
+    if (aps > BOARD_MAX_CORES - 1)
+        aps = BOARD_MAX_CORES - 1;
     if (pc_wait_for_count(&pc_aps_ready, aps, AP_CHECKIN_TIMEOUT_MS) < aps) {
         line_console_printf("[pc-x86_64] an AP took a core id but never checked in\n");
         board_exit(1);
@@ -414,14 +414,14 @@ static void pc_check_memory(void) {
 void pc_boot_main(void) {
     pc_idt_init();
     pc_cpu_init(0);
-    for (unsigned core = 0; core < PC_MAX_CORES; core++)
+    for (unsigned core = 0; core < BOARD_MAX_CORES; core++)
         *(volatile uint64_t *)(void *)pc_stacks[core] = STACK_CANARY;
     pc_check_memory();
 
     uint64_t apic_base = rdmsr(MSR_APIC_BASE);
     pc_lapic = (uintptr_t)(apic_base & ~0xFFFull);
     wrmsr(MSR_APIC_BASE, apic_base | APIC_BASE_ENABLE);
-    lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | PC_SPURIOUS_VECTOR);
+    lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | BOARD_SPURIOUS_VECTOR);
     pc_start_aps();
 
     line_console_printf("[pc-x86_64] %u cores in long mode, heap %lu MiB at 0x%lx\n", pc_core_count,
@@ -433,7 +433,7 @@ void pc_boot_main(void) {
 void pc_ap_main(unsigned core_id) {
     pc_cpu_init(core_id);
     /* A software-disabled local APIC drops the wake IPI. */
-    lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | PC_SPURIOUS_VECTOR);
+    lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | BOARD_SPURIOUS_VECTOR);
     __atomic_fetch_add(&pc_aps_ready, 1, __ATOMIC_SEQ_CST); /* also orders the SVR write first */
     /* sti's one-instruction shadow makes "sti; hlt" atomic: a wake IPI sent after the flag test
      * stays pending until hlt, then wakes it. */

@@ -10,7 +10,7 @@
  * in the header, so the ELF that mk/guest.mk links boots as is, and gdb still reads it as 64-bit.
  * The 32-bit and 16-bit parts are written here with .code32/.code16 inside the 64-bit object.
  */
-#include "pc_board.h"
+#include "board_local.h"
 
 #define MULTIBOOT_MAGIC 0x1BADB002
 /* bit 16: a.out kludge (load addresses below); bit 1: memory information */
@@ -73,7 +73,7 @@ pc_multiboot_entry:
 
 pc_ap_entry32:
     /* The data segments still hold real-mode bases (0x8000): reload them before any access. */
-    movw $PC_SEL_DATA, %ax
+    movw $BOARD_SEL_DATA, %ax
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss
@@ -94,16 +94,16 @@ pc_enter_long_mode:
     andl $~(CR0_CD | CR0_NW), %eax /* an AP leaves INIT with caches disabled */
     orl $(CR0_PG | CR0_PE), %eax
     movl %eax, %cr0
-    ljmp $PC_SEL_CODE64, $pc_long_mode_entry
+    ljmp $BOARD_SEL_CODE64, $pc_long_mode_entry
 
 /* ---------------------------------------------------------------------------------------------
  * 64-bit long mode. The boot core runs on stack 0; each AP takes a ticket that is its dense
- * core id and picks its stack from it. Tickets past PC_MAX_CORES (or taken after the boot core
+ * core id and picks its stack from it. Tickets past BOARD_MAX_CORES (or taken after the boot core
  * closed the count) park the AP for good.
  * ------------------------------------------------------------------------------------------- */
     .code64
 pc_long_mode_entry:
-    movw $PC_SEL_DATA, %ax
+    movw $BOARD_SEL_DATA, %ax
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss
@@ -113,17 +113,17 @@ pc_long_mode_entry:
     xorl %ebp, %ebp
     testl %edi, %edi
     jnz 1f
-    leaq pc_stacks + PC_STACK_SIZE(%rip), %rsp
+    leaq pc_stacks + BOARD_STACK_SIZE(%rip), %rsp
     call pc_boot_main
     jmp pc_park
 
 1:  movl $1, %eax
     lock xaddl %eax, pc_ap_tickets(%rip)
-    cmpl $(PC_MAX_CORES - 1), %eax
+    cmpl $(BOARD_MAX_CORES - 1), %eax
     jae pc_park
     leal 1(%rax), %edi /* core id: the boot core is 0 */
     leal 1(%rdi), %eax
-    shlq $PC_STACK_SHIFT, %rax
+    shlq $BOARD_STACK_SHIFT, %rax
     leaq pc_stacks(%rip), %rsp
     addq %rax, %rsp /* top of stack [core id] */
     call pc_ap_main
@@ -135,7 +135,7 @@ pc_park:
     jmp pc_park
 
 /* ---------------------------------------------------------------------------------------------
- * AP trampoline: copied to PC_TRAMPOLINE_ADDR, entered in real mode at CS:IP = 0x0800:0000 by
+ * AP trampoline: copied to BOARD_TRAMPOLINE_ADDR, entered in real mode at CS:IP = 0x0800:0000 by
  * the SIPI. It only switches to protected mode and jumps to pc_ap_entry32 in the image, so the
  * long-mode switch is the same code for every core. Read-only: all APs run it at once.
  * ------------------------------------------------------------------------------------------- */
@@ -150,7 +150,7 @@ pc_trampoline_start:
     movl %cr0, %eax
     orl $CR0_PE, %eax
     movl %eax, %cr0
-    ljmpl $PC_SEL_CODE32, $pc_ap_entry32
+    ljmpl $BOARD_SEL_CODE32, $pc_ap_entry32
     .balign 8
 pc_trampoline_gdtr:
     .word pc_gdt_end - pc_gdt - 1
@@ -219,9 +219,9 @@ pc_multiboot_info:
     .balign 16
 pc_gdt:
     .quad 0
-    .quad 0x00AF9B000000FFFF /* PC_SEL_CODE64: long mode code */
-    .quad 0x00CF93000000FFFF /* PC_SEL_DATA: flat data */
-    .quad 0x00CF9B000000FFFF /* PC_SEL_CODE32: flat 32-bit code, for the trampoline's hop */
+    .quad 0x00AF9B000000FFFF /* BOARD_SEL_CODE64: long mode code */
+    .quad 0x00CF93000000FFFF /* BOARD_SEL_DATA: flat data */
+    .quad 0x00CF9B000000FFFF /* BOARD_SEL_CODE32: flat 32-bit code, for the trampoline's hop */
 pc_gdt_end:
     .balign 8
     .word 0

@@ -10,7 +10,7 @@
  * core id as the context argument, runs the entry the program handed to
  * board_start_secondaries.
  */
-#include "board_config.h"
+#include "board_local.h"
 
 /* MAIR_EL1 slots used by the descriptors below. */
 #define ATTR_DEVICE 0 /* Device-nGnRnE: the UART and the rest of the low 1 GiB of MMIO */

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "board.h"
-#include "board_config.h"
+#include "board_local.h"
 
 #define SEMIHOSTING_SYS_EXIT_EXTENDED 0x20u
 #define SEMIHOSTING_APPLICATION_EXIT 0x20026u
@@ -16,17 +16,6 @@
 
 void board_exception(unsigned kind, uint32_t return_address, uint32_t fault_status,
                      uint32_t fault_address) __attribute__((noreturn));
-
-static void board_puts(const char *text) {
-    while (*text)
-        board_putc(*text++);
-}
-
-static void board_put_hex(uint32_t value) {
-    board_puts("0x");
-    for (int shift = 28; shift >= 0; shift -= 4)
-        board_putc("0123456789abcdef"[(value >> shift) & 15]);
-}
 
 void board_exit(int status) {
     /* Never let a failure wrap round to 0 in an 8-bit process status. */

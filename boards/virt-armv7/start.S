@@ -10,7 +10,7 @@
  * started by PSCI CPU_ON with its core id as the context argument, runs the entry the program
  * handed to board_start_secondaries.
  */
-#include "board_config.h"
+#include "board_local.h"
 
     .syntax unified
     .arm

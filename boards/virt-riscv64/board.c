@@ -17,7 +17,7 @@
 
 #include "board.h"
 #include "bm_port.h"
-#include "rv_board.h"
+#include "board_local.h"
 #include "line_console.h"
 
 #define UART0 0x10000000ul
@@ -45,7 +45,7 @@
 
 extern char __bm_heap_start[], __bm_heap_end[];
 
-unsigned char rv_stacks[RV_MAX_CORES][RV_STACK_SIZE] __attribute__((aligned(4096)));
+unsigned char rv_stacks[BOARD_MAX_CORES][BOARD_STACK_SIZE] __attribute__((aligned(4096)));
 static unsigned rv_core_count = 1;
 static uint32_t rv_harts_checked_in;
 static uint32_t rv_secondaries_released;
@@ -100,7 +100,7 @@ static bool rv_stacks_intact(void) {
     for (unsigned core = 0; core < rv_core_count; core++) {
         if (*(volatile uint64_t *)(void *)rv_stacks[core] != STACK_CANARY) {
             line_console_printf("[virt-riscv64] core %u overflowed its %u KiB stack\n", core,
-                              RV_STACK_SIZE / 1024);
+                              BOARD_STACK_SIZE / 1024);
             intact = false;
         }
     }
@@ -256,7 +256,7 @@ static uint32_t rv_wait_for_checkins(uint32_t target, unsigned timeout_ms) {
 }
 
 void rv_boot_main(const void *device_tree) {
-    for (unsigned core = 0; core < RV_MAX_CORES; core++)
+    for (unsigned core = 0; core < BOARD_MAX_CORES; core++)
         *(volatile uint64_t *)(void *)rv_stacks[core] = STACK_CANARY;
 
     struct rv_platform platform;
@@ -268,11 +268,11 @@ void rv_boot_main(const void *device_tree) {
                           (unsigned long)platform.heap_ram_end);
         board_exit(1);
     }
-    unsigned expected = described ? platform.harts : RV_MAX_CORES;
-    if (expected > RV_MAX_CORES) {
+    unsigned expected = described ? platform.harts : BOARD_MAX_CORES;
+    if (expected > BOARD_MAX_CORES) {
         line_console_printf("[virt-riscv64] %u harts described, using the first %u\n", expected,
-                          RV_MAX_CORES);
-        expected = RV_MAX_CORES;
+                          BOARD_MAX_CORES);
+        expected = BOARD_MAX_CORES;
     }
     uint32_t secondaries = rv_wait_for_checkins(expected - 1, described ? HART_CHECKIN_TIMEOUT_MS
                                                                         : HART_PROBE_TIMEOUT_MS);

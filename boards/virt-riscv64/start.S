@@ -5,7 +5,7 @@
  * live there), then check in from C. tp holds the hart id for board_core_id(): nothing else uses
  * it in a program without thread-local storage.
  */
-#include "rv_board.h"
+#include "board_local.h"
 
     .section .text.boot, "ax"
     .globl _start
@@ -19,10 +19,10 @@ _start:
     la gp, __global_pointer$
     .option pop
     mv tp, a0
-    li t0, RV_MAX_CORES
+    li t0, BOARD_MAX_CORES
     bgeu a0, t0, rv_park
     addi t0, a0, 1
-    slli t0, t0, RV_STACK_SHIFT
+    slli t0, t0, BOARD_STACK_SHIFT
     la sp, rv_stacks
     add sp, sp, t0 /* top of this hart's stack */
     bnez a0, 2f

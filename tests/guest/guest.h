@@ -13,6 +13,7 @@
 
 #include "bm_port.h" /* BM_MAX_CORES, the spinlock, the relax hint */
 #include "board.h"   /* board_printf and the rest of the board contract */
+#include "cases.h"   /* EXPECT, the block patterns, the shared API cases (tests/common) */
 
 #ifndef GUEST_SMP_OPS
 #define GUEST_SMP_OPS 100000 /* malloc + free calls per core in the SMP stress */
@@ -27,25 +28,14 @@
 #define GUEST_MAX_CORES 8
 #endif
 #endif
-#ifndef GUEST_RANDOM_OPS
-#define GUEST_RANDOM_OPS 30000 /* operations in the single-core randomized sequence */
-#endif
-#ifndef GUEST_RANDOM_SLOTS
-#define GUEST_RANDOM_SLOTS 256 /* blocks live at once in the randomized sequence */
-#endif
 
 
-/* Expectations. A false one prints where it failed and counts against the running case. */
-#define EXPECT(cond) guest_expect((cond), __FILE__, __LINE__, #cond)
-bool guest_expect(bool ok, const char *file, int line, const char *what); /* returns ok */
+/* Failures of EXPECT (tests/common/cases.h) so far. */
 unsigned guest_failure_count(void);
 
-/* The allocator's error hook, replaced by one that counts. Calls outside an
- * expect_allocator_errors() window are failures of their own. */
+/* The allocator's error hook, replaced by one that counts. Calls outside a
+ * case_errors_begin/end window (tests/common/cases.h) are failures of their own. */
 void guest_install_error_hook(void);
-void guest_expect_allocator_errors_begin(void);
-/* Ends the window; true if exactly `expected` reports arrived within it. */
-bool guest_expect_allocator_errors_end(unsigned expected);
 unsigned guest_unexpected_allocator_errors(void);
 
 /* xorshift32: a tiny deterministic generator per core. */
@@ -60,21 +50,10 @@ static inline size_t guest_random_below(uint32_t *state, size_t bound) {
     return bound ? guest_random(state) % bound : 0;
 }
 
-/* Block contents. The seed mixes the block's address with a per-allocation tag, so two owners
- * handed the same memory write different patterns. Dense fills every byte; sparse fills the
- * first and last 8 words and every 8th word between (it still catches any overlap of more
- * than 8 words, and keeps the SMP stress fast under TCG). */
-uintptr_t guest_pattern_seed(const void *block, uint32_t tag);
-void guest_pattern_fill(void *block, size_t size, uintptr_t seed, bool dense);
-/* True if intact; otherwise reports the first wrong byte offset through EXPECT. */
-bool guest_pattern_check(const void *block, size_t size, uintptr_t seed, bool dense);
-bool guest_all_zero(const void *block, size_t size);
-
 /* The heap the board's linker script gives the allocator. */
 size_t guest_heap_size(void);
 
-/* Test cases. */
-void guest_single_core_cases(void (*run)(const char *name, void (*test)(void)));
+/* Test cases: the shared API cases (api_cases[]) run first, then the SMP stress. */
 void guest_smp_stress(void);
 
 #endif

@@ -24,7 +24,8 @@ int guest_main(void) {
     board_printf("baremalloc %s guest tests on %s: %u cores, %zu KiB heap\n", BM_VERSION,
                  board_name(), board_core_count(), guest_heap_size() / 1024);
     guest_install_error_hook();
-    guest_single_core_cases(run_case);
+    for (unsigned i = 0; i < api_case_count; i++) /* tests/common/api_cases.c */
+        run_case(api_cases[i].name, api_cases[i].fn);
     run_case("SMP stress", guest_smp_stress);
     board_printf("%u passed, %u failed\n", passed, failed);
     return failed != 0;

@@ -82,7 +82,7 @@ static size_t in_tier(struct worker *w, size_t low, size_t high) {
 }
 
 static void free_checked(struct worker *w, const struct block_ref *block) {
-    guest_pattern_check(block->ptr, block->size, guest_pattern_seed(block->ptr, block->tag), false);
+    case_pattern_check(block->ptr, block->size, case_pattern_seed(block->ptr, block->tag), false);
     if (block->sized_free_ok && (guest_random(&w->rng) & 3) == 0)
         bm_free_sized(block->ptr, block->size);
     else
@@ -166,7 +166,7 @@ static void allocate(struct worker *w, unsigned slot) {
     /* Three in four go to another core; huge blocks stay home so the cores' combined peak use
      * stays bounded. */
     block->remote = !huge && active_cores > 1 && (guest_random(&w->rng) & 3) != 0;
-    guest_pattern_fill(p, size, guest_pattern_seed(p, block->tag), false);
+    case_pattern_fill(p, size, case_pattern_seed(p, block->tag), false);
 }
 
 static void release(struct worker *w, unsigned slot) {

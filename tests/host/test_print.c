@@ -1,6 +1,7 @@
 /*
  * boards/common/print.c, the printf subset every board program prints with, checked on the
- * host against the C library's snprintf for each conversion, flag and length it supports.
+ * host against the C library's snprintf for each conversion, flag and length it supports,
+ * and its unformatted board_puts and board_put_hex.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -70,6 +71,21 @@ TEST(print_null_string_and_unknown_conversion) {
     captured_len = 0;
     print_unchecked("end%"); /* a lone '%' at the end stops the output there */
     CHECK(strcmp(captured, "end%") == 0);
+}
+
+/* The fault reports' helpers: board_put_hex keeps every digit of a uintptr_t. */
+TEST(puts_and_put_hex_write_unformatted) {
+    char expected[64];
+    captured_len = 0;
+    board_puts("core ");
+    board_put_hex(0x2a);
+    board_puts(" at ");
+    board_put_hex(UINTPTR_MAX);
+    snprintf(expected, sizeof expected, "core 0x%0*jx at 0x%0*jx", (int)(2 * sizeof(uintptr_t)),
+             (uintmax_t)0x2a, (int)(2 * sizeof(uintptr_t)), (uintmax_t)UINTPTR_MAX);
+    if (strcmp(captured, expected) != 0)
+        fprintf(stderr, "  got \"%s\", expected \"%s\"\n", captured, expected);
+    CHECK(strcmp(captured, expected) == 0);
 }
 
 int main(void) { return test_main(); }

@@ -1,12 +1,12 @@
 /*
  * virt-riscv64 board constants shared by start.S and the C files.
  */
-#ifndef RV_BOARD_H
-#define RV_BOARD_H
+#ifndef BOARD_LOCAL_H
+#define BOARD_LOCAL_H
 
-#define RV_MAX_CORES 32   /* stacks and console slots; harts with a larger id are parked */
-#define RV_STACK_SHIFT 16 /* 64 KiB per hart */
-#define RV_STACK_SIZE (1 << RV_STACK_SHIFT)
+#define BOARD_MAX_CORES 32   /* stacks and console slots; harts with a larger id are parked */
+#define BOARD_STACK_SHIFT 16 /* 64 KiB per hart */
+#define BOARD_STACK_SIZE (1 << BOARD_STACK_SHIFT)
 
 #ifndef __ASSEMBLER__
 void rv_boot_main(const void *device_tree) __attribute__((noreturn));

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 
 #include "baremalloc.h"
-#include "cm3.h"
+#include "board_local.h"
 #include "firmware.h"
 
 /* Ticks to instructions: 3.2 ticks each, rounded to nearest. */
@@ -159,19 +159,19 @@ static uint32_t dense_pending_wrap(uint32_t now) {
 void systick_service(const uint32_t *frame) __attribute__((used));
 void systick_service(const uint32_t *frame) {
     if (probe_mode == PROBE_DENSE) {
-        uint32_t now = dense.start - TIMER0_VALUE;
+        uint32_t now = dense.start - BOARD_TIMER0_VALUE;
         latency_record((int32_t)(now - dense_pending_wrap(now)), frame[6]);
         dense.previous_entry = now;
         return;
     }
     /* The counter reloaded from RVR when the interrupt became pending, and RVR still holds
      * the value that reload used (it is rewritten only below). */
-    latency_record((int32_t)(SYST_RVR - SYST_CVR), frame[6]);
+    latency_record((int32_t)(BOARD_SYST_RVR - BOARD_SYST_CVR), frame[6]);
     if (probe_mode == PROBE_ONESHOT) {
-        SYST_CSR = 0;
+        BOARD_SYST_CSR = 0;
         return;
     }
-    SYST_RVR = period_base_ticks + (xorshift32(&isr_random) & period_spread_mask);
+    BOARD_SYST_RVR = period_base_ticks + (xorshift32(&isr_random) & period_spread_mask);
     if (!isr_allocates)
         return;
     if (main_in_allocator)
@@ -187,8 +187,8 @@ __attribute__((naked)) void SysTick_Handler(void) {
 }
 
 static void systick_stop(void) {
-    SYST_CSR = 0;
-    SYST_CVR = 0;
+    BOARD_SYST_CSR = 0;
+    BOARD_SYST_CVR = 0;
 }
 
 static void systick_periodic(uint32_t base_ticks, uint32_t spread_mask, bool allocate) {
@@ -198,9 +198,9 @@ static void systick_periodic(uint32_t base_ticks, uint32_t spread_mask, bool all
     period_spread_mask = spread_mask;
     isr_allocates = allocate;
     probe_mode = PROBE_STRESS;
-    SYST_RVR = base_ticks;
-    SYST_CVR = 0; /* any write clears the counter; it reloads from RVR on the next tick */
-    SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_TICKINT | SYST_CSR_CLKSOURCE;
+    BOARD_SYST_RVR = base_ticks;
+    BOARD_SYST_CVR = 0; /* any write clears the counter; it reloads from RVR on the next tick */
+    BOARD_SYST_CSR = BOARD_SYST_CSR_ENABLE | BOARD_SYST_CSR_TICKINT | BOARD_SYST_CSR_CLKSOURCE;
 }
 
 /* One interrupt, pending after_ticks from now. The wrap that pends it reloads the maximum,
@@ -210,28 +210,28 @@ static void systick_oneshot(uint32_t after_ticks) {
     latency = (latency_t){.min_ticks = INT32_MAX};
     isr_allocates = false;
     probe_mode = PROBE_ONESHOT;
-    SYST_RVR = after_ticks;
-    SYST_CVR = 0;
-    SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_TICKINT | SYST_CSR_CLKSOURCE;
-    while (SYST_CVR == 0) /* the counter has loaded after_ticks */
+    BOARD_SYST_RVR = after_ticks;
+    BOARD_SYST_CVR = 0;
+    BOARD_SYST_CSR = BOARD_SYST_CSR_ENABLE | BOARD_SYST_CSR_TICKINT | BOARD_SYST_CSR_CLKSOURCE;
+    while (BOARD_SYST_CVR == 0) /* the counter has loaded after_ticks */
         ;
-    SYST_RVR = SYST_COUNTER_MASK;
+    BOARD_SYST_RVR = BOARD_SYST_COUNTER_MASK;
 }
 
 /* Interrupt-free clock for timing calls: maximum reload, no TICKINT. Returns the cost of the
  * two counter reads around a call, in instructions, to subtract from every sample. */
 static uint32_t systick_free_running(void) {
     systick_stop();
-    SYST_RVR = SYST_COUNTER_MASK;
-    SYST_CVR = 0;
-    SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_CLKSOURCE;
-    uint32_t before = SYST_CVR;
-    uint32_t after = SYST_CVR;
-    return instructions_from_ticks((before - after) & SYST_COUNTER_MASK);
+    BOARD_SYST_RVR = BOARD_SYST_COUNTER_MASK;
+    BOARD_SYST_CVR = 0;
+    BOARD_SYST_CSR = BOARD_SYST_CSR_ENABLE | BOARD_SYST_CSR_CLKSOURCE;
+    uint32_t before = BOARD_SYST_CVR;
+    uint32_t after = BOARD_SYST_CVR;
+    return instructions_from_ticks((before - after) & BOARD_SYST_COUNTER_MASK);
 }
 
 /* Ticks from before to after on the free-running 24-bit down-counter (wraps once at most). */
-static uint32_t ticks_between(uint32_t before, uint32_t after) { return (before - after) & SYST_COUNTER_MASK; }
+static uint32_t ticks_between(uint32_t before, uint32_t after) { return (before - after) & BOARD_SYST_COUNTER_MASK; }
 
 /* SysTick every period_ticks, timed against timer 0. The first wrap is estimated a little
  * early, so every delay reads a constant few ticks long: the minimum delay absorbs it. */
@@ -242,38 +242,38 @@ static void probe_dense_start(uint32_t period_ticks) {
     latency = (latency_t){.min_ticks = INT32_MAX};
     isr_allocates = false;
     probe_mode = PROBE_DENSE;
-    TIMER0_CTRL = 0;
-    TIMER0_RELOAD = UINT32_MAX;
-    TIMER0_VALUE = UINT32_MAX;
-    TIMER0_CTRL = TIMER_CTRL_ENABLE;
-    dense.start = TIMER0_VALUE;
+    BOARD_TIMER0_CTRL = 0;
+    BOARD_TIMER0_RELOAD = UINT32_MAX;
+    BOARD_TIMER0_VALUE = UINT32_MAX;
+    BOARD_TIMER0_CTRL = BOARD_TIMER_CTRL_ENABLE;
+    dense.start = BOARD_TIMER0_VALUE;
     dense.period = period_ticks;
     dense.previous_entry = 0;
-    SYST_RVR = period_ticks - 1; /* a period is RVR + 1 ticks */
-    SYST_CVR = 0;
-    dense.first_wrap = dense.start - TIMER0_VALUE + period_ticks - DENSE_FIRST_WRAP_MARGIN;
-    SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_TICKINT | SYST_CSR_CLKSOURCE;
+    BOARD_SYST_RVR = period_ticks - 1; /* a period is RVR + 1 ticks */
+    BOARD_SYST_CVR = 0;
+    dense.first_wrap = dense.start - BOARD_TIMER0_VALUE + period_ticks - DENSE_FIRST_WRAP_MARGIN;
+    BOARD_SYST_CSR = BOARD_SYST_CSR_ENABLE | BOARD_SYST_CSR_TICKINT | BOARD_SYST_CSR_CLKSOURCE;
 }
 
 static void probe_dense_stop(void) {
     systick_stop();
-    TIMER0_CTRL = 0;
+    BOARD_TIMER0_CTRL = 0;
 }
 
 /* The dense probe relies on timer 0 and SysTick counting the same clock: both count an
  * interval of about 120000 instructions. */
 static bool timer0_runs_with_systick(uint32_t *systick_ticks, uint32_t *timer_ticks) {
     systick_free_running();
-    TIMER0_CTRL = 0;
-    TIMER0_RELOAD = UINT32_MAX;
-    TIMER0_VALUE = UINT32_MAX;
-    TIMER0_CTRL = TIMER_CTRL_ENABLE;
-    uint32_t systick_before = SYST_CVR, timer_before = TIMER0_VALUE;
+    BOARD_TIMER0_CTRL = 0;
+    BOARD_TIMER0_RELOAD = UINT32_MAX;
+    BOARD_TIMER0_VALUE = UINT32_MAX;
+    BOARD_TIMER0_CTRL = BOARD_TIMER_CTRL_ENABLE;
+    uint32_t systick_before = BOARD_SYST_CVR, timer_before = BOARD_TIMER0_VALUE;
     for (volatile uint32_t spin = 0; spin < 20000; spin++)
         ;
-    uint32_t systick_after = SYST_CVR, timer_after = TIMER0_VALUE;
+    uint32_t systick_after = BOARD_SYST_CVR, timer_after = BOARD_TIMER0_VALUE;
     systick_stop();
-    TIMER0_CTRL = 0;
+    BOARD_TIMER0_CTRL = 0;
     *systick_ticks = ticks_between(systick_before, systick_after);
     *timer_ticks = timer_before - timer_after;
     /* The reads land a few ticks apart; a different clock would be off by thousands. */
@@ -364,14 +364,14 @@ static void release_block(workload_t *w, tracked_block_t *block, unsigned how) {
         w->broken_patterns++;
     w->live_bytes -= footprint(block->size);
     main_in_allocator = true;
-    uint32_t before = SYST_CVR;
+    uint32_t before = BOARD_SYST_CVR;
     if (how == 1)
         free(block->data); /* newlib name, through port/newlib.c */
     else if (how == 2 && !block->aligned)
         bm_free_sized(block->data, block->size);
     else
         bm_free(block->data);
-    uint32_t after = SYST_CVR;
+    uint32_t after = BOARD_SYST_CVR;
     main_in_allocator = false;
     if (w->costs != NULL)
         cost_add(w, &w->costs[ENTRY_FREE], ticks_between(before, after), block->size);
@@ -383,7 +383,7 @@ static void *allocate(workload_t *w, uint32_t size, unsigned how, bool *aligned)
     uint8_t *data;
     *aligned = how == 3;
     main_in_allocator = true;
-    uint32_t before = SYST_CVR;
+    uint32_t before = BOARD_SYST_CVR;
     if (how == 0)
         data = bm_malloc(size);
     else if (how == 1)
@@ -392,7 +392,7 @@ static void *allocate(workload_t *w, uint32_t size, unsigned how, bool *aligned)
         data = calloc(1, size);
     else
         data = bm_aligned_alloc(64, size);
-    uint32_t after = SYST_CVR;
+    uint32_t after = BOARD_SYST_CVR;
     main_in_allocator = false;
     if (w->costs != NULL)
         cost_add(w, &w->costs[how == 0 || how == 1 ? ENTRY_MALLOC : how == 2 ? ENTRY_CALLOC : ENTRY_ALIGNED],
@@ -518,9 +518,9 @@ static init_cost_t first_call;
 init_cost_t measure_initialisation(void) {
     init_cost_t cost;
     uint32_t read_overhead = systick_free_running();
-    uint32_t before_init = SYST_CVR;
+    uint32_t before_init = BOARD_SYST_CVR;
     cost.status = bm_init(NULL);
-    uint32_t after_init = SYST_CVR;
+    uint32_t after_init = BOARD_SYST_CVR;
     cost.init_instructions = instructions_from_ticks(ticks_between(before_init, after_init)) - read_overhead;
 
     /* Interrupt entry with nothing masked: the delay to subtract. */

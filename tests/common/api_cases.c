@@ -1,6 +1,10 @@
-/* Single-core test cases, run on core 0 before the other cores start. */
-#include "baremalloc.h"
-#include "guest.h"
+/*
+ * The API cases written once for the host test (tests/host/test_api.c) and the guest program
+ * (tests/guest, on core 0 before the other cores start): results, alignment, bad input, error
+ * reports, a randomized sequence. Request sizes scale with case_heap_size() so that small-heap
+ * boards run the same cases; everything here is freestanding and 32-bit clean.
+ */
+#include "cases.h"
 
 #define MAX_ALIGN (2 * sizeof(void *)) /* malloc's alignment for blocks of that size or more */
 
@@ -18,7 +22,7 @@ static bool aligned(const void *p, size_t alignment) {
 }
 
 /* Request sizes scale with the heap so small-heap boards run the same cases. */
-static size_t heap_fraction(size_t divisor) { return guest_heap_size() / divisor; }
+static size_t heap_fraction(size_t divisor) { return case_heap_size() / divisor; }
 
 static size_t capped(size_t size, size_t cap) { return size < cap ? size : cap; }
 
@@ -53,13 +57,13 @@ static void test_malloc_free(void) {
         if (!EXPECT(blocks[i] != NULL))
             continue;
         EXPECT(aligned(blocks[i], natural_alignment(size)));
-        guest_pattern_fill(blocks[i], size, guest_pattern_seed(blocks[i], i), true);
+        case_pattern_fill(blocks[i], size, case_pattern_seed(blocks[i], i), true);
     }
     /* All live at once: any overlap shows up as a wrong pattern. */
     for (unsigned i = 0; i < NCOMMON; i++) {
         size_t size = capped(common_sizes[i], limit);
         if (blocks[i])
-            guest_pattern_check(blocks[i], size, guest_pattern_seed(blocks[i], i), true);
+            case_pattern_check(blocks[i], size, case_pattern_seed(blocks[i], i), true);
     }
     for (unsigned i = 0; i < NCOMMON; i += 2) /* every other one, then the rest */
         bm_free(blocks[i]);
@@ -68,6 +72,7 @@ static void test_malloc_free(void) {
 
     void *zero_a = bm_malloc(0), *zero_b = bm_malloc(0);
     EXPECT(zero_a != NULL && zero_b != NULL && zero_a != zero_b);
+    EXPECT(bm_usable_size(zero_a) >= 1 && bm_usable_size(zero_b) >= 1);
     bm_free(zero_a);
     bm_free(zero_b);
 
@@ -91,18 +96,18 @@ static void test_calloc_zeroes(void) {
             void *dirty = bm_malloc(size);
             if (!EXPECT(dirty != NULL))
                 return;
-            guest_pattern_fill(dirty, size, guest_pattern_seed(dirty, 99), true);
+            case_pattern_fill(dirty, size, case_pattern_seed(dirty, 99), true);
             bm_free(dirty);
             void *clean = round ? bm_calloc(size, 1) : bm_calloc(1, size);
             if (!EXPECT(clean != NULL))
                 return;
-            EXPECT(guest_all_zero(clean, size));
+            EXPECT(case_all_zero(clean, size));
             bm_free(clean);
         }
     }
     void *array = bm_calloc(37, 91); /* n * size that is no size class */
     if (EXPECT(array != NULL)) {
-        EXPECT(guest_all_zero(array, 37 * 91));
+        EXPECT(case_all_zero(array, 37 * 91));
         bm_free(array);
     }
 }
@@ -113,8 +118,8 @@ static void test_realloc_keeps_contents(void) {
     unsigned char *p = bm_realloc(NULL, size); /* realloc(NULL, n) is malloc(n) */
     if (!EXPECT(p != NULL))
         return;
-    uintptr_t seed = guest_pattern_seed(p, 0);
-    guest_pattern_fill(p, size, seed, true);
+    uintptr_t seed = case_pattern_seed(p, 0);
+    case_pattern_fill(p, size, seed, true);
     for (unsigned i = 1; i < sizeof steps / sizeof steps[0]; i++) {
         size_t new_size = capped(steps[i], heap_fraction(8));
         unsigned char *q = bm_realloc(p, new_size);
@@ -124,11 +129,11 @@ static void test_realloc_keeps_contents(void) {
         }
         EXPECT(bm_usable_size(q) >= new_size);
         EXPECT(aligned(q, natural_alignment(new_size)));
-        guest_pattern_check(q, size < new_size ? size : new_size, seed, true);
+        case_pattern_check(q, size < new_size ? size : new_size, seed, true);
         p = q;
         size = new_size;
-        seed = guest_pattern_seed(p, i);
-        guest_pattern_fill(p, size, seed, true);
+        seed = case_pattern_seed(p, i);
+        case_pattern_fill(p, size, seed, true);
     }
     /* realloc(p, 0) frees p and hands back a minimum-size block. */
     void *minimum = bm_realloc(p, 0);
@@ -139,11 +144,11 @@ static void test_realloc_keeps_contents(void) {
     size_t alignment = capped(4096, heap_fraction(64));
     void *a = bm_aligned_alloc(alignment, 100);
     if (EXPECT(a != NULL)) {
-        guest_pattern_fill(a, 100, guest_pattern_seed(a, 1), true);
+        case_pattern_fill(a, 100, case_pattern_seed(a, 1), true);
         void *b = bm_realloc(a, 20000);
         if (EXPECT(b != NULL)) {
             EXPECT(aligned(b, alignment));
-            guest_pattern_check(b, 100, guest_pattern_seed(a, 1), true);
+            case_pattern_check(b, 100, case_pattern_seed(a, 1), true);
             bm_free(b);
         } else {
             bm_free(a);
@@ -162,10 +167,10 @@ static void test_aligned_alloc(void) {
             if (!EXPECT(p != NULL))
                 continue;
             if (!EXPECT(aligned(p, alignment)))
-                board_printf("  aligned_alloc(%zu, %zu) = %p\n", alignment, size, p);
+                case_note("  aligned_alloc(%zu, %zu) = %p\n", alignment, size, p);
             EXPECT(bm_usable_size(p) >= size);
-            guest_pattern_fill(p, size, guest_pattern_seed(p, 7), false);
-            guest_pattern_check(p, size, guest_pattern_seed(p, 7), false);
+            case_pattern_fill(p, size, case_pattern_seed(p, 7), false);
+            case_pattern_check(p, size, case_pattern_seed(p, 7), false);
             bm_free(p);
         }
     }
@@ -183,18 +188,32 @@ static void test_posix_memalign(void) {
         EXPECT(bm_posix_memalign(&p, invalid[i], 16) == BM_EINVAL);
         EXPECT(p == untouched);
     }
-    const size_t valid[] = {sizeof(void *), 16, 64, 4096, 65536};
+    const size_t valid[] = {sizeof(void *), 16, 64, 256, 4096, 65536};
     for (unsigned i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         p = untouched;
         if (!EXPECT(bm_posix_memalign(&p, valid[i], 200) == 0))
             continue;
         EXPECT(p != untouched && aligned(p, valid[i]));
-        guest_pattern_fill(p, 200, 12345, true);
+        case_pattern_fill(p, 200, 12345, true);
         bm_free(p);
     }
     p = untouched;
     EXPECT(bm_posix_memalign(&p, 64, SIZE_MAX - 4096) == BM_ENOMEM);
     EXPECT(p == untouched);
+    EXPECT(bm_posix_memalign(&p, 256, SIZE_MAX / 2) == BM_ENOMEM);
+    EXPECT(p == untouched);
+}
+
+/* The bytes of a block the caller may write: all it can use, except in an ASan build of the
+ * core, which exposes only the requested ones. */
+static size_t writable_bytes(size_t requested, size_t usable) {
+#ifdef CASES_ASAN
+    (void)usable;
+    return requested;
+#else
+    (void)requested;
+    return usable;
+#endif
 }
 
 static void test_usable_size(void) {
@@ -205,10 +224,11 @@ static void test_usable_size(void) {
             return;
         size_t usable = bm_usable_size(p);
         if (!EXPECT(usable >= size))
-            board_printf("  usable_size(malloc(%zu)) = %zu\n", size, usable);
+            case_note("  usable_size(malloc(%zu)) = %zu\n", size, usable);
         /* Every usable byte belongs to the caller: writing them all must corrupt nothing. */
-        guest_pattern_fill(p, usable, guest_pattern_seed(p, 3), true);
-        guest_pattern_check(p, usable, guest_pattern_seed(p, 3), true);
+        size_t writable = writable_bytes(size, usable);
+        case_pattern_fill(p, writable, case_pattern_seed(p, 3), true);
+        case_pattern_check(p, writable, case_pattern_seed(p, 3), true);
         bm_free(p);
     }
     for (unsigned i = 0; i < NCOMMON; i++) {
@@ -218,7 +238,7 @@ static void test_usable_size(void) {
             return;
         size_t usable = bm_usable_size(p);
         EXPECT(usable >= size);
-        guest_pattern_fill(p, usable, guest_pattern_seed(p, 4), false);
+        case_pattern_fill(p, writable_bytes(size, usable), case_pattern_seed(p, 4), false);
         bm_free(p);
     }
     EXPECT(bm_check() == 0);
@@ -232,11 +252,12 @@ static void test_calloc_overflow(void) {
     EXPECT(bm_calloc(half_bits, half_bits) == NULL);
     EXPECT(bm_calloc(half_bits + 1, half_bits - 1) == NULL);
     EXPECT(bm_calloc(SIZE_MAX, SIZE_MAX) == NULL);
+    EXPECT(bm_calloc(SIZE_MAX / 2, 3) == NULL && bm_last_error() == BM_ENOMEM);
 }
 
 static void test_huge_requests(void) {
-    size_t heap = guest_heap_size();
-    const size_t sizes[] = {SIZE_MAX, SIZE_MAX - 4096, SIZE_MAX / 2, heap * 2, heap + 1};
+    size_t heap = case_heap_limit(); /* no request this large can be served */
+    const size_t sizes[] = {SIZE_MAX, SIZE_MAX - 4096, SIZE_MAX / 2, SIZE_MAX / 4, heap * 2, heap + 1};
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         EXPECT(bm_malloc(sizes[i]) == NULL);
         EXPECT(bm_last_error() == BM_ENOMEM);
@@ -244,37 +265,40 @@ static void test_huge_requests(void) {
     EXPECT(bm_calloc(1, heap * 2) == NULL);
     EXPECT(bm_aligned_alloc(64, SIZE_MAX - 32) == NULL);
     EXPECT(bm_aligned_alloc(4096, heap + 4096) == NULL);
+    EXPECT(bm_realloc(NULL, SIZE_MAX) == NULL);
 
     /* A failed realloc leaves the block alone. */
     void *p = bm_malloc(300);
     if (EXPECT(p != NULL)) {
-        guest_pattern_fill(p, 300, 777, true);
+        case_pattern_fill(p, 300, 777, true);
         EXPECT(bm_realloc(p, SIZE_MAX - 8) == NULL);
         EXPECT(bm_realloc(p, heap * 2) == NULL);
-        guest_pattern_check(p, 300, 777, true);
+        EXPECT(bm_realloc(p, SIZE_MAX / 2) == NULL);
+        case_pattern_check(p, 300, 777, true);
         bm_free(p);
     }
     /* And nothing was lost on the way: a large block still fits. */
-    p = bm_malloc(heap / 4);
+    p = bm_malloc(case_heap_size() / 4);
     EXPECT(p != NULL);
     bm_free(p);
     EXPECT(bm_check() == 0);
 }
 
 static void test_free_null(void) {
-    guest_expect_allocator_errors_begin();
+    case_errors_begin();
     bm_free(NULL);
+    bm_free_sized(NULL, 16);
     EXPECT(bm_usable_size(NULL) == 0);
-    EXPECT(guest_expect_allocator_errors_end(0));
+    EXPECT(case_errors_end(0));
 }
 
 /* Runs one bad call and expects exactly one report through the error hook. */
 #define EXPECT_ONE_REPORT(call)                                                                   \
     do {                                                                                          \
-        guest_expect_allocator_errors_begin();                                                    \
+        case_errors_begin();                                                    \
         call;                                                                                     \
-        if (!EXPECT(guest_expect_allocator_errors_end(1)))                                        \
-            board_printf("  for: %s\n", #call);                                                   \
+        if (!EXPECT(case_errors_end(1)))                                        \
+            case_note("  for: %s\n", #call);                                                   \
     } while (0)
 
 static void test_bad_pointers(void) {
@@ -282,7 +306,7 @@ static void test_bad_pointers(void) {
     unsigned char *large = bm_malloc(capped(65536, heap_fraction(16)));
     if (!EXPECT(small != NULL && large != NULL))
         return;
-    guest_pattern_fill(small, 1000, 5, true);
+    case_pattern_fill(small, 1000, 5, true);
 
     EXPECT_ONE_REPORT(bm_free(not_from_the_heap));
     EXPECT_ONE_REPORT(bm_free(small + 40));     /* interior of a small block */
@@ -290,7 +314,7 @@ static void test_bad_pointers(void) {
     EXPECT_ONE_REPORT(bm_free(large + 4096));   /* interior page of a large block */
     EXPECT_ONE_REPORT(EXPECT(bm_usable_size(small + 40) == 0));
     EXPECT_ONE_REPORT(EXPECT(bm_realloc(small + 40, 10) == NULL));
-    guest_pattern_check(small, 1000, 5, true); /* the bad calls left the real block alone */
+    case_pattern_check(small, 1000, 5, true); /* the bad calls left the real block alone */
 
     /* A sized free with the wrong size is reported, and the block is freed all the same. */
     void *tiny = bm_malloc(100);
@@ -309,9 +333,9 @@ static void test_bad_pointers(void) {
         EXPECT_ONE_REPORT(bm_free(p));
     }
 
-    guest_expect_allocator_errors_begin();
+    case_errors_begin();
     EXPECT(bm_check() == 0);
-    EXPECT(guest_expect_allocator_errors_end(0));
+    EXPECT(case_errors_end(0));
 
     /* The heap still works normally. */
     void *p = bm_malloc(48);
@@ -331,16 +355,28 @@ struct tracked_block {
 
 static struct tracked_block tracked[GUEST_RANDOM_SLOTS];
 
+/* xorshift32: a tiny deterministic generator. */
+static uint32_t case_random(uint32_t *state) {
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+static size_t case_random_below(uint32_t *state, size_t bound) {
+    return bound ? case_random(state) % bound : 0;
+}
+
 /* A size in [low, high], or in [low, low] when the heap is too small for the tier. */
 static size_t size_in_tier(uint32_t *rng, size_t low, size_t high) {
-    return high > low ? low + guest_random_below(rng, high - low + 1) : low;
+    return high > low ? low + case_random_below(rng, high - low + 1) : low;
 }
 
 /* Mostly small, some medium and large, a few huge-ish; tiers shrink with small heaps. */
 static size_t random_request_size(uint32_t *rng) {
     size_t medium = capped(16384, heap_fraction(256));
     size_t large = capped(262144, heap_fraction(128));
-    unsigned pick = (unsigned)guest_random_below(rng, 1000);
+    unsigned pick = (unsigned)case_random_below(rng, 1000);
     if (pick < 700)
         return size_in_tier(rng, 1, 512);
     if (pick < 950)
@@ -351,9 +387,9 @@ static size_t random_request_size(uint32_t *rng) {
 }
 
 static size_t random_alignment(uint32_t *rng) {
-    unsigned pick = (unsigned)guest_random_below(rng, 100);
-    size_t shift = pick < 90 ? 3 + guest_random_below(rng, 10) /* 8 B .. 4 KiB */
-                             : 13 + guest_random_below(rng, 4); /* 8 KiB .. 64 KiB */
+    unsigned pick = (unsigned)case_random_below(rng, 100);
+    size_t shift = pick < 90 ? 3 + case_random_below(rng, 10) /* 8 B .. 4 KiB */
+                             : 13 + case_random_below(rng, 4); /* 8 KiB .. 64 KiB */
     while (shift > 3 && ((size_t)1 << shift) > heap_fraction(64))
         shift--;
     return (size_t)1 << shift;
@@ -364,14 +400,14 @@ static void place(struct tracked_block *slot, void *p, size_t size, size_t align
     slot->ptr = p;
     slot->size = size;
     slot->alignment = alignment;
-    slot->seed = guest_pattern_seed(p, tag);
-    guest_pattern_fill(p, size, slot->seed, true);
+    slot->seed = case_pattern_seed(p, tag);
+    case_pattern_fill(p, size, slot->seed, true);
 }
 
 static void random_allocate(struct tracked_block *slot, uint32_t *rng, uint32_t tag) {
     size_t size = random_request_size(rng);
     size_t alignment = natural_alignment(size);
-    unsigned pick = (unsigned)guest_random_below(rng, 100);
+    unsigned pick = (unsigned)case_random_below(rng, 100);
     void *p;
     bool zeroed = false;
     if (pick < 60) {
@@ -390,20 +426,20 @@ static void random_allocate(struct tracked_block *slot, uint32_t *rng, uint32_t 
         p = bm_realloc(NULL, size);
     }
     if (!EXPECT(p != NULL)) {
-        board_printf("  allocation of %zu bytes (alignment %zu) failed\n", size, alignment);
+        case_note("  allocation of %zu bytes (alignment %zu) failed\n", size, alignment);
         return;
     }
     EXPECT(aligned(p, alignment));
     EXPECT(bm_usable_size(p) >= size);
     if (zeroed)
-        EXPECT(guest_all_zero(p, size));
+        EXPECT(case_all_zero(p, size));
     slot->sized_free_ok = pick < 75;
     place(slot, p, size, alignment, tag);
 }
 
 static void random_release(struct tracked_block *slot, uint32_t *rng, uint32_t tag) {
-    guest_pattern_check(slot->ptr, slot->size, slot->seed, true);
-    unsigned pick = (unsigned)guest_random_below(rng, 100);
+    case_pattern_check(slot->ptr, slot->size, slot->seed, true);
+    unsigned pick = (unsigned)case_random_below(rng, 100);
     if (pick < 45) {
         bm_free(slot->ptr);
     } else if (pick < 60 && slot->sized_free_ok) {
@@ -417,10 +453,10 @@ static void random_release(struct tracked_block *slot, uint32_t *rng, uint32_t t
             bm_free(slot->ptr);
         } else {
             if (!EXPECT(aligned(q, slot->alignment)))
-                board_printf("  realloc(%p (%zu bytes, alignment %zu), %zu) = %p\n",
+                case_note("  realloc(%p (%zu bytes, alignment %zu), %zu) = %p\n",
                              (void *)slot->ptr, slot->size, slot->alignment, new_size, q);
             EXPECT(bm_usable_size(q) >= new_size);
-            guest_pattern_check(q, slot->size < new_size ? slot->size : new_size, slot->seed,
+            case_pattern_check(q, slot->size < new_size ? slot->size : new_size, slot->seed,
                                 true);
             place(slot, q, new_size, slot->alignment, tag);
             slot->sized_free_ok = false; /* the API promises sized free for malloc sizes only */
@@ -433,19 +469,19 @@ static void random_release(struct tracked_block *slot, uint32_t *rng, uint32_t t
 static void test_random_sequence(void) {
     uint32_t rng = 0x2545F491u;
     for (uint32_t op = 1; op <= GUEST_RANDOM_OPS; op++) {
-        struct tracked_block *slot = &tracked[guest_random_below(&rng, GUEST_RANDOM_SLOTS)];
+        struct tracked_block *slot = &tracked[case_random_below(&rng, GUEST_RANDOM_SLOTS)];
         if (slot->ptr)
             random_release(slot, &rng, op);
         else
             random_allocate(slot, &rng, op);
         if (op % 10000 == 0)
             EXPECT(bm_check() == 0);
-        if (guest_failure_count() > 100)
+        if (case_failure_count() > 100)
             break; /* the heap is broken; stop before the output drowns */
     }
     for (unsigned i = 0; i < GUEST_RANDOM_SLOTS; i++) {
         if (tracked[i].ptr) {
-            guest_pattern_check(tracked[i].ptr, tracked[i].size, tracked[i].seed, true);
+            case_pattern_check(tracked[i].ptr, tracked[i].size, tracked[i].seed, true);
             bm_free(tracked[i].ptr);
             tracked[i].ptr = NULL;
         }
@@ -453,16 +489,17 @@ static void test_random_sequence(void) {
     EXPECT(bm_check() == 0);
 }
 
-void guest_single_core_cases(void (*run)(const char *name, void (*test)(void))) {
-    run("malloc/free", test_malloc_free);
-    run("calloc zeroes", test_calloc_zeroes);
-    run("realloc keeps contents", test_realloc_keeps_contents);
-    run("aligned_alloc alignment", test_aligned_alloc);
-    run("posix_memalign EINVAL/ENOMEM", test_posix_memalign);
-    run("usable_size >= request", test_usable_size);
-    run("calloc overflow", test_calloc_overflow);
-    run("huge requests", test_huge_requests);
-    run("free(NULL)", test_free_null);
-    run("bad pointers and double free", test_bad_pointers);
-    run("randomized sequence", test_random_sequence);
-}
+const struct api_case api_cases[] = {
+    {"malloc/free", test_malloc_free},
+    {"calloc zeroes", test_calloc_zeroes},
+    {"realloc keeps contents", test_realloc_keeps_contents},
+    {"aligned_alloc alignment", test_aligned_alloc},
+    {"posix_memalign EINVAL/ENOMEM", test_posix_memalign},
+    {"usable_size >= request", test_usable_size},
+    {"calloc overflow", test_calloc_overflow},
+    {"huge requests", test_huge_requests},
+    {"free(NULL)", test_free_null},
+    {"bad pointers and double free", test_bad_pointers},
+    {"randomized sequence", test_random_sequence},
+};
+const unsigned api_case_count = sizeof api_cases / sizeof api_cases[0];

@@ -1,25 +1,25 @@
 /*
  * pc-x86_64 board constants shared by start.S and the C files (hence no C in the first part).
  */
-#ifndef PC_BOARD_H
-#define PC_BOARD_H
+#ifndef BOARD_LOCAL_H
+#define BOARD_LOCAL_H
 
-#define PC_MAX_CORES 32     /* stacks and per-CPU slots; APs beyond this are parked */
-#define PC_STACK_SHIFT 16   /* 64 KiB per core */
-#define PC_STACK_SIZE (1 << PC_STACK_SHIFT)
+#define BOARD_MAX_CORES 32     /* stacks and per-CPU slots; APs beyond this are parked */
+#define BOARD_STACK_SHIFT 16   /* 64 KiB per core */
+#define BOARD_STACK_SIZE (1 << BOARD_STACK_SHIFT)
 
 /* GDT selectors (start.S builds the table in this order). */
-#define PC_SEL_CODE64 0x08
-#define PC_SEL_DATA 0x10
-#define PC_SEL_CODE32 0x18
+#define BOARD_SEL_CODE64 0x08
+#define BOARD_SEL_DATA 0x10
+#define BOARD_SEL_CODE32 0x18
 
 /* The AP trampoline runs in real mode, so it must sit below 1 MiB on a 4 KiB boundary; the SIPI
  * vector is its page number. 0x8000 is conventional RAM nobody else uses after the BIOS. */
-#define PC_TRAMPOLINE_ADDR 0x8000
-#define PC_SIPI_VECTOR (PC_TRAMPOLINE_ADDR >> 12)
+#define BOARD_TRAMPOLINE_ADDR 0x8000
+#define BOARD_SIPI_VECTOR (BOARD_TRAMPOLINE_ADDR >> 12)
 
-#define PC_WAKE_VECTOR 0x40     /* IPI that releases the parked APs */
-#define PC_SPURIOUS_VECTOR 0xFF /* local APIC spurious vector (needs no EOI) */
+#define BOARD_WAKE_VECTOR 0x40     /* IPI that releases the parked APs */
+#define BOARD_SPURIOUS_VECTOR 0xFF /* local APIC spurious vector (needs no EOI) */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>

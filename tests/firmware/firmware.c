@@ -16,7 +16,7 @@
 
 #include "baremalloc.h"
 #include "board.h"
-#include "board_console.h"
+#include "board_local.h"
 #include "firmware.h"
 
 extern char __bm_heap_start[], __bm_heap_end[], __stack_limit[], __stack[];

@@ -121,22 +121,25 @@ TEST(debug_lock_silent_on_correct_use) {
 }
 
 /* The contract's rule for the error hook (include/baremalloc.h, port/bm_port.h): it must not
- * call the allocator, because it may run with a lock held. This one does, from a bad free
- * that is reported under the block's arena lock: bm_check then tries to take that lock. A
- * plain build spins there for ever; the debug build names the self-deadlock. */
+ * call the allocator, because it may run with a lock held. This one does, from a report the
+ * validator makes with every lock held (a cache bin's constant corrupted on purpose): the
+ * nested bm_check then tries to take base_lock again. A plain build spins there for ever; the
+ * debug build names the self-deadlock. (Bad frees are classified before any lock is taken, so
+ * they no longer serve as the example.) */
 static void hook_calls_allocator(const char *msg, const void *addr) {
     (void)msg, (void)addr;
     bm_check();
 }
 
-static void bad_free_with_allocating_hook(void) {
-    char *large = bm_malloc(BM_DEFAULT_TCACHE_MAX * 2); /* a class no cache holds */
+static void validator_report_with_allocating_hook(void) {
+    bm_free(bm_malloc(8)); /* this thread's cache exists, class 0 has slots */
+    (*bm_core_local())->bins[0].div_magic ^= 1;
     bm_set_error_hook(hook_calls_allocator);
-    bm_free(large + BM_PAGE); /* interior page of a large block: reported under the arena lock */
+    bm_check(); /* reports the corrupt constant with every lock held */
 }
 
 TEST(debug_lock_catches_error_hook_calling_allocator) {
-    CHECK(child_traps(bad_free_with_allocating_hook, "already holds"));
+    CHECK(child_traps(validator_report_with_allocating_hook, "already holds"));
     /* And in this process, with the counting hook, the same bad free is only reported. */
     char *large = bm_malloc(BM_DEFAULT_TCACHE_MAX * 2);
     unsigned before = test_error_reports;

@@ -200,6 +200,7 @@ void bm_arena_release_spare(bm_arena_t *arena) {
  * run's pages are still marked FREE (non-head) and the caller writes their entries. */
 bool bm_arena_run_alloc_locked(bm_arena_t *arena, size_t npages, size_t align_pages,
                             bm_chunk_t **chunk_out, size_t *page_out) {
+    bm_lock_assert_held(&arena->lock);
     size_t need = npages + align_pages - 1;
     arena->run_ops++;
     /* Best fit over both sets; on a tie, backed pages (purged ones come back as page faults).
@@ -243,6 +244,7 @@ bool bm_arena_run_alloc_locked(bm_arena_t *arena, size_t npages, size_t align_pa
 /* Gives back pages [head, head + npages) of chunk, merging with free neighbours. The pages'
  * entries must already be FREE non-head (the caller resets them). */
 void bm_arena_run_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, size_t head, size_t npages) {
+    bm_lock_assert_held(&arena->lock);
     arena->run_ops++;
     chunk->nfree += npages;
     arena->nactive -= npages;
@@ -365,6 +367,7 @@ bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls) {
 /* O(1). The large run at ptr, a page of chunk whose entry is LARGE, goes back to the free
  * runs; anything but a run's first byte is reported and ignored (false). Lock held. */
 bool bm_arena_large_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr) {
+    bm_lock_assert_held(&arena->lock);
     size_t page = bm_page_index(ptr);
     bm_pagemap_t entry = chunk->map[page];
     if (!bm_pm_head(entry) || ptr != bm_page_addr(chunk, page)) {
@@ -400,6 +403,7 @@ static size_t purge_run_locked(bm_arena_t *arena, bm_free_run_t *run) {
 }
 
 size_t bm_arena_purge_oldest_locked(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age) {
+    bm_lock_assert_held(&arena->lock);
     size_t purged = 0;
     for (unsigned n = 0; n < max_runs && arena->ndirty > target; n++) {
         bm_free_run_t *oldest = arena->dirty_runs.dirty_next;

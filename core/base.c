@@ -69,7 +69,12 @@ static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigne
     for (unsigned i = 0; i < nregions; i++)
         bm_state.pages_releasable |= bm_state.regions[i].source.release != NULL;
     bm_region_t *r0 = &bm_state.regions[0];
-    if (!bm_region_grant_locked(r0, 1))
+    /* No other core runs yet; the pool lock is taken anyway so that every _locked call keeps
+     * its contract (the debug build checks it). */
+    bm_lock_acquire(&bm_state.pool_lock);
+    bool granted = bm_region_grant_locked(r0, 1);
+    bm_lock_release(&bm_state.pool_lock);
+    if (!granted)
         return BM_ENOMEM;
 
     /* The first chunk holds the metadata that has to exist before any other chunk can be
@@ -98,12 +103,14 @@ static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigne
     bm_arena_chunk_init(chunk0, bm_state.arenas[0], meta_pages);
     r0->table[0] = bm_ct_make(BM_CT_ARENA, true, 0, 1);
     /* Whatever a static region holds beyond that starts in the pool. */
+    bm_lock_acquire(&bm_state.pool_lock);
     for (unsigned i = 0; i < nregions; i++) {
         bm_region_t *r = &bm_state.regions[i];
         size_t first = (r == r0) ? 1 : 0;
         if (r->ngranted > first)
             bm_chunks_free_locked(r, first, r->ngranted - first);
     }
+    bm_lock_release(&bm_state.pool_lock);
     return 0;
 }
 

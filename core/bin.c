@@ -72,6 +72,7 @@ static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls)
 }
 
 unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n) {
+    bm_lock_assert_held(&arena->lock);
     const bm_class_info_t *ci = &bm_classes[cls];
     bm_bin_t *bin = &arena->bins[cls];
     unsigned got = 0;
@@ -160,6 +161,7 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
 }
 
 bool bm_bin_region_is_free_locked(bm_chunk_t *chunk, const void *ptr) {
+    bm_lock_assert_held(&chunk->arena->lock);
     size_t page = bm_page_index(ptr);
     bm_pagemap_t entry = chunk->map[page];
     if (bm_pm_kind(entry) != BM_PAGE_SMALL)
@@ -174,6 +176,7 @@ bool bm_bin_region_is_free_locked(bm_chunk_t *chunk, const void *ptr) {
  * chunk, an arena chunk of arena. Bad pointers (interior, free, metadata) are reported and
  * ignored: returns false then. Arena lock held, interrupts masked. */
 bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr) {
+    bm_lock_assert_held(&arena->lock);
     size_t page = bm_page_index(ptr);
     bm_pagemap_t entry = chunk->map[page];
     switch (bm_pm_kind(entry)) {

@@ -99,6 +99,7 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool
 
 /* Makes chunks [0, upto) of a growing region usable. Pool lock held. */
 bool bm_region_grant_locked(bm_region_t *r, size_t upto) {
+    bm_lock_assert_held(&bm_state.pool_lock);
     if (upto <= r->ngranted)
         return true;
     if (!r->source.grow || upto > r->nchunks)
@@ -174,6 +175,7 @@ void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned aren
 }
 
 void bm_chunks_free_locked(bm_region_t *r, size_t index, size_t n) {
+    bm_lock_assert_held(&bm_state.pool_lock);
     pool_insert(r, index, n, true, false);
     r->pool_chunks += n;
 }

@@ -153,3 +153,15 @@ int main(void) {
     bm_set_error_hook(test_count_error);
     return test_main();
 }
+
+/* Every function named _locked asserts its lock in this build: a bin fill without the arena
+ * lock is caught at the call, not by the corruption it would cause later. */
+static void bin_fill_without_lock(void) {
+    void *p;
+    bm_free(bm_malloc(8)); /* initialised, this core's arena exists */
+    bm_bin_fill_locked(bm_arena_for_core(bm_this_core()), 0, &p, 1);
+}
+
+TEST(debug_lock_catches_locked_function_called_unlocked) {
+    CHECK(child_traps(bin_fill_without_lock, "lock is not held by this core"));
+}

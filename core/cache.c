@@ -296,7 +296,7 @@ static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush) {
 
 /* O(1), O(batch) when the bin is full and flushes first. Pushes ptr, a checked block of
  * class cls, which this cache holds. */
-void bm_cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
+static void cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
     bm_cache_bin_t *bin = &cache->bins[cls];
     if ((uint16_t)(uintptr_t)bin->head == bin->low_full) {
         unsigned nflush = (cache->info[cls].nmax * bm_state.opt.tcache_flush_pct + 99) / 100;
@@ -368,7 +368,7 @@ static void free_class(bm_cache_t *cache, void *ptr, unsigned cls) {
     if (cache_holds(cache, cls)) {
         if (bm_first_word(ptr) == bm_freed_key(ptr) && cache_free_is_double(&cache->bins[cls], chunk, ptr))
             return;
-        bm_cache_push(cache, cls, ptr);
+        cache_push(cache, cls, ptr);
         return;
     }
     bm_arena_t *arena = chunk->arena;

@@ -724,7 +724,6 @@ void *bm_alloc_slow(size_t size, size_t align); /* any size, power-of-two align 
 void *bm_malloc_slow(size_t size);
 void bm_free_slow(void *ptr);
 void bm_free_uncached(void *ptr, bm_pagemap_t pm); /* region 0 block the fast path did not take */
-void bm_cache_push(bm_cache_t *cache, unsigned cls, void *ptr);
 void bm_cache_flush_all(bm_cache_t *cache);
 void bm_cache_flush_requested(bm_cache_t *cache); /* honours tcache.flush_all */
 /* Flush part of each bin that stayed unused since the last call; returns objects flushed. */

@@ -244,7 +244,8 @@ typedef union ctl_buf {
     bm_core_summary_t core;
 } ctl_buf_t;
 
-/* Fills buf for the indices of the name; returns the group's struct, NULL: no such index. */
+/* Fills buf for the indices of the name; returns the group's struct, NULL: no such index
+ * (an index out of range is bad input, not an error). O(one summary), locks as stats.c says. */
 typedef const void *(*ctl_fill_t)(const unsigned *ix, ctl_buf_t *buf);
 
 static const void *fill_totals(const unsigned *ix, ctl_buf_t *buf) {
@@ -433,6 +434,9 @@ static int ctl_opt(const char *name, ctl_type_t *type, ctl_value_t *v) {
     return BM_ENOENT;
 }
 
+/* O(table + groups x fields) to find the name, plus its reader (a summary: O(bins) for an
+ * arena, O(classes) for a core). Bad input: BM_EINVAL/BM_ENOENT/BM_EPERM as docs/CTL.md says,
+ * never a crash for a NULL name. Not from an interrupt handler (readers take locks). */
 int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size_t newlen) {
     if (!name)
         return BM_EINVAL;

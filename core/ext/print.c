@@ -6,7 +6,8 @@
  * The emitter's buffer is on this function's stack; it reaches the caller's callback only
  * between lock holds (every summary is taken before its values are written), so a callback on
  * a slow console (or one that allocates) cannot stall allocating cores or deadlock.
- * Not from an interrupt handler: the summaries take arena and pool locks.
+ * Not from an interrupt handler: the summaries take arena and pool locks. Each section is
+ * O(what it writes); bad opts letters are ignored, a NULL opts prints everything.
  */
 #include "emit.h"
 

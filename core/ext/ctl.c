@@ -143,12 +143,6 @@ static int rd_purge_param(const unsigned *ix, size_t arg, ctl_value_t *v) {
     return 0;
 }
 
-static bool text_is(const char *a, const char *b) {
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
-}
-
 static int wr_purge_param(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix;
     if (arg == BM_PURGE_DIRTY_MAX)
@@ -159,9 +153,9 @@ static int wr_purge_param(const unsigned *ix, size_t arg, const ctl_value_t *v) 
         return bm_purge_set(BM_PURGE_AGE, v->u);
     if (!v->s)
         return BM_EINVAL;
-    if (text_is(v->s, "sync"))
+    if (bm_text_is(v->s, "sync"))
         return bm_purge_set(BM_PURGE_MODE, 0);
-    if (text_is(v->s, "idle"))
+    if (bm_text_is(v->s, "idle"))
         return bm_purge_set(BM_PURGE_MODE, 1);
     return BM_EINVAL;
 }
@@ -234,150 +228,112 @@ static int act_flush_all(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     return 0;
 }
 
-enum { S_ALLOCATED, S_ACTIVE, S_MAPPED, S_RETAINED, S_METADATA, S_PEAK, S_LARGEST };
-
-static int rd_total(const unsigned *ix, size_t arg, ctl_value_t *v) {
-    (void)ix;
-    if (arg == S_PEAK) {
-        v->z = __atomic_load_n(&bm_state.peak_allocated, __ATOMIC_RELAXED);
-        return 0;
-    }
-    if (arg == S_LARGEST) {
-        v->z = bm_stats_largest_free();
-        return 0;
-    }
-    bm_totals_t t;
-    bm_stats_totals(&t);
-    v->z = arg == S_ALLOCATED ? t.allocated : arg == S_ACTIVE ? t.active : arg == S_MAPPED ? t.mapped
-         : arg == S_RETAINED  ? t.retained
-                              : t.metadata;
-    return 0;
-}
-
 static int act_peak_reset(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix, (void)arg, (void)v;
     bm_stats_peak_reset();
     return 0;
 }
 
-static int rd_maint(const unsigned *ix, size_t arg, ctl_value_t *v) {
+/* ---- statistics groups: one name per field of each list (stats.c) ------------------------------ */
+
+typedef union ctl_buf {
+    bm_totals_t totals;
+    bm_live_totals_t live;
+    bm_arena_summary_t arena;
+    bm_bin_summary_t bin;
+    bm_core_summary_t core;
+} ctl_buf_t;
+
+/* Fills buf for the indices of the name; returns the group's struct, NULL: no such index
+ * (an index out of range is bad input, not an error). O(one summary), locks as stats.c says. */
+typedef const void *(*ctl_fill_t)(const unsigned *ix, ctl_buf_t *buf);
+
+static const void *fill_totals(const unsigned *ix, ctl_buf_t *buf) {
     (void)ix;
-    v->q = BM_STAT_GET(*(bm_stat_t *)((char *)&bm_maint_stats + arg));
-    return 0;
+    bm_stats_totals(&buf->totals);
+    return &buf->totals;
 }
 
-enum { N_SIZE, N_MAPPED, N_RETAINED, N_ALLOCATED, N_NARENAS, N_NREGIONS };
-
-static int rd_node(const unsigned *ix, size_t arg, ctl_value_t *v) {
-    bm_totals_t t;
-    bm_stats_totals(&t);
-    for (unsigned i = 0; i < t.nnodes; i++) {
-        const bm_node_totals_t *n = &t.nodes[i];
-        if (n->id != ix[0])
-            continue;
-        switch (arg) {
-        case N_SIZE:
-            v->z = n->size;
-            break;
-        case N_MAPPED:
-            v->z = n->mapped;
-            break;
-        case N_RETAINED:
-            v->z = n->retained;
-            break;
-        case N_ALLOCATED:
-            v->z = n->allocated;
-            break;
-        case N_NARENAS:
-            v->u = n->narenas;
-            break;
-        default:
-            v->u = n->nregions;
-            break;
-        }
-        return 0;
-    }
-    return BM_ENOENT;
+static const void *fill_live(const unsigned *ix, ctl_buf_t *buf) {
+    (void)ix;
+    bm_live_totals(&buf->live);
+    return &buf->live;
 }
 
-/* stats.arenas.<i>.<field>: arg is the field's offset in bm_arena_summary_t, the entry's type
- * says whether it is a size_t, a uint64_t or (node) an unsigned. */
-#define ASUM(field) offsetof(bm_arena_summary_t, field)
-#define ABOUND ((size_t)-1)
+static const void *fill_maint(const unsigned *ix, ctl_buf_t *buf) {
+    (void)ix, (void)buf;
+    return &bm_maint_stats;
+}
 
-static int rd_arena_field(const unsigned *ix, size_t arg, ctl_value_t *v, ctl_type_t type) {
+static const void *fill_node(const unsigned *ix, ctl_buf_t *buf) {
+    bm_stats_totals(&buf->totals);
+    for (unsigned i = 0; i < buf->totals.nnodes; i++)
+        if (buf->totals.nodes[i].id == ix[0])
+            return &buf->totals.nodes[i];
+    return NULL;
+}
+
+static const void *fill_arena(const unsigned *ix, ctl_buf_t *buf) {
     if (ix[0] >= bm_state.narenas)
-        return BM_ENOENT;
-    bm_arena_t *arena = bm_state.arenas[ix[0]];
-    if (arg == ABOUND) { /* the dirty bound in pages, under the lock like the counts it uses */
-        bm_irq_state_t irq = bm_port_irq_save();
-        bm_lock_acquire(&arena->lock);
-        v->z = bm_purge_bound_locked(arena);
-        bm_lock_release(&arena->lock);
-        bm_port_irq_restore(irq);
-        return 0;
-    }
-    bm_arena_summary_t s;
-    bm_arena_summarize(arena, &s);
-    const char *field = (const char *)&s + arg;
-    if (type == T_UNSIGNED)
-        __builtin_memcpy(&v->u, field, sizeof v->u);
-    else if (type == T_SIZE)
-        __builtin_memcpy(&v->z, field, sizeof v->z);
-    else
-        __builtin_memcpy(&v->q, field, sizeof v->q);
-    return 0;
+        return NULL;
+    bm_arena_summarize(bm_state.arenas[ix[0]], &buf->arena);
+    return &buf->arena;
 }
-static int rd_arena_z(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_arena_field(ix, arg, v, T_SIZE); }
-static int rd_arena_q(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_arena_field(ix, arg, v, T_U64); }
-static int rd_arena_u(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_arena_field(ix, arg, v, T_UNSIGNED); }
 
-#define BSTAT(field) offsetof(bm_bin_stats_t, field)
-
-static int rd_bin_stat(const unsigned *ix, size_t arg, ctl_value_t *v, bool as_size) {
+static const void *fill_bin(const unsigned *ix, ctl_buf_t *buf) {
     if (ix[0] >= bm_state.narenas || ix[1] >= BM_NSMALL)
+        return NULL;
+    bm_bin_summarize(bm_state.arenas[ix[0]], ix[1], &buf->bin);
+    return &buf->bin;
+}
+
+static const void *fill_core(const unsigned *ix, ctl_buf_t *buf) {
+    return bm_core_summarize(ix[0], &buf->core) ? &buf->core : NULL;
+}
+
+/* Most specific prefix first: a name falls through to the next group whose prefix it matches. */
+static const struct ctl_group {
+    const char *prefix;
+    const bm_field_list_t *list;
+    ctl_fill_t fill;
+} ctl_groups[] = {
+    {"stats.arenas.#.bins.#.", &bm_bin_fields, fill_bin},
+    {"stats.arenas.#.", &bm_arena_fields, fill_arena},
+    {"stats.cores.#.", &bm_core_fields, fill_core},
+    {"stats.nodes.#.", &bm_node_fields, fill_node},
+    {"stats.maintenance.", &bm_maint_fields, fill_maint},
+    {"stats.", &bm_totals_fields, fill_totals},
+    {"stats.", &bm_live_fields, fill_live},
+};
+
+#define GROUP_ARG(g, f) ((size_t)(g) << 16 | (f))
+
+/* arg: GROUP_ARG(group, field). One summary of the group, O(that summary). */
+static int rd_group(const unsigned *ix, size_t arg, ctl_value_t *v) {
+    const struct ctl_group *g = &ctl_groups[arg >> 16];
+    const bm_field_t *f = &g->list->fields[arg & 0xffff];
+    ctl_buf_t buf;
+    const void *base = g->fill(ix, &buf);
+    if (!base)
         return BM_ENOENT;
-    const bm_bin_stats_t *bs = &bm_state.arenas[ix[0]]->bins[ix[1]].stats;
-    bm_stat_t value = BM_STAT_GET(*(const bm_stat_t *)((const char *)bs + arg));
-    if (as_size)
+    uint64_t value = bm_field_get(f, base);
+    if (f->type == BM_FIELD_BOOL)
+        v->b = value != 0;
+    else if (f->type == BM_FIELD_UNSIGNED)
+        v->u = (unsigned)value;
+    else if (f->type == BM_FIELD_SIZE)
         v->z = (size_t)value;
     else
         v->q = value;
     return 0;
 }
-static int rd_bin_q(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_bin_stat(ix, arg, v, false); }
-static int rd_bin_z(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_bin_stat(ix, arg, v, true); }
 
-#define CSUM(field) offsetof(bm_core_summary_t, field)
-#define CREQUESTS ((size_t)-1)
-
-static int rd_core_field(const unsigned *ix, size_t arg, ctl_value_t *v, ctl_type_t type) {
-    bm_core_summary_t s;
-    if (!bm_core_summarize(ix[0], &s))
-        return BM_ENOENT;
-    if (arg == CREQUESTS) { /* allocation requests that reached the cache: hits + misses */
-        v->q = s.nhits + s.nmisses;
-        return 0;
-    }
-    const char *field = (const char *)&s + arg;
-    if (type == T_UNSIGNED)
-        __builtin_memcpy(&v->u, field, sizeof v->u);
-    else if (type == T_BOOL)
-        __builtin_memcpy(&v->b, field, sizeof v->b);
-    else if (type == T_SIZE)
-        __builtin_memcpy(&v->z, field, sizeof v->z);
-    else
-        __builtin_memcpy(&v->q, field, sizeof v->q);
-    return 0;
-}
-static int rd_core_z(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_core_field(ix, arg, v, T_SIZE); }
-static int rd_core_q(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_core_field(ix, arg, v, T_U64); }
-static int rd_core_u(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_core_field(ix, arg, v, T_UNSIGNED); }
-static int rd_core_b(const unsigned *ix, size_t arg, ctl_value_t *v) { return rd_core_field(ix, arg, v, T_BOOL); }
+static const ctl_type_t field_ctl_type[] = {
+    [BM_FIELD_BOOL] = T_BOOL, [BM_FIELD_UNSIGNED] = T_UNSIGNED, [BM_FIELD_SIZE] = T_SIZE,
+    [BM_FIELD_U64] = T_U64,   [BM_FIELD_STAT] = T_U64,
+};
 
 /* ---- the table ---------------------------------------------------------------------------- */
-
-#define MSTAT(field) offsetof(bm_maint_stats_t, field)
 
 static const ctl_entry_t ctl_table[] = {
     {"version", T_STR, rd_version, NULL, 0},
@@ -405,76 +361,14 @@ static const ctl_entry_t ctl_table[] = {
     {"thread.tcache.flush", T_VOID, NULL, act_thread_flush, 0},
     {"tcache.flush_all", T_VOID, NULL, act_flush_all, 0},
 
-    {"stats.allocated", T_SIZE, rd_total, NULL, S_ALLOCATED},
-    {"stats.active", T_SIZE, rd_total, NULL, S_ACTIVE},
-    {"stats.mapped", T_SIZE, rd_total, NULL, S_MAPPED},
-    {"stats.retained", T_SIZE, rd_total, NULL, S_RETAINED},
-    {"stats.metadata", T_SIZE, rd_total, NULL, S_METADATA},
-    {"stats.peak_allocated", T_SIZE, rd_total, NULL, S_PEAK},
     {"stats.peak_reset", T_VOID, NULL, act_peak_reset, 0},
-    {"stats.largest_free", T_SIZE, rd_total, NULL, S_LARGEST},
-
-    {"stats.maintenance.calls", T_U64, rd_maint, NULL, MSTAT(calls)},
-    {"stats.maintenance.purged", T_U64, rd_maint, NULL, MSTAT(purged)},
-    {"stats.maintenance.released", T_U64, rd_maint, NULL, MSTAT(released)},
-    {"stats.maintenance.trimmed", T_U64, rd_maint, NULL, MSTAT(trimmed)},
-    {"stats.maintenance.flushes_honoured", T_U64, rd_maint, NULL, MSTAT(flushes_honoured)},
-
-    {"stats.nodes.#.size", T_SIZE, rd_node, NULL, N_SIZE},
-    {"stats.nodes.#.mapped", T_SIZE, rd_node, NULL, N_MAPPED},
-    {"stats.nodes.#.retained", T_SIZE, rd_node, NULL, N_RETAINED},
-    {"stats.nodes.#.allocated", T_SIZE, rd_node, NULL, N_ALLOCATED},
-    {"stats.nodes.#.narenas", T_UNSIGNED, rd_node, NULL, N_NARENAS},
-    {"stats.nodes.#.nregions", T_UNSIGNED, rd_node, NULL, N_NREGIONS},
-
-    {"stats.arenas.#.node", T_UNSIGNED, rd_arena_u, NULL, ASUM(node)},
-    {"stats.arenas.#.nchunks", T_SIZE, rd_arena_z, NULL, ASUM(nchunks)},
-    {"stats.arenas.#.pactive", T_SIZE, rd_arena_z, NULL, ASUM(pactive)},
-    {"stats.arenas.#.pdirty", T_SIZE, rd_arena_z, NULL, ASUM(pdirty)},
-    {"stats.arenas.#.dirty_bound", T_SIZE, rd_arena_z, NULL, ABOUND},
-    {"stats.arenas.#.largest_free", T_SIZE, rd_arena_z, NULL, ASUM(largest_free)},
-    {"stats.arenas.#.allocated", T_SIZE, rd_arena_z, NULL, ASUM(allocated)},
-    {"stats.arenas.#.npurge", T_U64, rd_arena_q, NULL, ASUM(npurge)},
-    {"stats.arenas.#.purged", T_U64, rd_arena_q, NULL, ASUM(purged)},
-    {"stats.arenas.#.small.allocated", T_SIZE, rd_arena_z, NULL, ASUM(small_allocated)},
-    {"stats.arenas.#.small.nmalloc", T_U64, rd_arena_q, NULL, ASUM(small_nmalloc)},
-    {"stats.arenas.#.small.ndalloc", T_U64, rd_arena_q, NULL, ASUM(small_ndalloc)},
-    {"stats.arenas.#.small.nrequests", T_U64, rd_arena_q, NULL, ASUM(small_nrequests)},
-    {"stats.arenas.#.large.allocated", T_SIZE, rd_arena_z, NULL, ASUM(large_allocated)},
-    {"stats.arenas.#.large.nmalloc", T_U64, rd_arena_q, NULL, ASUM(large_nmalloc)},
-    {"stats.arenas.#.large.ndalloc", T_U64, rd_arena_q, NULL, ASUM(large_ndalloc)},
-    {"stats.arenas.#.huge.allocated", T_SIZE, rd_arena_z, NULL, ASUM(huge_allocated)},
-    {"stats.arenas.#.huge.nmalloc", T_U64, rd_arena_q, NULL, ASUM(huge_nmalloc)},
-    {"stats.arenas.#.huge.ndalloc", T_U64, rd_arena_q, NULL, ASUM(huge_ndalloc)},
-    {"stats.arenas.#.lock.acquisitions", T_U64, rd_arena_q, NULL, ASUM(lock_acquisitions)},
-    {"stats.arenas.#.lock.contended", T_U64, rd_arena_q, NULL, ASUM(lock_contended)},
-    {"stats.arenas.#.bins.#.nmalloc", T_U64, rd_bin_q, NULL, BSTAT(nmalloc)},
-    {"stats.arenas.#.bins.#.ndalloc", T_U64, rd_bin_q, NULL, BSTAT(ndalloc)},
-    {"stats.arenas.#.bins.#.nrequests", T_U64, rd_bin_q, NULL, BSTAT(nrequests)},
-    {"stats.arenas.#.bins.#.nruns", T_U64, rd_bin_q, NULL, BSTAT(nruns)},
-    {"stats.arenas.#.bins.#.curruns", T_SIZE, rd_bin_z, NULL, BSTAT(curruns)},
-    {"stats.arenas.#.bins.#.curregs", T_SIZE, rd_bin_z, NULL, BSTAT(curregs)},
-
-    {"stats.cores.#.arena", T_UNSIGNED, rd_core_u, NULL, CSUM(arena)},
-    {"stats.cores.#.flush_pending", T_BOOL, rd_core_b, NULL, CSUM(flush_pending)},
-    {"stats.cores.#.ncached", T_SIZE, rd_core_z, NULL, CSUM(ncached)},
-    {"stats.cores.#.cached_bytes", T_SIZE, rd_core_z, NULL, CSUM(cached_bytes)},
-    {"stats.cores.#.nfills", T_U64, rd_core_q, NULL, CSUM(nfills)},
-    {"stats.cores.#.nflushes", T_U64, rd_core_q, NULL, CSUM(nflushes)},
-    {"stats.cores.#.nfilled", T_U64, rd_core_q, NULL, CSUM(nfilled)},
-    {"stats.cores.#.nflushed", T_U64, rd_core_q, NULL, CSUM(nflushed)},
-    {"stats.cores.#.nmisses", T_U64, rd_core_q, NULL, CSUM(nmisses)},
-    {"stats.cores.#.cross_frees", T_U64, rd_core_q, NULL, CSUM(cross_frees)},
-#if BM_STATS_FAST
-    /* Only with BM_STATS_FAST: without it the fast path counts nothing, and a made-up hit
-     * count would mislead, so the names do not exist (BM_ENOENT). */
-    {"stats.cores.#.hits", T_U64, rd_core_q, NULL, CSUM(nhits)},
-    {"stats.cores.#.nrequests", T_U64, rd_core_q, NULL, CREQUESTS},
-#endif
+    /* every other stats.* name: ctl_groups */
 };
 
-/* '#' in the pattern matches a decimal index (at most 9 digits) captured into ix. */
-static bool ctl_match(const char *pattern, const char *name, unsigned *ix) {
+/* '#' in the pattern matches a decimal index (at most 9 digits) captured into ix. rest NULL:
+ * the whole name must match; else the pattern is a prefix and *rest the remainder of the
+ * name. O(length of the name). */
+static bool ctl_match(const char *pattern, const char *name, unsigned *ix, const char **rest) {
     unsigned nix = 0;
     while (*pattern) {
         if (*pattern == '#') {
@@ -493,13 +387,32 @@ static bool ctl_match(const char *pattern, const char *name, unsigned *ix) {
         if (*pattern++ != *name++)
             return false;
     }
-    return *name == 0;
+    if (rest)
+        *rest = name;
+    return rest || *name == 0;
+}
+
+/* A stats.* name of a group: an entry made for it in *out (read-only, the field's type). */
+static const ctl_entry_t *ctl_group_entry(const char *name, unsigned *ix, ctl_entry_t *out) {
+    for (size_t g = 0; g < sizeof ctl_groups / sizeof ctl_groups[0]; g++) {
+        const char *leaf;
+        if (!ctl_match(ctl_groups[g].prefix, name, ix, &leaf))
+            continue;
+        const bm_field_list_t *list = ctl_groups[g].list;
+        for (unsigned f = 0; f < list->n; f++) {
+            if (bm_text_is(leaf, list->fields[f].name)) {
+                *out = (ctl_entry_t){name, field_ctl_type[list->fields[f].type], rd_group, NULL, GROUP_ARG(g, f)};
+                return out;
+            }
+        }
+    }
+    return NULL;
 }
 
 /* opt.<name>: read-only, typed by the option (bool, enumeration as text, number). */
 static int ctl_opt(const char *name, ctl_type_t *type, ctl_value_t *v) {
     for (unsigned i = 0; i < bm_option_count(); i++) {
-        if (!text_is(name, bm_option_name(i)))
+        if (!bm_text_is(name, bm_option_name(i)))
             continue;
         size_t value = bm_option_value(&bm_state.opt, i);
         const char *text = bm_option_text(i, value);
@@ -521,6 +434,9 @@ static int ctl_opt(const char *name, ctl_type_t *type, ctl_value_t *v) {
     return BM_ENOENT;
 }
 
+/* O(table + groups x fields) to find the name, plus its reader (a summary: O(bins) for an
+ * arena, O(classes) for a core). Bad input: BM_EINVAL/BM_ENOENT/BM_EPERM as docs/CTL.md says,
+ * never a crash for a NULL name. Not from an interrupt handler (readers take locks). */
 int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size_t newlen) {
     if (!name)
         return BM_EINVAL;
@@ -530,14 +446,17 @@ int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size
     ctl_value_t value;
     ctl_type_t type;
     const ctl_entry_t *entry = NULL;
+    ctl_entry_t made;
     if (name[0] == 'o' && name[1] == 'p' && name[2] == 't' && name[3] == '.') {
         int err = ctl_opt(name + 4, &type, &value);
         if (err)
             return err;
     } else {
         for (size_t i = 0; i < sizeof ctl_table / sizeof ctl_table[0] && !entry; i++)
-            if (ctl_match(ctl_table[i].name, name, ix))
+            if (ctl_match(ctl_table[i].name, name, ix, NULL))
                 entry = &ctl_table[i];
+        if (!entry)
+            entry = ctl_group_entry(name, ix, &made);
         if (!entry)
             return BM_ENOENT;
         type = entry->type;

@@ -1,7 +1,7 @@
 /*
- * The observability layer: statistics (stats.c), their printer and the heap map (print.c),
- * the control namespace (ctl.c), background maintenance (maintenance.c) and the validator
- * (check.c). It sits above the allocator and calls down into it; nothing in core/ calls up
+ * The observability layer: statistics (stats.c), the emitter (emit.c), the printer
+ * (print.c) and its heap map (heapmap.c), the control namespace (ctl.c), background
+ * maintenance (maintenance.c) and the validator (check.c). It sits above the allocator and calls down into it; nothing in core/ calls up
  * into it, so a program that calls only the allocation API links none of it.
  *
  * Readers here take one lock at a time with the raw lock calls (bm_lock_acquire, not
@@ -28,7 +28,7 @@ typedef struct bm_totals {
 
 typedef struct bm_arena_summary {
     unsigned node;
-    size_t nchunks, pactive, pdirty, largest_free; /* largest_free: bytes of the longest free run */
+    size_t nchunks, pactive, pdirty, dirty_bound, largest_free; /* largest_free: bytes of the longest free run */
     size_t allocated, small_allocated, large_allocated, huge_allocated;
     uint64_t small_nmalloc, small_ndalloc, small_nrequests;
     uint64_t large_nmalloc, large_ndalloc, huge_nmalloc, huge_ndalloc;
@@ -39,15 +39,78 @@ typedef struct bm_core_summary {
     unsigned arena;
     bool flush_pending;
     size_t ncached, cached_bytes;
-    uint64_t nfills, nflushes, nfilled, nflushed, nmisses, cross_frees, nhits;
+    uint64_t nfills, nflushes, nfilled, nflushed, nmisses, cross_frees, nhits, nrequests;
 } bm_core_summary_t;
+
+typedef struct bm_bin_summary {
+    uint64_t nmalloc, ndalloc, nrequests, nruns;
+    size_t curruns, curregs;
+} bm_bin_summary_t;
+
+typedef struct bm_live_totals { /* read when asked, not part of the snapshot */
+    size_t peak_allocated, largest_free;
+} bm_live_totals_t;
+
+/* One list of fields per statistics group: the printer writes each field (print.c) and bm_ctl
+ * serves it as a name (ctl.c), so a new counter costs one line in its list (stats.c) and the
+ * line that computes it. name: the bm_ctl suffix and JSON key, a dot nesting it one object
+ * deeper ("small.nmalloc"); label: how the text reads (emit.h); offset: in the group's struct. */
+typedef enum { BM_FIELD_BOOL, BM_FIELD_UNSIGNED, BM_FIELD_SIZE, BM_FIELD_U64, BM_FIELD_STAT } bm_field_type_t;
+
+typedef struct bm_field {
+    const char *name, *label;
+    uint8_t type;    /* bm_field_type_t; BM_FIELD_STAT: a bm_stat_t, read as a uint64_t */
+    uint16_t offset;
+} bm_field_t;
+
+typedef struct bm_field_list {
+    const bm_field_t *fields;
+    unsigned n;
+} bm_field_list_t;
+
+extern const bm_field_list_t bm_totals_fields; /* bm_totals_t: the snapshot */
+extern const bm_field_list_t bm_live_fields;   /* bm_live_totals_t */
+extern const bm_field_list_t bm_maint_fields;  /* bm_maint_stats_t */
+extern const bm_field_list_t bm_node_fields;   /* bm_node_totals_t */
+extern const bm_field_list_t bm_arena_fields;  /* bm_arena_summary_t */
+extern const bm_field_list_t bm_bin_fields;    /* bm_bin_summary_t */
+extern const bm_field_list_t bm_core_fields;   /* bm_core_summary_t */
+
+uint64_t bm_field_get(const bm_field_t *f, const void *base); /* the field's value, widened */
 
 uint64_t bm_stats_epoch_advance(void);       /* new snapshot; returns the new epoch */
 void bm_stats_totals(bm_totals_t *out);      /* the snapshot (taken first if there is none) */
 void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *out);
 bool bm_core_summarize(unsigned core, bm_core_summary_t *out); /* false: no cache there */
+void bm_bin_summarize(bm_arena_t *arena, unsigned bin, bm_bin_summary_t *out);
+void bm_live_totals(bm_live_totals_t *out);
 size_t bm_stats_largest_free(void);         /* bytes: longest free run or pooled span */
 void bm_stats_peak_reset(void);
 size_t bm_stats_allocated(void); /* bytes in live blocks, cached ones included */
+
+/* Heap map section of bm_stats_print (heapmap.c). */
+struct emit;
+void bm_print_heap_map(struct emit *e);
+
+/* Small string helpers, the one copy for core/ext. O(length); NULL-safe where said. */
+static inline size_t bm_text_len(const char *s) {
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static inline bool bm_text_is(const char *a, const char *b) { /* equal strings */
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+static inline bool bm_text_has(const char *s, char c) { /* s NULL: false */
+    for (; s && *s; s++)
+        if (*s == c)
+            return true;
+    return false;
+}
 
 #endif /* BM_EXT_H */

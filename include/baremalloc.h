@@ -137,7 +137,7 @@ void bm_postfork_child(unsigned keep_core);
 int bm_last_error(void);
 
 /* ---------------------------------------------------------------------------------------
- * Control and statistics (core/ctl.c, core/stats.c, core/maintenance.c; docs/CTL.md lists
+ * Control and statistics (core/ext/: ctl.c, stats.c, print.c, maintenance.c; docs/CTL.md lists
  * every name, its type and what it means).
  * ------------------------------------------------------------------------------------- */
 

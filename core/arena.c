@@ -20,7 +20,7 @@
  * most BM_PURGE_SYNC_RUNS of the oldest dirty runs dirty for at least purge_age run
  * operations, before the lock is released. purge:idle leaves purging to bm_maintenance.
  */
-#include "internal.h"
+#include "runs.h"
 
 void bm_arena_lock(bm_arena_t *arena) {
     bool contended = bm_lock_acquire(&arena->lock);

@@ -154,7 +154,8 @@ static void *cache_refill(bm_cache_t *cache, unsigned cls) {
 /* O(1) on a hit, O(batch) on a refill. A block of class cls for this core: its cache bin, a
  * refill, or the arena for a class the cache does not hold (or with no cache). */
 static void *alloc_class(bm_cache_t *cache, bm_arena_t *arena, unsigned cls) {
-    if (cache_holds(cache, cls)) {
+    if (cache) {
+        /* A class the cache does not hold has an empty bin (head == empty == full): no hit. */
         bm_cache_bin_t *bin = &cache->bins[cls];
         if ((uint16_t)(uintptr_t)bin->head != bin->low_empty) {
             BM_STATS_FAST_HIT(cache);
@@ -162,9 +163,9 @@ static void *alloc_class(bm_cache_t *cache, bm_arena_t *arena, unsigned cls) {
         }
     }
     honour_flush_request(cache);
-    if (cache_holds(cache, cls) && bm_class_is_small(cls))
-        return cache_refill(cache, cls);
-    return arena_alloc(arena, cls);
+    if (!bm_class_is_small(cls)) /* a large class's bin fills only by frees */
+        return bm_arena_large_alloc(arena, cls, BM_PAGE);
+    return cache_holds(cache, cls) ? cache_refill(cache, cls) : arena_alloc(arena, cls);
 }
 
 /* One attempt at a block of any size and power-of-two alignment; interrupts masked. */
@@ -363,18 +364,27 @@ static bool cache_free_is_double(bm_cache_bin_t *bin, bm_chunk_t *chunk, void *p
 /* O(1), O(bin) to confirm a suspected double free, O(batch) for a flush. The block at ptr, of
  * class cls in an arena chunk, goes to this core's cache if it holds the class, else to its
  * arena, which checks it again under its lock. */
-static void free_class(bm_cache_t *cache, void *ptr, unsigned cls) {
+/* O(1), O(run pages) when a run empties. The block at ptr goes back to the arena owning its
+ * chunk, which checks it under its lock; large: its page is known to be a large run's head. */
+static void arena_free(void *ptr, bool large) {
     bm_chunk_t *chunk = bm_chunk_of(ptr);
-    if (cache_holds(cache, cls)) {
-        if (bm_first_word(ptr) == bm_freed_key(ptr) && cache_free_is_double(&cache->bins[cls], chunk, ptr))
-            return;
-        cache_push(cache, cls, ptr);
-        return;
-    }
     bm_arena_t *arena = chunk->arena;
     bm_arena_lock(arena);
-    bm_block_dalloc_locked(arena, chunk, ptr);
+    if (large)
+        bm_arena_large_dalloc_locked(arena, chunk, ptr);
+    else
+        bm_block_dalloc_locked(arena, chunk, ptr);
     bm_arena_unlock(arena);
+}
+
+static void free_class(bm_cache_t *cache, void *ptr, unsigned cls) {
+    if (!cache_holds(cache, cls)) {
+        arena_free(ptr, false);
+        return;
+    }
+    if (bm_first_word(ptr) == bm_freed_key(ptr) && cache_free_is_double(&cache->bins[cls], bm_chunk_of(ptr), ptr))
+        return;
+    cache_push(cache, cls, ptr);
 }
 
 /* The general free: classifies ptr from scratch and acts. A bad pointer is reported with what
@@ -415,13 +425,17 @@ void bm_free_uncached(void *ptr, bm_pagemap_t pm) {
         bm_cache_t *cache = *bm_core_local();
         if (cache != &bm_cache_unset) {
             bm_cache_bin_t *bin = &cache->bins[cls];
-            bool passes = cache_holds(cache, cls)
-                              ? BM_FREE_CHECKS && (uint16_t)(uintptr_t)bin->head == bin->low_full &&
-                                    bm_bin_region_start(bin, ptr, pm) && bm_first_word(ptr) != bm_freed_key(ptr)
-                              : bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm);
-            if (passes) {
+            if (cache_holds(cache, cls)) {
+                if (BM_FREE_CHECKS && (uint16_t)(uintptr_t)bin->head == bin->low_full &&
+                    bm_bin_region_start(bin, ptr, pm) && bm_first_word(ptr) != bm_freed_key(ptr)) {
+                    honour_flush_request(cache);
+                    cache_push(cache, cls, ptr); /* flushes part of the full bin first */
+                    bm_port_irq_restore(irq);
+                    return;
+                }
+            } else if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
                 honour_flush_request(cache);
-                free_class(cache, ptr, cls);
+                arena_free(ptr, true);
                 bm_port_irq_restore(irq);
                 return;
             }

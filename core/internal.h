@@ -301,10 +301,7 @@ typedef struct bm_free_runs {
     bm_free_run_t *heads[BM_FREE_RUN_LISTS];
 } bm_free_runs_t;
 
-void bm_free_runs_insert(bm_free_runs_t *runs, bm_free_run_t *run, size_t npages);
-void bm_free_runs_remove(bm_free_runs_t *runs, bm_free_run_t *run);
-/* A run of the smallest length >= npages, or NULL. O(1). */
-bm_free_run_t *bm_free_runs_fit(const bm_free_runs_t *runs, size_t npages);
+/* Inserting, removing and the smallest fit (O(1)) are inline in runs.h. */
 size_t bm_free_runs_largest(const bm_free_runs_t *runs); /* pages; 0 when none */
 /* Iteration by length, then list order: the first run of length >= npages, and the next. */
 bm_free_run_t *bm_free_runs_first(const bm_free_runs_t *runs, size_t npages);
@@ -588,6 +585,12 @@ BM_INLINE bm_cache_t **bm_core_local(void) { return &bm_core_local_table[bm_this
 
 BM_INLINE size_t bm_min(size_t a, size_t b) { return a < b ? a : b; }
 BM_INLINE size_t bm_align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+BM_INLINE size_t bm_text_len(const char *s) { /* strlen, which a freestanding core lacks */
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
 
 /* Statistics updates: relaxed atomics so a reader on another core sees whole values, and
  * plain read-modify-write because only lock holders (or the owning core) write. */

@@ -99,24 +99,17 @@ static size_t text_append(char *buf, size_t len, size_t cap, const char *text, s
     return len;
 }
 
-static size_t text_len(const char *s) {
-    size_t n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
 static void option_warn(const char *name, size_t name_len, const char *what) {
     char line[160];
     size_t len = text_append(line, 0, sizeof line, "baremalloc: option '", 20);
     len = text_append(line, len, sizeof line, name, name_len);
     len = text_append(line, len, sizeof line, "': ", 3);
-    text_append(line, len, sizeof line, what, text_len(what));
+    text_append(line, len, sizeof line, what, bm_text_len(what));
     bm_port_log(line);
 }
 
 static bool text_equal(const char *a, size_t n, const char *b) {
-    size_t m = text_len(b);
+    size_t m = bm_text_len(b);
     if (m != n)
         return false;
     for (size_t i = 0; i < n; i++)

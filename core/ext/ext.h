@@ -92,14 +92,8 @@ size_t bm_stats_allocated(void); /* bytes in live blocks, cached ones included *
 struct emit;
 void bm_print_heap_map(struct emit *e);
 
-/* Small string helpers, the one copy for core/ext. O(length); NULL-safe where said. */
-static inline size_t bm_text_len(const char *s) {
-    size_t n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
+/* Small string helpers for core/ext (bm_text_len is internal.h's). O(length); NULL-safe
+ * where said. */
 static inline bool bm_text_is(const char *a, const char *b) { /* equal strings */
     while (*a && *a == *b)
         a++, b++;

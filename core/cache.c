@@ -248,9 +248,10 @@ void *bm_malloc_slow(size_t size) {
 
 /* ---- flushing ------------------------------------------------------------------------------------ */
 
-/* Returns objects[0..n) to their arenas: one lock hold per distinct arena. Entries are set to
- * NULL as they go. */
-static void cache_return_objects(bm_cache_t *cache, void **objects, unsigned n) {
+/* Returns objects[0..n), all of class cls, to their arenas: one lock hold per distinct arena,
+ * O(n x distinct arenas), n <= BM_TCACHE_BATCH_MAX. Entries are set to NULL as they go. */
+static void cache_return_objects(bm_cache_t *cache, unsigned cls, void **objects, unsigned n) {
+    bool large = !bm_class_is_small(cls); /* large runs go to the arena without the dispatch */
     unsigned left = n;
     while (left) {
         bm_arena_t *arena = NULL;
@@ -264,7 +265,10 @@ static void cache_return_objects(bm_cache_t *cache, void **objects, unsigned n) 
             }
             if (chunk->arena != arena)
                 continue;
-            bm_block_dalloc_locked(arena, chunk, objects[i]);
+            if (large)
+                bm_arena_large_dalloc_locked(arena, chunk, objects[i]);
+            else
+                bm_block_dalloc_locked(arena, chunk, objects[i]);
             if (arena != cache->arena)
                 cache->cross_frees++;
             objects[i] = NULL;
@@ -283,7 +287,7 @@ static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush) {
     if (!nflush)
         return;
     void **empty = cache_bin_empty_pos(bin);
-    cache_return_objects(cache, empty - nflush, nflush);
+    cache_return_objects(cache, cls, empty - nflush, nflush);
     /* Move the survivors (the most recently freed) down to the bottom, top one first (the
      * ranges may overlap). A loop, not memmove: usually a few pointers, and a library call
      * would cost more than the copy on a microcontroller. */

@@ -118,7 +118,7 @@ static bool block_classify_or_report(const void *ptr, bm_ptr_info_t *info) {
         bm_report("pointer given before the allocator was initialised (not from this allocator)", ptr);
         return false;
     }
-    if (bm_ptr_classify(ptr, info) == BM_PTR_BAD) {
+    if (bm_ptr_classify_live(ptr, info) == BM_PTR_BAD) {
         bm_report(info->why, ptr);
         return false;
     }

@@ -138,6 +138,7 @@ static void core_arena_rule_init(unsigned narenas) {
 
 static int init_run(const bm_config_t *config) {
     bm_size_classes_init();
+    bm_freed_secret_init();
     bm_options_defaults(&bm_state.opt);
     bm_options_parse(&bm_state.opt, bm_malloc_conf);
     bm_options_parse(&bm_state.opt, bm_port_env_options());

@@ -43,6 +43,15 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
     BM_UNPOISON(run, ci->reg0);
     run->cls = (uint16_t)cls;
     run->nfree = (uint16_t)ci->nregs;
+#if BM_FREE_CHECKS
+    /* Every region not handed out holds the freed mark (internal.h): these pages may hold
+     * anything (zeros after a purge, an old block's data), and a stale free of a region here
+     * must not pass for a live one. O(regions) once per run, one store each. */
+    char *reg = (char *)run + ci->reg0;
+#pragma GCC unroll 4
+    for (unsigned i = 0; i < ci->nregs; i++, reg += ci->size)
+        bm_mark_freed(reg);
+#endif
     size_t words = BM_BITMAP_WORDS(ci->nregs);
     for (size_t w = 0; w < words; w++) {
         size_t bits = ci->nregs - w * BM_BITMAP_BITS;
@@ -129,6 +138,9 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
         bm_report("double free of a small block", ptr);
         return false;
     }
+#if BM_FREE_CHECKS
+    bm_mark_freed(ptr); /* already there when a cache flushes it; not when freed straight here */
+#endif
     BM_POISON(ptr, ci->size);
     run->bitmap[index / BM_BITMAP_BITS] |= mask;
     run->nfree++;

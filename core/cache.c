@@ -186,16 +186,13 @@ static void *alloc_attempt(bm_cache_t *cache, bm_arena_t *arena, size_t size, si
     return p;
 }
 
-/* The block handed out: the freed key cleared, exactly size bytes exposed to ASan. */
-BM_INLINE void *handed_out(void *p, size_t size, size_t usable) {
+/* The block handed out: the freed key cleared, exactly size bytes exposed to ASan. A macro:
+ * without ASan, usable (possibly a call) is not evaluated. */
 #if BM_FREE_CHECKS
-    bm_mark_allocated(p);
+#define handed_out(p, size, usable) (bm_mark_allocated(p), BM_EXPOSE((p), (size), (usable)), (p))
+#else
+#define handed_out(p, size, usable) (BM_EXPOSE((p), (size), (usable)), (p))
 #endif
-    BM_EXPOSE(p, size, usable);
-    (void)size;
-    (void)usable;
-    return p;
-}
 
 /* O(1) plus a refill, a run or a chunk taken; on failure O(cached objects + arenas) for the
  * retry. Any size and power-of-two alignment (0: the size's natural one); NULL with BM_ENOMEM
@@ -345,29 +342,6 @@ void bm_cache_flush_requested(bm_cache_t *cache) {
 
 /* ---- frees the fast path did not finish ------------------------------------------------------- */
 
-/* The block carries the freed key: confirm whether it is really free already (in this
- * core's cache, or back in its run) and report it if so. */
-static bool cache_free_is_double(bm_cache_bin_t *bin, bm_chunk_t *chunk, void *ptr) {
-    for (void **slot = bin->head; slot != cache_bin_empty_pos(bin); slot++) {
-        if (*slot == ptr) {
-            bm_report("double free of a block (it is already in this core's cache)", ptr);
-            return true;
-        }
-    }
-    bool already_free = false;
-    if (bm_pm_kind(chunk->map[bm_page_index(ptr)]) == BM_PAGE_SMALL) {
-        bm_arena_lock(chunk->arena);
-        already_free = bm_bin_region_is_free_locked(chunk, ptr);
-        bm_arena_unlock(chunk->arena);
-    }
-    if (already_free)
-        bm_report("double free of a small block (it is already free in its run)", ptr);
-    return already_free;
-}
-
-/* O(1), O(bin) to confirm a suspected double free, O(batch) for a flush. The block at ptr, of
- * class cls in an arena chunk, goes to this core's cache if it holds the class, else to its
- * arena, which checks it again under its lock. */
 /* O(1), O(run pages) when a run empties. The block at ptr goes back to the arena owning its
  * chunk, which checks it under its lock; large: its page is known to be a large run's head. */
 static void arena_free(void *ptr, bool large) {
@@ -381,14 +355,14 @@ static void arena_free(void *ptr, bool large) {
     bm_arena_unlock(arena);
 }
 
+/* O(1), O(batch) for a flush. A live block of class cls in an arena chunk (the freed mark
+ * already ruled out) goes to this core's cache if it holds the class, else to its arena,
+ * which checks it again under its lock. */
 static void free_class(bm_cache_t *cache, void *ptr, unsigned cls) {
-    if (!cache_holds(cache, cls)) {
+    if (cache_holds(cache, cls))
+        cache_push(cache, cls, ptr);
+    else
         arena_free(ptr, false);
-        return;
-    }
-    if (bm_first_word(ptr) == bm_freed_key(ptr) && cache_free_is_double(&cache->bins[cls], bm_chunk_of(ptr), ptr))
-        return;
-    cache_push(cache, cls, ptr);
 }
 
 /* The general free: classifies ptr from scratch and acts. A bad pointer is reported with what
@@ -404,7 +378,7 @@ void bm_free_slow(void *ptr) {
     bm_cache_t *cache = current_cache();
     honour_flush_request(cache);
     bm_ptr_info_t info;
-    switch (bm_ptr_classify(ptr, &info)) {
+    switch (bm_ptr_classify_live(ptr, &info)) {
     case BM_PTR_BAD:
         bm_report(info.why, ptr);
         break;

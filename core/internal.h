@@ -472,13 +472,17 @@ BM_INLINE unsigned bm_cache_bin_count(const bm_cache_bin_t *bin) {
     return (uint16_t)(bin->low_empty - (uint16_t)(uintptr_t)bin->head) / sizeof(void *);
 }
 
-/* A block freed into a cache gets this key (mixed with its address) in its first word, so a
- * second free of it is noticed in O(1) on the fast path and confirmed on the slow path (the
- * user may leave the word as it was after allocating, which then costs a slow free, not a
- * false report). Added, not XORed with a 64-bit constant: one lea on x86-64 instead of
- * movabs + xor; the address plus an odd 1.5 GB is a value live data hardly holds there. */
-#define BM_FREED_KEY ((uintptr_t)0x5bd1e995u)
-BM_INLINE uintptr_t bm_freed_key(const void *ptr) { return (uintptr_t)ptr + BM_FREED_KEY; }
+/* The freed mark (the no-silent-corruption rule, with BM_FREE_CHECKS): every small region and
+ * cached large run that is not handed out holds its key, its address plus a per-boot secret,
+ * in its first word: a run writes it into every region when it is formed, a free when the
+ * block comes back (to a cache or to its run), and handing a block out clears it. So a
+ * pointer whose first word is its key is not a live block (in some core's cache or free in
+ * its run), conclusively unless the program wrote that very word after the free, and a
+ * free, realloc or usable_size of it is reported in O(1) on any core. The secret is odd, so a
+ * key is never 0 (the cleared mark); live data holds the key only by forging it. */
+#define BM_FREED_KEY ((uintptr_t)0x5bd1e995u) /* the secret without port entropy */
+extern uintptr_t bm_freed_secret;
+BM_INLINE uintptr_t bm_freed_key(const void *ptr) { return (uintptr_t)ptr + bm_freed_secret; }
 #ifdef BM_ASAN
 /* The first word of a block already freed is poisoned: read it without ASan's check so that
  * the allocator's own report wins over a use-after-poison abort. */
@@ -606,6 +610,7 @@ BM_INLINE size_t bm_text_len(const char *s) { /* strlen, which a freestanding co
 #endif
 
 void bm_size_classes_init(void);
+void bm_freed_secret_init(void);
 void bm_report(const char *msg, const void *addr); /* the error hook, or bm_port_error */
 void bm_set_error(int code);                       /* for bm_last_error (and errno) */
 bm_arena_t *bm_arena_for_core(unsigned core);
@@ -711,6 +716,20 @@ typedef struct bm_ptr_info {
     const char *why;     /* BAD: what is wrong with the pointer, for the report */
 } bm_ptr_info_t;
 bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out);
+
+/* O(1) after the classification. bm_ptr_classify, and a block that holds the freed mark
+ * (in some core's cache or free in its run) is BAD too: what free, realloc and usable_size
+ * accept. Without BM_FREE_CHECKS no mark exists and this is bm_ptr_classify. */
+BM_INLINE bm_ptr_kind_t bm_ptr_classify_live(const void *ptr, bm_ptr_info_t *out) {
+    bm_ptr_kind_t kind = bm_ptr_classify(ptr, out);
+    if (BM_FREE_CHECKS && (kind == BM_PTR_SMALL || kind == BM_PTR_LARGE) &&
+        bm_first_word(ptr) == bm_freed_key(ptr)) {
+        out->why = "block already freed (it is in a core's cache or back in its run): a double free or a stale pointer";
+        out->usable = 0;
+        return out->kind = BM_PTR_BAD;
+    }
+    return kind;
+}
 
 /* ---------------------------------------------------------------------------------------
  * Base metadata and initialisation (base.c).

@@ -12,6 +12,7 @@ bm_state_t bm_state;
 bm_maint_stats_t bm_maint_stats;
 bm_cache_t bm_cache_unset; /* all zero: every bin empty and full, so every access goes slow */
 uintptr_t bm_fast_region_base;
+uintptr_t bm_freed_secret = BM_FREED_KEY; /* seeded by bm_freed_secret_init */
 size_t bm_fast_region_span;
 const bm_pagemap_t **bm_fast_region_maps;
 bm_ctentry_t *bm_fast_region_table;
@@ -20,6 +21,10 @@ static int core_error[BM_MAX_CORES];
 #ifndef BM_PORT_HAS_CORE_LOCAL
 bm_cache_t *bm_core_local_table[BM_MAX_CORES] = {[0 ... BM_MAX_CORES - 1] = &bm_cache_unset};
 #endif
+
+/* O(1), once, from bm_init, before any block exists. Any odd value works; entropy makes it
+ * unguessable. */
+void bm_freed_secret_init(void) { bm_freed_secret = (BM_FREED_KEY ^ bm_port_entropy()) | 1; }
 
 /* ---- size classes ------------------------------------------------------------------------ */
 

@@ -71,7 +71,9 @@ void *bm_calloc(size_t n, size_t size);
 void *bm_realloc(void *ptr, size_t size);
 
 /* free: free(NULL) does nothing. A pointer that is not the start of a live block (foreign,
- * interior, or already freed) is reported through the error hook and otherwise ignored.
+ * interior, never handed out, or already freed, on this core or another) is reported through
+ * the error hook and otherwise ignored: no block ever gets two owners (with the default
+ * BM_FREE_CHECKS; a write into a block after its free can defeat the check).
  * O(1) on a per-core cache hit; otherwise bounded. */
 void bm_free(void *ptr);
 
@@ -93,8 +95,8 @@ void *bm_memalign(size_t alignment, size_t size);
  * sizeof(void *), BM_ENOMEM if it cannot be served (then *memptr is untouched). */
 int bm_posix_memalign(void **memptr, size_t alignment, size_t size);
 
-/* Usable size of a live block (>= the size requested). 0 for NULL; a bad pointer is reported
- * and 0 returned. O(1). */
+/* Usable size of a live block (>= the size requested). 0 for NULL; a bad pointer (as for
+ * bm_free, a freed block included) is reported and 0 returned. O(1). */
 size_t bm_usable_size(const void *ptr);
 
 /* Validator: walks every arena, chunk, run, bin and per-core cache and checks every invariant.

@@ -112,6 +112,15 @@ unsigned bm_port_default_sources(const bm_page_source_t **sources);
  * allocate from baremalloc. The string is parsed at once and not kept. */
 const char *bm_port_env_options(void);
 
+/* Optional: a value that differs from boot to boot (a hardware random number, a unique id
+ * mixed with a timer), or 0 for none. It seeds the secret that marks freed blocks, so that a
+ * program cannot forge a freed block's mark by accident or on purpose (with none, the mark
+ * is fixed per build: still an accident-proof check, no longer a secret). port/defaults.c has
+ * a weak default returning 0; the host port reads the kernel's random bytes.
+ * Context: once, during initialisation (init in progress, interrupts masked, no lock); must
+ * not allocate. */
+uintptr_t bm_port_entropy(void);
+
 /* ---------------------------------------------------------------------------------------
  * Cores.
  * ------------------------------------------------------------------------------------- */

@@ -3,7 +3,8 @@
  * links this file (the Makefile's host tests, libraries and libbaremalloc.so, mk/guest.mk's
  * boards); a strong definition anywhere else wins. Calling contexts: port/bm_port.h.
  *
- *   every port     bm_port_set_errno (no errno), bm_port_core_node (one memory node);
+ *   every port     bm_port_set_errno (no errno), bm_port_core_node (one memory node),
+ *                  bm_port_entropy (none);
  *   bare metal     the board hooks of port/baremetal.h (one core, console output dropped) and
  *                  bm_port_error / bm_port_log printing through board_putc, which a board or an
  *                  application may replace (a fault log, a LED). The host port defines its own
@@ -17,6 +18,9 @@
 
 /* No errno to set (a freestanding core has none). */
 __attribute__((weak)) void bm_port_set_errno(int code) { (void)code; }
+
+/* No source of randomness: freed blocks carry a mark fixed per build. */
+__attribute__((weak)) uintptr_t bm_port_entropy(void) { return 0; }
 
 /* Every core is nearest to memory node 0. */
 __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {

@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -170,6 +171,15 @@ unsigned bm_port_default_sources(const bm_page_source_t **sources) {
 }
 
 const char *bm_port_env_options(void) { return getenv("BM_MALLOC_CONF"); }
+
+/* The 16 random bytes the kernel gives every process (AT_RANDOM): no system call, no file. */
+uintptr_t bm_port_entropy(void) {
+    const void *random = (const void *)getauxval(AT_RANDOM);
+    uintptr_t words[2] = {0, 0};
+    if (random)
+        memcpy(words, random, sizeof words); /* the bytes need not be word aligned */
+    return words[0] ^ words[1];
+}
 
 static void host_format_hex(char *out, uintptr_t value) {
     out[0] = '0';

@@ -343,6 +343,40 @@ static void test_bad_pointers(void) {
     bm_free(p);
 }
 
+/* A freed block is no one's: a free, realloc or usable_size of it (straight after the free,
+ * or after its copy in this core's cache has gone back to its run) and of a region a refill
+ * cached but malloc never handed out is reported once, and no block comes out twice. */
+static void test_freed_blocks_are_not_live(void) {
+    enum { DRAWN = 64 };
+    void *drawn[DRAWN];
+    unsigned char *p = bm_malloc(48);
+    if (!EXPECT(p != NULL) || !EXPECT(bm_usable_size(p) == 48))
+        return;
+    EXPECT_ONE_REPORT(bm_free(p + 48)); /* the next region: cached by the refill, never handed out */
+    unsigned char *q = bm_malloc(48);
+    bm_free(q);
+    EXPECT_ONE_REPORT(EXPECT(bm_realloc(q, 40) == NULL)); /* same class: must not hand q back */
+    EXPECT_ONE_REPORT(EXPECT(bm_realloc(q, 400) == NULL)); /* must not copy a freed block */
+    EXPECT_ONE_REPORT(EXPECT(bm_usable_size(q) == 0));
+    bm_cache_flush(); /* q is back in its run */
+    EXPECT_ONE_REPORT(bm_free(q));
+    EXPECT_ONE_REPORT(EXPECT(bm_realloc(q, 40) == NULL));
+    unsigned twice = 0;
+    for (unsigned i = 0; i < DRAWN; i++) {
+        drawn[i] = bm_malloc(48);
+        twice += drawn[i] == p;
+        for (unsigned j = 0; j < i; j++)
+            twice += drawn[j] == drawn[i];
+    }
+    EXPECT(twice == 0);
+    for (unsigned i = 0; i < DRAWN; i++)
+        bm_free(drawn[i]);
+    bm_free(p);
+    case_errors_begin();
+    EXPECT(bm_check() == 0);
+    EXPECT(case_errors_end(0));
+}
+
 /* ------------------------------------------------------------------------------------- */
 
 struct tracked_block {
@@ -500,6 +534,7 @@ const struct api_case api_cases[] = {
     {"huge requests", test_huge_requests},
     {"free(NULL)", test_free_null},
     {"bad pointers and double free", test_bad_pointers},
+    {"freed blocks are not live", test_freed_blocks_are_not_live},
     {"randomized sequence", test_random_sequence},
 };
 const unsigned api_case_count = sizeof api_cases / sizeof api_cases[0];

@@ -214,13 +214,58 @@ static void run_worker(unsigned id) {
     }
 
     barrier();
+}
+
+/* A double free across cores: core 0 frees a block (it stays in core 0's cache), core 1 frees
+ * it again and must get a report; then both draw blocks of the class and no block may come
+ * out on both. */
+#define CROSS_DRAWN 64
+static void *cross_block;
+static void *cross_drawn[2][CROSS_DRAWN];
+static unsigned cross_reports;
+
+static void cross_core_double_free(unsigned id) {
+    if (id == 0) {
+        cross_block = bm_malloc(40);
+        bm_free(cross_block);
+    }
+    barrier();
+    if (id == 1) {
+        case_errors_begin();
+        bm_free(cross_block);
+        cross_reports = case_errors_end(1);
+    }
+    barrier();
+    if (id < 2)
+        for (unsigned i = 0; i < CROSS_DRAWN; i++)
+            cross_drawn[id][i] = bm_malloc(40);
+    barrier();
+    if (id == 0) {
+        unsigned twice = 0;
+        for (unsigned i = 0; i < CROSS_DRAWN; i++)
+            for (unsigned j = 0; j < CROSS_DRAWN; j++)
+                twice += cross_drawn[0][i] == cross_drawn[1][j];
+        EXPECT(cross_reports == 1);
+        EXPECT(twice == 0);
+    }
+    barrier();
+    if (id < 2)
+        for (unsigned i = 0; i < CROSS_DRAWN; i++)
+            bm_free(cross_drawn[id][i]);
+    barrier();
+}
+
+static void run_core(unsigned id) {
+    run_worker(id);
+    if (active_cores > 1)
+        cross_core_double_free(id);
     bm_cache_flush();
     barrier(); /* every cache is back in the arenas: core 0 may validate */
 }
 
 static void secondary_entry(unsigned core_id) {
     if (core_id < active_cores)
-        run_worker(core_id);
+        run_core(core_id);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -243,7 +288,7 @@ void guest_smp_stress(void) {
 
     if (cores > 1)
         board_start_secondaries(secondary_entry);
-    run_worker(0);
+    run_core(0);
 
     EXPECT(bm_check() == 0);
 

@@ -27,6 +27,7 @@ __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
 #ifndef BM_PORT_HOST
 /* ---- bare metal: what a board provides (port/baremetal.h) ---------------------------------- */
 #include "baremetal.h"
+#include "port_hex.h"
 
 __attribute__((weak)) void board_putc(char c) { (void)c; }
 __attribute__((weak)) unsigned board_core_id(void) { return 0; }
@@ -39,22 +40,12 @@ static void defaults_puts(const char *text) {
         board_putc(*text++);
 }
 
-static void defaults_put_hex(uintptr_t value) {
-    char digits[2 + 2 * sizeof value + 1];
-    unsigned n = 2 + 2 * sizeof value;
-    digits[0] = '0';
-    digits[1] = 'x';
-    digits[n] = 0;
-    for (unsigned i = n; i > 2; i--, value >>= 4)
-        digits[i - 1] = "0123456789abcdef"[value & 15];
-    defaults_puts(digits);
-}
-
 __attribute__((weak)) void bm_port_error(const char *msg, const void *addr) {
+    char hex[BM_PORT_HEX_SIZE];
     defaults_puts("baremalloc: error: ");
     defaults_puts(msg);
     defaults_puts(" (address ");
-    defaults_put_hex((uintptr_t)addr);
+    defaults_puts(bm_port_hex(hex, (uintptr_t)addr));
     defaults_puts(")\n");
 }
 

@@ -23,6 +23,7 @@
 
 #include "baremalloc.h"
 #include "bm_port.h"
+#include "port_hex.h"
 
 #ifndef BM_HOST_RESERVE
 #ifdef BM_GEOMETRY_SMALL
@@ -171,21 +172,12 @@ unsigned bm_port_default_sources(const bm_page_source_t **sources) {
 
 const char *bm_port_env_options(void) { return getenv("BM_MALLOC_CONF"); }
 
-static void host_format_hex(char *out, uintptr_t value) {
-    out[0] = '0';
-    out[1] = 'x';
-    for (int i = 0; i < 16; i++)
-        out[2 + i] = "0123456789abcdef"[(value >> (60 - 4 * i)) & 15];
-    out[18] = 0;
-}
-
 void bm_port_error(const char *msg, const void *addr) {
-    char hex[19];
-    host_format_hex(hex, (uintptr_t)addr);
+    char hex[BM_PORT_HEX_SIZE];
     host_write("baremalloc: error: ");
     host_write(msg);
     host_write(" (address ");
-    host_write(hex);
+    host_write(bm_port_hex(hex, (uintptr_t)addr));
     host_write(")\n");
 }
 

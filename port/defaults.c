@@ -15,10 +15,10 @@
 
 /* ---- every port --------------------------------------------------------------------------- */
 
-/* No errno to set (a freestanding core has none). */
+/* No errno to set (a freestanding core has none): any code is ignored. O(1), any context. */
 __attribute__((weak)) void bm_port_set_errno(int code) { (void)code; }
 
-/* Every core is nearest to memory node 0. */
+/* Every core is nearest to memory node 0, whatever its index. O(1), any context. */
 __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
     (void)core;
     return 0;
@@ -29,17 +29,24 @@ __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
 #include "baremetal.h"
 #include "port_hex.h"
 
+/* No console: the character is dropped. O(1), any context. */
 __attribute__((weak)) void board_putc(char c) { (void)c; }
+/* One core: always 0. O(1), any context. */
 __attribute__((weak)) unsigned board_core_id(void) { return 0; }
+/* One core. O(1); once, at initialisation. */
 __attribute__((weak)) unsigned board_core_count(void) { return 1; }
 
 /* ---- bare metal: reports through the board's console --------------------------------------- */
 
+/* O(length). text through board_putc (text must not be NULL). No lock, no allocation: any
+ * context board_putc allows (port/baremetal.h). */
 static void defaults_puts(const char *text) {
     while (*text)
         board_putc(*text++);
 }
 
+/* O(msg). "baremalloc: error: msg (address 0x...)" on the board console; msg must not be NULL.
+ * Any context, allocator locks held and masked included: board_putc only. */
 __attribute__((weak)) void bm_port_error(const char *msg, const void *addr) {
     char hex[BM_PORT_HEX_SIZE];
     defaults_puts("baremalloc: error: ");
@@ -49,6 +56,8 @@ __attribute__((weak)) void bm_port_error(const char *msg, const void *addr) {
     defaults_puts(")\n");
 }
 
+/* O(msg). msg and a newline on the board console (msg must not be NULL). Any context,
+ * initialisation included: board_putc only. */
 __attribute__((weak)) void bm_port_log(const char *msg) {
     defaults_puts(msg);
     board_putc('\n');

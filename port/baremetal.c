@@ -10,6 +10,8 @@
 
 static bm_page_source_t baremetal_heap;
 
+/* O(1). The linker script's heap, the one source (grown through board_sbrk under
+ * BOARD_HEAP_SBRK); the linker symbols are trusted. Once, at initialisation (masked, no lock). */
 unsigned bm_port_default_sources(const bm_page_source_t **sources) {
     baremetal_heap.base = __bm_heap_start;
     baremetal_heap.size = (size_t)(__bm_heap_end - __bm_heap_start);
@@ -20,7 +22,11 @@ unsigned bm_port_default_sources(const bm_page_source_t **sources) {
     return 1;
 }
 
+/* O(1). No environment on bare metal: NULL. Any context. */
 const char *bm_port_env_options(void) { return NULL; }
 
+/* O(1): board_core_id, unchecked (an id >= BM_MAX_CORES corrupts the core's table, bm_port.h).
+ * Any context, masked or not, any lock held: board_core_id takes none. */
 unsigned bm_port_core_id(void) { return board_core_id(); }
+/* O(1): board_core_count (the core clamps it to 1..BM_MAX_CORES). Once, at initialisation. */
 unsigned bm_port_core_count(void) { return board_core_count(); }

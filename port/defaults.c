@@ -16,13 +16,13 @@
 
 /* ---- every port --------------------------------------------------------------------------- */
 
-/* No errno to set (a freestanding core has none). */
+/* No errno to set (a freestanding core has none): any code is ignored. O(1), any context. */
 __attribute__((weak)) void bm_port_set_errno(int code) { (void)code; }
 
-/* No source of randomness: freed blocks carry a mark fixed per build. */
+/* No source of randomness: freed blocks carry a mark fixed per build. O(1), any context. */
 __attribute__((weak)) uintptr_t bm_port_entropy(void) { return 0; }
 
-/* Every core is nearest to memory node 0. */
+/* Every core is nearest to memory node 0, whatever its index. O(1), any context. */
 __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
     (void)core;
     return 0;
@@ -31,37 +31,37 @@ __attribute__((weak)) unsigned bm_port_core_node(unsigned core) {
 #ifndef BM_PORT_HOST
 /* ---- bare metal: what a board provides (port/baremetal.h) ---------------------------------- */
 #include "baremetal.h"
+#include "port_hex.h"
 
+/* No console: the character is dropped. O(1), any context. */
 __attribute__((weak)) void board_putc(char c) { (void)c; }
+/* One core: always 0. O(1), any context. */
 __attribute__((weak)) unsigned board_core_id(void) { return 0; }
+/* One core. O(1); once, at initialisation. */
 __attribute__((weak)) unsigned board_core_count(void) { return 1; }
 
 /* ---- bare metal: reports through the board's console --------------------------------------- */
 
+/* O(length). text through board_putc (text must not be NULL). No lock, no allocation: any
+ * context board_putc allows (port/baremetal.h). */
 static void defaults_puts(const char *text) {
     while (*text)
         board_putc(*text++);
 }
 
-static void defaults_put_hex(uintptr_t value) {
-    char digits[2 + 2 * sizeof value + 1];
-    unsigned n = 2 + 2 * sizeof value;
-    digits[0] = '0';
-    digits[1] = 'x';
-    digits[n] = 0;
-    for (unsigned i = n; i > 2; i--, value >>= 4)
-        digits[i - 1] = "0123456789abcdef"[value & 15];
-    defaults_puts(digits);
-}
-
+/* O(msg). "baremalloc: error: msg (address 0x...)" on the board console; msg must not be NULL.
+ * Any context, allocator locks held and masked included: board_putc only. */
 __attribute__((weak)) void bm_port_error(const char *msg, const void *addr) {
+    char hex[BM_PORT_HEX_SIZE];
     defaults_puts("baremalloc: error: ");
     defaults_puts(msg);
     defaults_puts(" (address ");
-    defaults_put_hex((uintptr_t)addr);
+    defaults_puts(bm_port_hex(hex, (uintptr_t)addr));
     defaults_puts(")\n");
 }
 
+/* O(msg). msg and a newline on the board console (msg must not be NULL). Any context,
+ * initialisation included: board_putc only. */
 __attribute__((weak)) void bm_port_log(const char *msg) {
     defaults_puts(msg);
     board_putc('\n');

@@ -24,6 +24,7 @@
 
 #include "baremalloc.h"
 #include "bm_port.h"
+#include "port_hex.h"
 
 #ifndef BM_HOST_RESERVE
 #ifdef BM_GEOMETRY_SMALL
@@ -43,6 +44,8 @@ static uint64_t host_slots_taken[(BM_MAX_CORES + 63) / 64];
 static pthread_key_t host_exit_key;
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
+/* O(length). text to stderr through write(2), resumed after short writes; a failed write ends it
+ * silently (nowhere to report). No lock, no allocation: any context, signal handlers included. */
 static void host_write(const char *text) {
     size_t len = strlen(text);
     while (len) {
@@ -54,6 +57,8 @@ static void host_write(const char *text) {
     }
 }
 
+/* The thread-exit key's destructor: flushes the thread's cache (O(cached objects), arena locks
+ * one at a time) and gives its slot back; without a slot it only marks the thread gone. */
 static void host_thread_exit(void *unused) {
     (void)unused;
     host_thread_gone = true;
@@ -66,12 +71,14 @@ static void host_thread_exit(void *unused) {
     __atomic_fetch_and(&host_slots_taken[slot / 64], ~(1ull << (slot % 64)), __ATOMIC_RELEASE);
 }
 
+/* pthread_atfork prepare: bm_prefork takes every lock (base, arenas, pool). O(arenas). */
 static void host_prefork(void) { bm_prefork(); }
+/* pthread_atfork parent (and first step of the child): bm_postfork releases them. O(arenas). */
 static void host_postfork(void) { bm_postfork(); }
 
 /* The child runs only the forking thread: every other slot is free again (their caches are
  * dropped, not reused: see bm_postfork_child). Without this a child lost the slots of all its
- * parent's other threads, for good and for its own children. */
+ * parent's other threads, for good and for its own children. O(arenas + BM_MAX_CORES). */
 static void host_postfork_child(void) {
     bm_postfork();
     bm_postfork_child(host_slot >= 0 ? (unsigned)host_slot : BM_MAX_CORES);
@@ -79,11 +86,15 @@ static void host_postfork_child(void) {
         host_slots_taken[w] = host_slot >= 0 && (unsigned)host_slot / 64 == w ? 1ull << (host_slot % 64) : 0;
 }
 
+/* Once per process (pthread_once): the thread-exit key and the fork handlers. O(1); their
+ * failures are not checked (a thread's slot would then stay taken after it exits). */
 static void host_setup_once(void) {
     pthread_key_create(&host_exit_key, host_thread_exit);
     pthread_atfork(host_prefork, host_postfork, host_postfork_child);
 }
 
+/* O(BM_MAX_CORES / 64) plus compare-exchange retries. Takes the lowest free slot atomically;
+ * -1 when all BM_MAX_CORES are taken. No lock, any thread. */
 static int host_take_slot(void) {
     for (unsigned w = 0; w < sizeof host_slots_taken / sizeof host_slots_taken[0]; w++) {
         uint64_t taken = __atomic_load_n(&host_slots_taken[w], __ATOMIC_RELAXED);
@@ -99,6 +110,8 @@ static int host_take_slot(void) {
     return -1;
 }
 
+/* O(1) once the thread has a slot; its first call takes one (host_take_slot, host_setup_once).
+ * BM_MAX_CORES, the "no slot" answer, when slots run out or the thread has exited. No lock. */
 unsigned bm_port_core_id(void) {
     if (__builtin_expect(host_slot >= 0, 1))
         return (unsigned)host_slot;
@@ -114,11 +127,14 @@ unsigned bm_port_core_id(void) {
     return (unsigned)slot;
 }
 
+/* O(1). Online CPUs (sysconf), 1 if unknown; the core clamps it. Once, at initialisation. */
 unsigned bm_port_core_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* A spinlock waiter's pause: the relax hint for 99 spins, then sched_yield each time (the holder
+ * is probably preempted). O(1); spins is the waiter's counter. Any lock may be held. */
 void bm_host_lock_backoff(unsigned *spins) {
     if (++*spins < 100)
         bm_port_cpu_relax();
@@ -126,6 +142,9 @@ void bm_host_lock_backoff(unsigned *spins) {
         sched_yield(); /* the holder is probably preempted: let it run */
 }
 
+/* The grow hook: makes the next incr bytes of the reservation usable (mprotect) and returns
+ * them; NULL, the break unmoved, when mprotect refuses. O(1) system calls. Under pool_lock (or
+ * at initialisation): no allocation. */
 static void *host_grow(void *ctx, size_t incr) {
     char **brk = ctx;
     char *old = *brk;
@@ -136,7 +155,8 @@ static void *host_grow(void *ctx, size_t incr) {
 }
 
 /* The core's pages can be smaller than the OS's (256 B in the small geometry): only OS pages
- * wholly inside the range may go, or live neighbours would read back as zero. */
+ * wholly inside the range may go, or live neighbours would read back as zero; false when none
+ * is (or madvise fails). O(1) system calls. Under an arena lock or pool_lock: no allocation. */
 static bool host_release(void *ctx, void *addr, size_t len) {
     (void)ctx;
     uintptr_t os_page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -150,6 +170,8 @@ static bool host_release(void *ctx, void *addr, size_t len) {
 static char *host_break;
 static bm_page_source_t host_source;
 
+/* Reserves the range (PROT_NONE, nothing committed): BM_HOST_RESERVE, quartered down to 64 MiB
+ * while refused; 0 sources when even that fails. O(a few mmap calls). Once, at initialisation. */
 unsigned bm_port_default_sources(const bm_page_source_t **sources) {
     /* Ask for less when the full reservation is refused (valgrind, a small RLIMIT_AS). */
     size_t size = BM_HOST_RESERVE;
@@ -170,9 +192,11 @@ unsigned bm_port_default_sources(const bm_page_source_t **sources) {
     return 1;
 }
 
+/* BM_MALLOC_CONF, or NULL. O(environment), no allocation. Once, at initialisation. */
 const char *bm_port_env_options(void) { return getenv("BM_MALLOC_CONF"); }
 
-/* The 16 random bytes the kernel gives every process (AT_RANDOM): no system call, no file. */
+/* The 16 random bytes the kernel gives every process (AT_RANDOM): no system call, no file.
+ * O(1), no allocation. Once, at initialisation. */
 uintptr_t bm_port_entropy(void) {
     const void *random = (const void *)getauxval(AT_RANDOM);
     uintptr_t words[2] = {0, 0};
@@ -181,24 +205,18 @@ uintptr_t bm_port_entropy(void) {
     return words[0] ^ words[1];
 }
 
-static void host_format_hex(char *out, uintptr_t value) {
-    out[0] = '0';
-    out[1] = 'x';
-    for (int i = 0; i < 16; i++)
-        out[2 + i] = "0123456789abcdef"[(value >> (60 - 4 * i)) & 15];
-    out[18] = 0;
-}
-
+/* O(msg). One line on stderr through write(2), not stdio (this may be the process's malloc); msg
+ * must not be NULL. Any context, any allocator lock held: no lock, no allocation. */
 void bm_port_error(const char *msg, const void *addr) {
-    char hex[19];
-    host_format_hex(hex, (uintptr_t)addr);
+    char hex[BM_PORT_HEX_SIZE];
     host_write("baremalloc: error: ");
     host_write(msg);
     host_write(" (address ");
-    host_write(hex);
+    host_write(bm_port_hex(hex, (uintptr_t)addr));
     host_write(")\n");
 }
 
+/* O(msg). msg and a newline on stderr (msg must not be NULL). Any context: write(2) only. */
 void bm_port_log(const char *msg) {
     host_write(msg);
     host_write("\n");

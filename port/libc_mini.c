@@ -17,6 +17,8 @@
 #define WORD sizeof(uintptr_t)
 #define BOTH_ALIGNED(a, b) ((((uintptr_t)(a) | (uintptr_t)(b)) & (WORD - 1)) == 0)
 
+/* O(n), a word at a time when both are word aligned. Overlapping ranges: undefined, as in C
+ * (memmove copes). No lock, any context. */
 __attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
@@ -29,6 +31,8 @@ __attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memcpy(void *restrict dst, con
     return dst;
 }
 
+/* O(n). Any overlap: memcpy when dst is below src or clear of it (a forward copy is safe then),
+ * else backwards a byte at a time. No lock, any context. */
 __attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memmove(void *dst, const void *src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
@@ -41,6 +45,8 @@ __attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memmove(void *dst, const void 
     return dst;
 }
 
+/* O(n), a word at a time when dst is word aligned; value's low byte only, as in C. No lock, any
+ * context. */
 __attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memset(void *dst, int value, size_t n) {
     unsigned char *d = dst;
     unsigned char byte = (unsigned char)value;
@@ -54,6 +60,7 @@ __attribute__((weak)) LIBC_MINI_NO_PATTERNS void *memset(void *dst, int value, s
     return dst;
 }
 
+/* O(n). -1, 0 or 1 by the first differing byte, compared unsigned. No lock, any context. */
 __attribute__((weak)) LIBC_MINI_NO_PATTERNS int memcmp(const void *a, const void *b, size_t n) {
     const unsigned char *x = a, *y = b;
     for (; n; n--, x++, y++)

@@ -21,9 +21,12 @@
 
 #define STD_API __attribute__((visibility("default")))
 
-/* bm_* error codes are Linux errno values (BM_ENOMEM 12, BM_EINVAL 22). */
+/* bm_* error codes are Linux errno values (BM_ENOMEM 12, BM_EINVAL 22): passed on as they are.
+ * O(1), any thread (errno is the thread's). */
 void bm_port_set_errno(int code) { errno = code; }
 
+/* bm_realloc: bounded plus the copy; NULL with errno (a bad ptr: EINVAL, reported). Any thread;
+ * not from a signal handler (host masking is a no-op: its thread may hold the lock). */
 STD_API void *realloc(void *ptr, size_t size) {
     /* realloc(p, 0) has freed p whatever it returns: a NULL there (no minimum-size block)
      * does not report a failure through errno. */
@@ -35,16 +38,31 @@ STD_API void *realloc(void *ptr, size_t size) {
     }
     return bm_realloc(ptr, size);
 }
+/* bm_aligned_alloc: bounded; NULL with errno EINVAL (alignment 0 or not a power of two) or
+ * ENOMEM. Any thread, not from a signal handler. */
 STD_API void *aligned_alloc(size_t alignment, size_t size) { return bm_aligned_alloc(alignment, size); }
+/* bm_memalign: bounded; NULL with errno EINVAL (no power of two that large) or ENOMEM. Any
+ * thread, not from a signal handler. */
 STD_API void *memalign(size_t alignment, size_t size) { return bm_memalign(alignment, size); }
+/* bm_posix_memalign: bounded; the error code is the result (EINVAL, ENOMEM), errno stays. Any
+ * thread, not from a signal handler. */
 STD_API int posix_memalign(void **memptr, size_t alignment, size_t size) {
     int saved = errno; /* its result is the error code; errno stays as it was */
     int err = bm_posix_memalign(memptr, alignment, size);
     errno = saved;
     return err;
 }
+/* 4096-aligned bm_aligned_alloc: bounded; NULL with errno ENOMEM. Any thread, not from a
+ * signal handler. */
 STD_API void *valloc(size_t size) { return bm_aligned_alloc(4096, size); }
+/* valloc of size rounded up to 4096: bounded (a size within 4095 of SIZE_MAX wraps to 0 and
+ * gets a minimum block). Any thread, not from a signal handler. */
 STD_API void *pvalloc(size_t size) { return bm_aligned_alloc(4096, (size + 4095) & ~(size_t)4095); }
+/* bm_usable_size: O(1); 0 for NULL, and for a bad pointer, which is reported. Any thread. */
 STD_API size_t malloc_usable_size(void *ptr) { return bm_usable_size(ptr); }
+/* bm_free_sized: O(1) on a cache hit, else bounded; a size over the block's is reported, the
+ * block freed all the same. Any thread, not from a signal handler. */
 STD_API void free_sized(void *ptr, size_t size) { bm_free_sized(ptr, size); }
+/* bm_free: O(1) on a cache hit, else bounded; a bad pointer is reported and ignored. Any
+ * thread, not from a signal handler. */
 STD_API void cfree(void *ptr) { bm_free(ptr); }

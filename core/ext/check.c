@@ -30,6 +30,8 @@ static check_ctx_t check_ctx; /* static: too big for small stacks; bm_check is n
 static void *check_bad[CHECK_BAD_MAX];
 static unsigned check_nbad;
 
+/* O(CHECK_BAD_MAX). Whether the verify pass found obj bad; any obj (compared, never read).
+ * bm_check's context: every lock held, interrupts masked. */
 static bool check_is_bad(const void *obj) {
     for (unsigned i = 0; i < check_nbad; i++)
         if (check_bad[i] == obj)
@@ -37,6 +39,8 @@ static bool check_is_bad(const void *obj) {
     return false;
 }
 
+/* O(1). Counts and reports a violation when !ok (what and where go to the error hook as they
+ * are); returns ok. Every lock held (bm_check), interrupts masked. */
 static bool expect(check_ctx_t *ctx, bool ok, const char *what, const void *where) {
     if (!ok) {
         ctx->errors++;
@@ -45,6 +49,8 @@ static bool expect(check_ctx_t *ctx, bool ok, const char *what, const void *wher
     return ok;
 }
 
+/* O(run pages + bitmap words). The small run whose head is page head: its page map entries,
+ * header and bitmap; a bad class is reported and ends the check. Every lock held (bm_check). */
 static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
     unsigned cls = bm_pm_class(chunk->map[head]);
     if (!expect(ctx, cls < BM_NSMALL, "check: small run with a bad class", bm_page_addr(chunk, head)))
@@ -80,6 +86,8 @@ static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chu
     }
 }
 
+/* O(n). The free run of n pages at head (after_free: the run before it is free too, a missed
+ * merge); returns n. Violations reported. Every lock held (bm_check). */
 static size_t check_free_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head,
                              size_t n, bool after_free) {
     void *where = bm_page_addr(chunk, head);
@@ -105,6 +113,8 @@ static size_t check_free_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *ch
     return n;
 }
 
+/* O(chunk pages). Walks an arena chunk's page map run by run; a corrupt header or a map that
+ * does not tile the chunk is reported and ends the walk. Every lock held (bm_check). */
 static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) {
     if (!expect(ctx, chunk->magic == BM_CHUNK_MAGIC && chunk->arena == arena,
                 "check: arena chunk header is corrupt", chunk))
@@ -156,6 +166,9 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
 }
 
 
+/* O(granted chunks + arena chunks x chunk pages + pool spans). Walks r's chunk table span by
+ * span, then its pool tree; a table that does not tile is reported and ends the walk. Every
+ * lock held (bm_check). */
 static void check_region(check_ctx_t *ctx, bm_region_t *r) {
     size_t index = 0, pool_spans = 0, pool_chunks = 0;
     bool prev_pool = false;
@@ -220,6 +233,8 @@ static void check_region(check_ctx_t *ctx, bm_region_t *r) {
 
 
 
+/* O(free runs + chunks + non-full runs). Compares the arena's lists, trees and counters with
+ * what the region walk counted in ctx; each mismatch reported. Every lock held (bm_check). */
 static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     unsigned a = arena->index;
     long dirty_runs = bm_free_runs_validate(&arena->runs_dirty), clean_runs = bm_free_runs_validate(&arena->runs_clean);
@@ -268,7 +283,8 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
 enum { CACHE_VERIFY, CACHE_MARK, CACHE_UNMARK };
 
 /* The word and bit that mark a cached object: a small region's bitmap bit (clear while the
- * region is allocated), or the spare bit of a large run's head entry. NULL if obj is bad. */
+ * region is allocated), or the spare bit of a large run's head entry. NULL if obj is bad
+ * (reported). O(regions) to classify it; every lock held (bm_check). */
 static bm_pagemap_t *cached_object_flag(check_ctx_t *ctx, unsigned cls, void *obj, uintptr_t **word,
                                         uintptr_t *bit) {
     bm_ptr_info_t info;
@@ -291,7 +307,7 @@ static bm_pagemap_t *cached_object_flag(check_ctx_t *ctx, unsigned cls, void *ob
 
 /* VERIFY: each cached object is a live block of its class (bad ones are remembered).
  * MARK: sets each good object's flag; a flag already set means it is cached twice.
- * UNMARK: clears the flags again. */
+ * UNMARK: clears the flags again. O(regions); every lock held (bm_check). */
 static void check_cached_object(check_ctx_t *ctx, unsigned cls, void *obj, int pass) {
     if (pass != CACHE_VERIFY && check_is_bad(obj))
         return;
@@ -321,6 +337,8 @@ static void check_cached_object(check_ctx_t *ctx, unsigned cls, void *obj, int p
     }
 }
 
+/* O(cores x classes + cached objects x regions). One pass (VERIFY, MARK or UNMARK) over every
+ * core's cache; a bin holding more than its slots is reported and skipped. Every lock held. */
 static void check_caches(check_ctx_t *ctx, int pass) {
     for (unsigned core = 0; core < BM_MAX_CORES; core++) {
         bm_cache_t *cache = __atomic_load_n(&bm_state.caches[core], __ATOMIC_ACQUIRE);
@@ -343,6 +361,9 @@ static void check_caches(check_ctx_t *ctx, int pass) {
     }
 }
 
+/* O(heap size). Violations found, each reported; 0 before initialisation. Every lock taken
+ * (bm_lock_all), interrupts masked throughout. Not from an interrupt handler, nor while another
+ * core allocates or checks (caches are read unlocked, check_ctx is cleared before the locks). */
 unsigned bm_check(void) {
     if (!bm_is_ready())
         return 0;

@@ -32,6 +32,7 @@ typedef struct ctl_entry {
     size_t arg;        /* field offset or selector for shared readers */
 } ctl_entry_t;
 
+/* O(1). Bytes of a value of type t; 0 for T_VOID (actions) and any unknown type. Any context. */
 static size_t type_size(ctl_type_t t) {
     switch (t) {
     case T_BOOL:
@@ -53,12 +54,15 @@ static size_t type_size(ctl_type_t t) {
 
 /* ---- readers and writers ------------------------------------------------------------------ */
 
+/* version: O(1), no lock, any context; ix and arg unused, nothing to get wrong. */
 static int rd_version(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)ix, (void)arg;
     v->s = BM_VERSION;
     return 0;
 }
 
+/* epoch: the snapshot's, O(snapshot) under snapshot_lock (the first call takes the snapshot, as
+ * bm_stats_totals says); ix and arg unused. Not from an interrupt handler. */
 static int rd_epoch(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)ix, (void)arg;
     bm_totals_t t;
@@ -67,6 +71,8 @@ static int rd_epoch(const unsigned *ix, size_t arg, ctl_value_t *v) {
     return 0;
 }
 
+/* epoch write: any value takes a new snapshot (bm_stats_epoch_advance: O(arenas x bins +
+ * regions), pool, arena, base, snapshot locks one at a time). Not from an interrupt handler. */
 static int wr_epoch(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix, (void)arg, (void)v; /* any value: a write means "refresh" */
     bm_stats_epoch_advance();
@@ -75,6 +81,9 @@ static int wr_epoch(const unsigned *ix, size_t arg, const ctl_value_t *v) {
 
 enum { K_NARENAS, K_NNODES, K_PAGE, K_CHUNK, K_NBINS, K_NLARGE, K_THREAD_CORE };
 
+/* The arenas.* constants and thread.core, by arg (an unknown arg reads thread.core). O(1), no
+ * lock, any context; but arenas.nnodes reads the snapshot as rd_epoch does (snapshot_lock, not
+ * from an interrupt handler). */
 static int rd_const(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)ix;
     switch (arg) {
@@ -108,6 +117,8 @@ static int rd_const(const unsigned *ix, size_t arg, ctl_value_t *v) {
 
 enum { C_SIZE, C_NREGS, C_RUN_SIZE };
 
+/* arenas.bin.<i>.size/nregs/run_size by arg. O(1), no lock, any context; i not a small class:
+ * BM_ENOENT. */
 static int rd_bin_class(const unsigned *ix, size_t arg, ctl_value_t *v) {
     if (ix[0] >= BM_NSMALL)
         return BM_ENOENT;
@@ -121,6 +132,7 @@ static int rd_bin_class(const unsigned *ix, size_t arg, ctl_value_t *v) {
     return 0;
 }
 
+/* arenas.large.<i>.size. O(1), no lock, any context; i past the large classes: BM_ENOENT. */
 static int rd_large_class(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)arg;
     if (ix[0] >= BM_NCLASSES - BM_NSMALL)
@@ -129,6 +141,8 @@ static int rd_large_class(const unsigned *ix, size_t arg, ctl_value_t *v) {
     return 0;
 }
 
+/* arenas.dirty_max/dirty_min/purge_age/purge by arg: the live policy (relaxed loads). O(1), no
+ * lock, any context; nothing to get wrong. */
 static int rd_purge_param(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)ix;
     size_t value = bm_purge_get((bm_purge_param_t)arg);
@@ -143,6 +157,8 @@ static int rd_purge_param(const unsigned *ix, size_t arg, ctl_value_t *v) {
     return 0;
 }
 
+/* Sets the live purge policy. O(1), no lock (relaxed stores), any context; a value bm_purge_set
+ * refuses, or a mode neither "sync" nor "idle" (NULL included): BM_EINVAL. */
 static int wr_purge_param(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix;
     if (arg == BM_PURGE_DIRTY_MAX)
@@ -161,7 +177,8 @@ static int wr_purge_param(const unsigned *ix, size_t arg, const ctl_value_t *v) 
 }
 
 /* arena.<i>.purge: every dirty page of arena i now (one lock hold); i == narenas: every
- * arena, then the pooled chunks unless retain. */
+ * arena, then the pooled chunks unless retain; i above: BM_ENOENT. O(dirty runs) per arena
+ * lock hold, O(pool spans) under pool_lock, masked. Not from an interrupt handler. */
 static int act_arena_purge(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)arg, (void)v;
     if (ix[0] > bm_state.narenas)
@@ -178,6 +195,8 @@ static int act_arena_purge(const unsigned *ix, size_t arg, const ctl_value_t *v)
     return 0;
 }
 
+/* thread.arena: the calling core's arena (its cache's, or its binding before it has a cache).
+ * O(1), masked, no lock, any context; ix and arg unused. */
 static int rd_thread_arena(const unsigned *ix, size_t arg, ctl_value_t *v) {
     (void)ix, (void)arg;
     bm_irq_state_t irq = bm_port_irq_save();
@@ -187,8 +206,9 @@ static int rd_thread_arena(const unsigned *ix, size_t arg, ctl_value_t *v) {
     return 0;
 }
 
-/* Rebinds the calling core: its cache is flushed first, so what it allocates next comes from
- * the new arena (the flushed objects go back to their own arenas). */
+/* Rebinds the calling core, its cache flushed first so that what it allocates next comes from
+ * the new arena. O(cached objects), arena locks one at a time, masked: any context, as
+ * bm_cache_flush. Arena index >= narenas: BM_EINVAL; a caller with no core slot: BM_EPERM. */
 static int wr_thread_arena(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix, (void)arg;
     if (v->u >= bm_state.narenas)
@@ -207,15 +227,17 @@ static int wr_thread_arena(const unsigned *ix, size_t arg, const ctl_value_t *v)
     return 0;
 }
 
+/* thread.tcache.flush: bm_cache_flush. O(cached objects), arena locks one at a time, masked:
+ * any context, as bm_cache_flush; ix, arg and v unused. */
 static int act_thread_flush(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix, (void)arg, (void)v;
     bm_cache_flush();
     return 0;
 }
 
-/* tcache.flush_all: the caller's cache now; every other core's cache by request, honoured
- * by that core on its next slow path or bm_maintenance (a cache belongs to its core: flushing
- * it from here would race with that core's lock-free fast path). */
+/* tcache.flush_all: the caller's cache now, every other core's by a request it honours on its
+ * next slow path or bm_maintenance (flushing it from here would race with its lock-free fast
+ * path). O(own cache + cores), arena locks one at a time, as bm_cache_flush: any context. */
 static int act_flush_all(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix, (void)arg, (void)v;
     bm_cache_flush();
@@ -228,6 +250,7 @@ static int act_flush_all(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     return 0;
 }
 
+/* stats.peak_reset: the peak drops to the live bytes now. O(1), no lock, any context. */
 static int act_peak_reset(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix, (void)arg, (void)v;
     bm_stats_peak_reset();
@@ -248,23 +271,30 @@ typedef union ctl_buf {
  * (an index out of range is bad input, not an error). O(one summary), locks as stats.c says. */
 typedef const void *(*ctl_fill_t)(const unsigned *ix, ctl_buf_t *buf);
 
+/* stats.<total>: the snapshot, O(snapshot) under snapshot_lock (taken first if there is none);
+ * no index. Not from an interrupt handler. */
 static const void *fill_totals(const unsigned *ix, ctl_buf_t *buf) {
     (void)ix;
     bm_stats_totals(&buf->totals);
     return &buf->totals;
 }
 
+/* stats.peak_allocated, stats.largest_free: O(arenas + regions), each arena's lock then
+ * pool_lock, one at a time; no index. Not from an interrupt handler. */
 static const void *fill_live(const unsigned *ix, ctl_buf_t *buf) {
     (void)ix;
     bm_live_totals(&buf->live);
     return &buf->live;
 }
 
+/* stats.maintenance.*: the counters as they are. O(1), no lock, any context; no index. */
 static const void *fill_maint(const unsigned *ix, ctl_buf_t *buf) {
     (void)ix, (void)buf;
     return &bm_maint_stats;
 }
 
+/* stats.nodes.<id>.*: the snapshot (as fill_totals) plus O(nodes); NULL for an id no node has.
+ * Not from an interrupt handler. */
 static const void *fill_node(const unsigned *ix, ctl_buf_t *buf) {
     bm_stats_totals(&buf->totals);
     for (unsigned i = 0; i < buf->totals.nnodes; i++)
@@ -273,6 +303,8 @@ static const void *fill_node(const unsigned *ix, ctl_buf_t *buf) {
     return NULL;
 }
 
+/* stats.arenas.<i>.*: O(bins + log runs), one hold of arena i's lock; NULL for i >= narenas.
+ * Not from an interrupt handler. */
 static const void *fill_arena(const unsigned *ix, ctl_buf_t *buf) {
     if (ix[0] >= bm_state.narenas)
         return NULL;
@@ -280,6 +312,8 @@ static const void *fill_arena(const unsigned *ix, ctl_buf_t *buf) {
     return &buf->arena;
 }
 
+/* stats.arenas.<i>.bins.<j>.*: O(1), no lock (momentary counters), any context; NULL for i >=
+ * narenas or j not a small class. */
 static const void *fill_bin(const unsigned *ix, ctl_buf_t *buf) {
     if (ix[0] >= bm_state.narenas || ix[1] >= BM_NSMALL)
         return NULL;
@@ -287,6 +321,8 @@ static const void *fill_bin(const unsigned *ix, ctl_buf_t *buf) {
     return &buf->bin;
 }
 
+/* stats.cores.<i>.*: O(classes), no lock (momentary counters), any context; NULL for a core
+ * index out of range or without a cache. */
 static const void *fill_core(const unsigned *ix, ctl_buf_t *buf) {
     return bm_core_summarize(ix[0], &buf->core) ? &buf->core : NULL;
 }
@@ -308,7 +344,8 @@ static const struct ctl_group {
 
 #define GROUP_ARG(g, f) ((size_t)(g) << 16 | (f))
 
-/* arg: GROUP_ARG(group, field). One summary of the group, O(that summary). */
+/* arg: GROUP_ARG(group, field). One summary of the group, O(that summary), locked as its fill
+ * says (not from an interrupt handler, then); an index the fill refuses: BM_ENOENT. */
 static int rd_group(const unsigned *ix, size_t arg, ctl_value_t *v) {
     const struct ctl_group *g = &ctl_groups[arg >> 16];
     const bm_field_t *f = &g->list->fields[arg & 0xffff];
@@ -365,9 +402,9 @@ static const ctl_entry_t ctl_table[] = {
     /* every other stats.* name: ctl_groups */
 };
 
-/* '#' in the pattern matches a decimal index (at most 9 digits) captured into ix. rest NULL:
- * the whole name must match; else the pattern is a prefix and *rest the remainder of the
- * name. O(length of the name). */
+/* '#' in the pattern matches a decimal index captured into ix (no digit, over 9 digits or over
+ * CTL_MAX_INDEX indices: no match). rest NULL: the whole name must match; else the pattern is
+ * a prefix, *rest the remainder. O(length of the name), no lock, any context. */
 static bool ctl_match(const char *pattern, const char *name, unsigned *ix, const char **rest) {
     unsigned nix = 0;
     while (*pattern) {
@@ -392,7 +429,8 @@ static bool ctl_match(const char *pattern, const char *name, unsigned *ix, const
     return rest || *name == 0;
 }
 
-/* A stats.* name of a group: an entry made for it in *out (read-only, the field's type). */
+/* A stats.* name of a group: an entry made for it in *out (read-only, the field's type); NULL
+ * for no such name. O(groups x fields x name length), no lock, any context. */
 static const ctl_entry_t *ctl_group_entry(const char *name, unsigned *ix, ctl_entry_t *out) {
     for (size_t g = 0; g < sizeof ctl_groups / sizeof ctl_groups[0]; g++) {
         const char *leaf;
@@ -409,7 +447,8 @@ static const ctl_entry_t *ctl_group_entry(const char *name, unsigned *ix, ctl_en
     return NULL;
 }
 
-/* opt.<name>: read-only, typed by the option (bool, enumeration as text, number). */
+/* opt.<name>: read-only, typed by the option (bool, enumeration as text, number); an unknown
+ * name: BM_ENOENT. O(options x name length), no lock, any context. */
 static int ctl_opt(const char *name, ctl_type_t *type, ctl_value_t *v) {
     for (unsigned i = 0; i < bm_option_count(); i++) {
         if (!bm_text_is(name, bm_option_name(i)))

@@ -10,7 +10,8 @@
 
 #define BIT(d) ((uint32_t)1 << (d))
 
-/* O(1). */
+/* O(1). Starts e afresh (whatever it held is dropped); cb NULL: lines go to bm_port_log. No
+ * lock, any context: nothing is written yet. */
 void emit_init(emit_t *e, void (*cb)(void *opaque, const char *text), void *opaque, bool json) {
     __builtin_memset(e, 0, sizeof *e - sizeof e->buf);
     e->cb = cb;
@@ -18,7 +19,8 @@ void emit_init(emit_t *e, void (*cb)(void *opaque, const char *text), void *opaq
     e->json = json;
 }
 
-/* O(buffer). Without a callback each line goes to bm_port_log (which takes no newline). */
+/* O(buffer). Without a callback each line goes to bm_port_log (which takes no newline); with
+ * one, an empty buffer makes no call. No lock; not from an interrupt handler (the callback). */
 void emit_flush(emit_t *e) {
     if (!e->len && e->cb)
         return;
@@ -30,6 +32,8 @@ void emit_flush(emit_t *e) {
     e->len = 0;
 }
 
+/* O(1), O(buffer) when it flushes: the buffer is full, or a newline without a callback
+ * (bm_port_log takes whole lines). Any c. No lock; not from an interrupt handler (the callback). */
 static void out_char(emit_t *e, char c) {
     if (!e->cb && c == '\n') {
         emit_flush(e);
@@ -40,17 +44,21 @@ static void out_char(emit_t *e, char c) {
         emit_flush(e);
 }
 
+/* O(length of s). s as it is, not escaped, in either format (s must not be NULL). No lock; not
+ * from an interrupt handler (the callback). */
 void emit_raw(emit_t *e, const char *s) {
     while (*s)
         out_char(e, *s++);
 }
 
+/* O(n) spaces. No lock; not from an interrupt handler (the callback). */
 static void out_pad(emit_t *e, size_t n) {
     for (; n; n--)
         out_char(e, ' ');
 }
 
-/* v / 10 and v % 10 without a 64-bit division on 32-bit targets. */
+/* v / 10 and v % 10 without a 64-bit division on 32-bit targets (libgcc's would be linked).
+ * O(1), any v, no lock, any context. */
 static uint64_t div10(uint64_t v, unsigned *rem) {
 #if __SIZEOF_POINTER__ == 8
     *rem = (unsigned)(v % 10);
@@ -72,6 +80,9 @@ static uint64_t div10(uint64_t v, unsigned *rem) {
 #endif
 }
 
+/* O(digits + width). v in base 16, or 10 for any other base; '-' first when negative; padded to
+ * width (left: after; zero: zeros, which go before a sign). No lock; not from an interrupt
+ * handler (the callback). */
 static void out_number(emit_t *e, uint64_t v, bool negative, unsigned base, unsigned width, bool left, bool zero) {
     char digits[24];
     unsigned n = 0;
@@ -96,6 +107,9 @@ static void out_number(emit_t *e, uint64_t v, bool negative, unsigned base, unsi
     out_pad(e, pad);
 }
 
+/* O(fmt + output). The printf subset of emit.h; an unknown conversion, or a '%' ending fmt,
+ * prints '?'; arguments must match fmt and %s must not be NULL (as printf). No lock; not from an
+ * interrupt handler (the callback). */
 static void out_vprintf(emit_t *e, const char *fmt, va_list ap) {
     for (; *fmt; fmt++) {
         if (*fmt != '%') {
@@ -164,12 +178,15 @@ static void out_vprintf(emit_t *e, const char *fmt, va_list ap) {
 
 /* ---- JSON punctuation ------------------------------------------------------------------------ */
 
+/* O(depth). JSON: a new line indented one space per open container. No lock; not from an
+ * interrupt handler (the callback). */
 static void j_newline(emit_t *e) {
     out_char(e, '\n');
     out_pad(e, e->depth);
 }
 
-/* Before an element of the current container: the comma, and a new line unless inline. */
+/* Before an element of the current container: the comma, and a new line unless inline.
+ * O(depth). No lock; not from an interrupt handler (the callback). */
 static void j_element(emit_t *e, bool newline) {
     if (e->nonempty & BIT(e->depth))
         out_char(e, ',');
@@ -178,6 +195,8 @@ static void j_element(emit_t *e, bool newline) {
         j_newline(e);
 }
 
+/* O(length of s). s as a JSON string: quotes and backslashes escaped, control characters dropped
+ * (valid JSON without \u escapes). No lock; not from an interrupt handler (the callback). */
 static void j_string(emit_t *e, const char *s) {
     out_char(e, '"');
     for (; *s; s++) {
@@ -191,12 +210,15 @@ static void j_string(emit_t *e, const char *s) {
 
 /* ---- text lines ------------------------------------------------------------------------------ */
 
+/* O(1). Text: ends the open line, if any. No lock; not from an interrupt handler (the callback). */
 static void t_endline(emit_t *e) {
     if (e->line)
         out_char(e, '\n');
     e->line = false;
 }
 
+/* O(indent). Text: ends the open line and starts one, indented two spaces per headed
+ * container. No lock; not from an interrupt handler (the callback). */
 static void t_startline(emit_t *e) {
     t_endline(e);
     out_pad(e, 2 * (size_t)e->tdepth);
@@ -205,7 +227,8 @@ static void t_startline(emit_t *e) {
 
 /* ---- containers ------------------------------------------------------------------------------ */
 
-/* O(header). The root (depth 0) starts without a new line, so output begins with '{'. */
+/* O(header). The root (depth 0) starts without a new line, so output begins with '{'. At most
+ * 31 containers deep (one bit each in the masks). No lock; not from an interrupt handler. */
 static void open_container(emit_t *e, const char *key, const char *header, bool array, uint32_t *style) {
     if (e->json) {
         if (e->depth)
@@ -237,14 +260,21 @@ static void open_container(emit_t *e, const char *key, const char *header, bool 
     }
 }
 
+/* An object: open_container (O(header), at most 31 deep, no lock, not for interrupt handlers). */
 void emit_open_object(emit_t *e, const char *key, const char *header) { open_container(e, key, header, false, NULL); }
+/* An array: open_container (O(header), at most 31 deep, no lock, not for interrupt handlers). */
 void emit_open_array(emit_t *e, const char *key, const char *header) { open_container(e, key, header, true, NULL); }
+/* An object whose text reads " name:value": open_container (O(header), at most 31 deep, no
+ * lock, not from an interrupt handler). */
 void emit_open_options(emit_t *e, const char *key, const char *header) {
     open_container(e, key, header, false, &e->options);
 }
+/* A table row (text: header blank unless labels are due): open_container (O(header), at most
+ * 31 deep, no lock, not from an interrupt handler). */
 void emit_open_row(emit_t *e, const char *header) { open_container(e, NULL, header, false, &e->row); }
 
-/* O(indent). Closing more than was opened does nothing. Text: a headed container ends its line. */
+/* O(indent). Closing more than was opened does nothing. Text: a headed container ends its line.
+ * No lock; not from an interrupt handler (the callback). */
 void emit_close(emit_t *e) {
     if (!e->depth)
         return;
@@ -265,6 +295,7 @@ void emit_close(emit_t *e) {
 
 typedef enum { V_U64, V_BOOL, V_STR, V_PTR, V_MILLI } vtype_t;
 
+/* O(digits). Decimal digits of v, 1 for 0; any v. No lock, any context. */
 static size_t digits10(uint64_t v) {
     size_t n = 1;
     unsigned rem;
@@ -273,6 +304,9 @@ static size_t digits10(uint64_t v) {
     return n;
 }
 
+/* O(value). One value in text, or in JSON when quote (strings escaped, pointers quoted); an
+ * unknown type is written as thousandths; a V_STR s must not be NULL. No lock; not from an
+ * interrupt handler (the callback). */
 static void put_value(emit_t *e, vtype_t type, uint64_t v, const char *s, bool quote) {
     switch (type) {
     case V_U64:
@@ -303,7 +337,8 @@ static void put_value(emit_t *e, vtype_t type, uint64_t v, const char *s, bool q
     }
 }
 
-/* Characters put_value writes in text (table columns are right-aligned). */
+/* Characters put_value writes in text (table columns are right-aligned). O(its length); 0 for
+ * pointers (not in tables) and unknown types. No lock, any context. */
 static size_t value_len(vtype_t type, uint64_t v, const char *s) {
     switch (type) {
     case V_U64:
@@ -319,7 +354,8 @@ static size_t value_len(vtype_t type, uint64_t v, const char *s) {
     }
 }
 
-/* O(label + value). */
+/* O(label + value). One value: JSON leaves it out for a NULL key, text for a NULL label
+ * (layouts: emit.h). No lock; not from an interrupt handler (the callback). */
 static void kv(emit_t *e, const char *key, const char *label, vtype_t type, uint64_t v, const char *s) {
     if (e->json) {
         if (!key)
@@ -367,16 +403,28 @@ static void kv(emit_t *e, const char *key, const char *label, vtype_t type, uint
         out_char(e, ')');
 }
 
+/* A decimal value, through kv: O(label + digits), NULL key or label left out of that format.
+ * No lock; not from an interrupt handler (the callback). */
 void emit_kv_u64(emit_t *e, const char *key, const char *label, uint64_t v) { kv(e, key, label, V_U64, v, NULL); }
+/* true or false, through kv: O(label), NULL key or label left out of that format. No lock; not
+ * from an interrupt handler (the callback). */
 void emit_kv_bool(emit_t *e, const char *key, const char *label, bool v) { kv(e, key, label, V_BOOL, v, NULL); }
+/* A string (JSON: escaped), through kv: O(label + v), v must not be NULL, NULL key or label left
+ * out of that format. No lock; not from an interrupt handler (the callback). */
 void emit_kv_str(emit_t *e, const char *key, const char *label, const char *v) { kv(e, key, label, V_STR, 0, v); }
+/* 0x and hex digits (JSON: as a string), through kv: O(label), NULL key or label left out of that
+ * format. No lock; not from an interrupt handler (the callback). */
 void emit_kv_ptr(emit_t *e, const char *key, const char *label, uintptr_t v) { kv(e, key, label, V_PTR, v, NULL); }
+/* Thousandths as 0.123, through kv: O(label + digits), NULL key or label left out of that
+ * format. No lock; not from an interrupt handler (the callback). */
 void emit_kv_milli(emit_t *e, const char *key, const char *label, unsigned milli) {
     kv(e, key, label, V_MILLI, milli, NULL);
 }
 
 /* ---- format-specific output ------------------------------------------------------------------ */
 
+/* O(fmt + output). Text only (JSON: nothing): a line at the current indent, fmt as out_vprintf
+ * reads it. No lock; not from an interrupt handler (the callback). */
 void emit_text_line(emit_t *e, const char *fmt, ...) {
     if (e->json)
         return;
@@ -387,6 +435,8 @@ void emit_text_line(emit_t *e, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* O(fmt + output). JSON only (text: nothing): a raw element after its comma, on a new line when
+ * newline, fmt as out_vprintf reads it. No lock; not from an interrupt handler (the callback). */
 void emit_json_item(emit_t *e, bool newline, const char *fmt, ...) {
     if (!e->json)
         return;
@@ -397,9 +447,11 @@ void emit_json_item(emit_t *e, bool newline, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* O(1). Text: the next row writes its labels, true; JSON has none: false. No lock, any context. */
 bool emit_head_begin(emit_t *e) {
     e->head = !e->json;
     return e->head;
 }
 
+/* O(1). Rows write their values again. No lock, any context. */
 void emit_head_end(emit_t *e) { e->head = false; }

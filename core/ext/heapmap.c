@@ -81,6 +81,8 @@ static unsigned map_collect(bm_region_t *r, size_t index, bm_arena_t *arena, siz
     return n;
 }
 
+/* O(1). A run's character in the text bar; an unknown kind reads as metadata. No lock, any
+ * context. */
 static char map_cell_char(const map_run_t *run) {
     switch (run->kind) {
     case 'F':
@@ -94,7 +96,9 @@ static char map_cell_char(const map_run_t *run) {
     }
 }
 
-/* One arena chunk: its runs (JSON, when runs), page counts, and its bar (text, when runs). */
+/* One arena chunk: its runs (JSON, when runs), page counts, and its bar (text, when runs).
+ * O(chunk pages), the arena's lock per MAP_RUNBUF runs (map_collect), written between holds;
+ * a chunk that changes hands meanwhile is marked changed. Not from an interrupt handler. */
 static void print_arena_chunk(emit_t *e, bm_region_t *r, size_t index, bm_arena_t *arena, bool runs) {
     map_run_t buf[MAP_RUNBUF];
     size_t page = 0, pages[4] = {0, 0, 0, 0}, dirty = 0, nruns = 0; /* pages: F S L M */
@@ -144,7 +148,8 @@ static void print_arena_chunk(emit_t *e, bm_region_t *r, size_t index, bm_arena_
     emit_close(e);
 }
 
-/* A pool span or a huge block: chunks index..index+len-1. */
+/* A pool span or a huge block: chunks index..index+len-1, its object left open for the
+ * caller's values. O(1), no lock; not from an interrupt handler (the callback). */
 static void print_span(emit_t *e, size_t index, size_t len, const char *type) {
     emit_open_object(e, NULL, "chunk");
     emit_kv_u64(e, "chunk", "", index);
@@ -153,7 +158,9 @@ static void print_span(emit_t *e, size_t index, size_t len, const char *type) {
 }
 
 /* One region's chunk table; *spans counts spans written (at most BM_STATS_MAP_SPANS), *detailed
- * arena chunks (with their runs up to BM_STATS_MAP_CHUNKS). Returns false when cut short. */
+ * arena chunks (with their runs up to BM_STATS_MAP_CHUNKS). Returns false when cut short; an
+ * entry changing meanwhile is skipped. O(granted chunks + detailed chunks x pages), pool_lock
+ * briefly, arena locks as print_arena_chunk takes them. Not from an interrupt handler. */
 static bool print_region(emit_t *e, unsigned i, unsigned *spans, unsigned *detailed) {
     bm_region_t *r = &bm_state.regions[i];
     bm_irq_state_t irq = bm_port_irq_save();
@@ -223,7 +230,8 @@ static bool print_region(emit_t *e, unsigned i, unsigned *spans, unsigned *detai
 }
 
 /* O(spans + detailed chunks x pages), bounded by BM_STATS_MAP_SPANS and BM_STATS_MAP_CHUNKS;
- * one lock hold at a time (pool lock, or an arena lock per MAP_RUNBUF runs). */
+ * one lock hold at a time (pool lock, or an arena lock per MAP_RUNBUF runs). Not from an
+ * interrupt handler. */
 void bm_print_heap_map(emit_t *e) {
     unsigned spans = 0, detailed = 0;
     bool complete = true;

@@ -29,8 +29,9 @@ static int maint_busy;
 
 /* ---- bm_maintenance ------------------------------------------------------------------------- */
 
-/* O(classes + arenas x BM_MAINT_RUNS + BM_MAINT_SPANS). Not from an interrupt handler (it may
- * purge through the release hook). */
+/* O(classes + objects flushed + arenas x BM_MAINT_RUNS + BM_MAINT_SPANS); nothing before
+ * initialisation. One lock at a time: arena locks (the cache trim's, then each arena's, raw),
+ * then pool_lock. Not from an interrupt handler (it may purge through the release hook). */
 void bm_maintenance(void) {
     if (!bm_is_ready())
         return;

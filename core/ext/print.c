@@ -12,7 +12,8 @@
 #include "emit.h"
 
 /* Writes a group's fields from base; a dotted name opens a nested object named by its
- * prefix (fields of one prefix stand together in the list). O(fields). */
+ * prefix (fields of one prefix stand together in the list; a prefix of 16 characters or more
+ * is not split off). O(fields). No lock; not from an interrupt handler (the callback). */
 static void print_fields(emit_t *e, const bm_field_list_t *list, const void *base) {
     char group[16] = "";
     for (unsigned i = 0; i < list->n; i++) {
@@ -44,6 +45,8 @@ static void print_fields(emit_t *e, const bm_field_list_t *list, const void *bas
         emit_close(e);
 }
 
+/* O(classes). Version, geometry and (JSON only) the class table; t is the snapshot. No lock;
+ * not from an interrupt handler (the callback). */
 static void print_header(emit_t *e, const bm_totals_t *t) {
     emit_text_line(e, "___ baremalloc %s statistics ___", BM_VERSION);
     emit_kv_str(e, "version", NULL, BM_VERSION);
@@ -67,7 +70,8 @@ static void print_header(emit_t *e, const bm_totals_t *t) {
     emit_close(e);
 }
 
-/* In text the options read as an options string: " name:value". */
+/* In text the options read as an options string: " name:value". O(options), no lock; not
+ * from an interrupt handler (the callback). */
 static void print_options(emit_t *e) {
     emit_open_options(e, "options", "options:");
     for (unsigned i = 0; i < bm_option_count(); i++) {
@@ -83,6 +87,8 @@ static void print_options(emit_t *e) {
     emit_close(e);
 }
 
+/* O(arenas + regions). The snapshot's totals, the live ones (each arena's lock, then pool_lock,
+ * one at a time), the purge policy and maintenance counters. Not from an interrupt handler. */
 static void print_totals(emit_t *e, const bm_totals_t *t) {
     bm_live_totals_t live;
     bm_live_totals(&live);
@@ -102,6 +108,7 @@ static void print_totals(emit_t *e, const bm_totals_t *t) {
     emit_close(e);
 }
 
+/* O(nodes), from the snapshot t. No lock; not from an interrupt handler (the callback). */
 static void print_nodes(emit_t *e, const bm_totals_t *t) {
     emit_open_array(e, "nodes", NULL);
     for (unsigned i = 0; i < t->nnodes; i++) {
@@ -113,7 +120,8 @@ static void print_nodes(emit_t *e, const bm_totals_t *t) {
     emit_close(e);
 }
 
-/* One table row per bin ever used; in text the first row is preceded by the labels. */
+/* One table row per bin ever used; in text the first row is preceded by the labels. O(fields),
+ * no lock (util: 0 for a bin with no runs); not from an interrupt handler (the callback). */
 static void print_bin(emit_t *e, unsigned j, const bm_bin_summary_t *s) {
     const bm_class_info_t *ci = &bm_classes[j];
     emit_open_row(e, "bins:");
@@ -127,6 +135,8 @@ static void print_bin(emit_t *e, unsigned j, const bm_bin_summary_t *s) {
     emit_close(e);
 }
 
+/* O(bins), no lock (momentary counters); bins never used are left out, text puts the labels
+ * before the first row. Not from an interrupt handler (the callback). */
 static void print_bins(emit_t *e, bm_arena_t *arena) {
     bool head = false;
     emit_open_array(e, "bins", NULL);
@@ -145,6 +155,8 @@ static void print_bins(emit_t *e, bm_arena_t *arena) {
     emit_close(e);
 }
 
+/* O(arenas x bins): each arena summarised in one hold of its lock, then written (bins: its bin
+ * table too). Not from an interrupt handler. */
 static void print_arenas(emit_t *e, bool bins) {
     emit_open_array(e, "arenas", NULL);
     for (unsigned a = 0; a < bm_state.narenas; a++) {
@@ -160,6 +172,8 @@ static void print_arenas(emit_t *e, bool bins) {
     emit_close(e);
 }
 
+/* O(cores x classes), no lock (momentary counters); cores without a cache are left out. Not
+ * from an interrupt handler (the callback). */
 static void print_cores(emit_t *e) {
     emit_open_array(e, "cores", NULL);
     for (unsigned c = 0; c < BM_MAX_CORES; c++) {

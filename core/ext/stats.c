@@ -151,6 +151,8 @@ void bm_live_totals(bm_live_totals_t *out) {
 static bm_lock_t snapshot_lock = BM_LOCK_INITIALIZER;
 static bm_totals_t snapshot; /* epoch 0: never taken */
 
+/* O(nodes). Node id's entry in t, added if new; NULL once BM_MAX_REGIONS are listed (cannot
+ * happen: every node has a region). No lock, any context. */
 static bm_node_totals_t *node_entry(bm_totals_t *t, unsigned id) {
     for (unsigned i = 0; i < t->nnodes; i++)
         if (t->nodes[i].id == id)
@@ -162,6 +164,8 @@ static bm_node_totals_t *node_entry(bm_totals_t *t, unsigned id) {
     return n;
 }
 
+/* O(arenas x bins + regions). Fills t afresh (epoch 0): pool_lock, each arena's lock (through
+ * bm_arena_summarize), then base_lock, one at a time. Not from an interrupt handler. */
 static void totals_compute(bm_totals_t *t) {
     __builtin_memset(t, 0, sizeof *t);
     bm_irq_state_t irq = bm_port_irq_save();

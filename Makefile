@@ -29,7 +29,9 @@ VARIANT_CC_tsan := clang
 VARIANT_FLAGS_tsan := -O1 -fsanitize=thread
 VARIANT_CC_debug := $(HOST_CC)
 VARIANT_FLAGS_debug := -O1 -DBM_DEBUG_LOCKS
-VARIANTS := kernel small unchecked asan tsan debug
+VARIANT_CC_hardened := $(HOST_CC)
+VARIANT_FLAGS_hardened := -O2 -DBM_HARDENING=2
+VARIANTS := kernel small unchecked asan tsan debug hardened
 
 # Each variant compiles the core once: build/host/<variant>/obj/<source path>.o (object paths
 # mirror source paths, so sources in subfolders of core/ work), archived in
@@ -82,6 +84,9 @@ TESTS_unchecked := $(filter-out test_api test_ownership test_stdnames test_print
 TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
 TESTS_tsan := test_units test_threads test_init_race
 TESTS_debug := $(filter-out test_print,$(HOST_TESTS)) test_locks
+# hardened (BM_HARDENING=2) runs the API-level tests; the others read internals (usable size
+# equal to the class size, fast-path counters) that level 2 changes on purpose.
+TESTS_hardened := test_api test_ownership test_hardening test_random test_threads test_config test_stdnames test_init_race
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \

@@ -14,6 +14,8 @@
 /* ---- malloc -------------------------------------------------------------------------------------- */
 
 void *bm_malloc(size_t size) {
+    if (BM_HARDENING >= 2) /* every block gets its fill checked and its canary */
+        return bm_alloc_slow(size, 0);
     if (BM_LIKELY(size <= BM_LOOKUP_MAX)) {
         unsigned cls = bm_lookup_class(size);
         bm_irq_state_t irq = bm_port_irq_save();
@@ -25,7 +27,7 @@ void *bm_malloc(size_t size) {
             void *p = *head;
             bm_port_irq_restore(irq);
 #if BM_FREE_CHECKS
-            bm_mark_allocated(p);
+            bm_block_handout(p, bm_classes[cls].size);
 #endif
             BM_EXPOSE(p, size, bm_classes[cls].size);
             return p;
@@ -57,7 +59,7 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
         return false;
     }
 #if BM_FREE_CHECKS
-    bm_mark_freed(ptr);
+    bm_block_retire(ptr, bm_classes[cls].size);
 #endif
     head[-1] = ptr;
 #if defined(__x86_64__) || defined(__i386__)
@@ -101,7 +103,7 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
 
 void bm_free(void *ptr) {
     bm_pagemap_t pm;
-    if (BM_LIKELY(free_lookup(ptr, &pm))) {
+    if (BM_HARDENING < 2 && BM_LIKELY(free_lookup(ptr, &pm))) { /* level 2: every canary checked */
         if (BM_LIKELY(free_fast(ptr, pm, bm_pm_class(pm))))
             return;
         bm_free_uncached(ptr, pm);
@@ -137,7 +139,7 @@ BM_NOINLINE static void free_sized_slow(void *ptr, size_t size) {
 
 void bm_free_sized(void *ptr, size_t size) {
     bm_pagemap_t pm = 0;
-    if (BM_LIKELY(size <= BM_LOOKUP_MAX) && BM_LIKELY(free_lookup(ptr, &pm))) {
+    if (BM_HARDENING < 2 && BM_LIKELY(size <= BM_LOOKUP_MAX) && BM_LIKELY(free_lookup(ptr, &pm))) {
         unsigned cls = bm_lookup_class(size);
         if ((!BM_FREE_CHECKS || BM_LIKELY(bm_pm_class(pm) == cls)) && BM_LIKELY(free_fast(ptr, pm, cls)))
             return;
@@ -207,19 +209,25 @@ void *bm_realloc(void *ptr, size_t size) {
         return NULL;
     }
     unsigned old_cls = old.cls;
-    size_t old_size = old.usable;
+    size_t old_size = old.usable, served = bm_request_size(size); /* level 2: + the canary */
+#if BM_HARDENING >= 2
+    if (old_cls < BM_NCLASSES && !bm_harden_canary_intact(ptr, bm_classes[old_cls].size)) {
+        bm_report("write past the end of a block (its canary was overwritten), found by realloc", ptr);
+        bm_harden_canary_set(ptr, bm_classes[old_cls].size); /* reported once, not again by the free */
+    }
+#endif
     /* Keep the alignment the old block may have been asked for. Nothing records it, so the
      * address is the evidence, believed up to what the old block's kind makes plausible: a
      * small block's class alignment; half a chunk for a large run; for a huge block, its chunk
      * alignment while it stays huge, and a page when it shrinks below that (so a huge block
      * realloc'ed to a few bytes does not keep a chunk). */
     uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
-    size_t cap = old_cls == BM_NCLASSES       ? (size > BM_LARGE_MAX ? BM_CHUNK : BM_PAGE)
+    size_t cap = old_cls == BM_NCLASSES       ? (served > BM_LARGE_MAX ? BM_CHUNK : BM_PAGE)
                  : bm_class_is_small(old_cls) ? bm_classes[old_cls].align
                                               : BM_CHUNK / 2;
     size_t align = addr_align < cap ? addr_align : cap;
-    if (size <= BM_LARGE_MAX && old_cls < BM_NCLASSES) {
-        unsigned new_cls = bm_size_to_class(size);
+    if (served <= BM_LARGE_MAX && old_cls < BM_NCLASSES) {
+        unsigned new_cls = bm_size_to_class(served);
         if (align > BM_PAGE && new_cls < BM_NSMALL)
             new_cls = BM_NSMALL; /* over-page alignment: only large runs (or chunks) have it */
         while (bm_classes[new_cls].align < align && align <= BM_PAGE)
@@ -238,11 +246,14 @@ void *bm_realloc(void *ptr, size_t size) {
                 done = bm_arena_large_grow(arena, ptr, new_cls);
             bm_port_irq_restore(irq);
             if (done) {
+#if BM_HARDENING >= 2
+                bm_harden_canary_set(ptr, bm_classes[new_cls].size);
+#endif
                 BM_EXPOSE(ptr, size, bm_classes[new_cls].size);
                 return ptr;
             }
         }
-    } else if (size > BM_LARGE_MAX && old_cls == BM_NCLASSES && size <= old_size) {
+    } else if (served > BM_LARGE_MAX && old_cls == BM_NCLASSES && size <= old_size) {
         bm_irq_state_t irq = bm_port_irq_save();
         bm_huge_shrink(ptr, old.region, size);
         bm_port_irq_restore(irq);

@@ -50,7 +50,7 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
     char *reg = (char *)run + ci->reg0;
 #pragma GCC unroll 4
     for (unsigned i = 0; i < ci->nregs; i++, reg += ci->size)
-        bm_mark_freed(reg);
+        bm_block_retire(reg, ci->size);
 #endif
     size_t words = BM_BITMAP_WORDS(ci->nregs);
     for (size_t w = 0; w < words; w++) {
@@ -139,7 +139,10 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
         return false;
     }
 #if BM_FREE_CHECKS
-    bm_mark_freed(ptr); /* already there when a cache flushes it; not when freed straight here */
+    /* Marked already when a cache flushes it (and its fill, at level 2, is evidence to keep);
+     * not when freed straight here. */
+    if (bm_first_word(ptr) != bm_freed_key(ptr))
+        bm_block_retire(ptr, ci->size);
 #endif
     BM_POISON(ptr, ci->size);
     run->bitmap[index / BM_BITMAP_BITS] |= mask;
@@ -260,6 +263,6 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
         return out->kind = BM_PTR_BAD;
     }
     out->cls = cls;
-    out->usable = bm_classes[cls].size;
+    out->usable = bm_classes[cls].size - BM_CANARY_BYTES;
     return out->kind = bm_class_is_small(cls) ? BM_PTR_SMALL : BM_PTR_LARGE;
 }

@@ -22,12 +22,27 @@
  *                                 tens of KiB: a chunk header is 512 B, the smallest unit a
  *                                 large allocation takes is 256 B. */
 
-/* Free-path checks on the fast path: the pointer lies in an arena chunk of a known region,
- * is the start of a region of its class (division-free test), and does not carry the freed
- * key. 0 trusts the caller: a few instructions faster; the arena still checks every pointer
- * that reaches it. */
-#ifndef BM_FREE_CHECKS
-#define BM_FREE_CHECKS 1
+/* Hardening level (docs/HARDENING.md has each level's cost):
+ *   0  trusts the caller: no freed mark, no fast-path checks (the arena still checks every
+ *      pointer that reaches it). The fastest; a bad free can give a block two owners.
+ *   1  the default: every free, realloc and usable_size of a pointer that is not a live
+ *      block's start is reported and ignored, on any core (the freed mark, internal.h; the
+ *      fast path checks the pointer's chunk, region start and mark).
+ *   2  debugging and security: level 1, plus a canary word at the end of every small and
+ *      large block, checked when the block is freed or reallocated (writes past the end), and
+ *      freed blocks filled with a pattern (their first BM_HARDEN_FILL_MAX bytes) that is
+ *      checked when the block is handed out again (writes after free). Every malloc and free
+ *      takes the slow path; a block's usable size is its class size minus the canary.
+ * -DBM_FREE_CHECKS=0 (the older knob) still means level 0. */
+#ifndef BM_HARDENING
+#if defined(BM_FREE_CHECKS) && !BM_FREE_CHECKS
+#define BM_HARDENING 0
+#else
+#define BM_HARDENING 1
+#endif
+#endif
+#ifndef BM_HARDEN_FILL_MAX /* level 2: bytes of a freed block filled and checked (O(this)) */
+#define BM_HARDEN_FILL_MAX 4096
 #endif
 
 /* Count fast-path allocation hits per core (stats.cores.<c>.hits): off by default because it
@@ -163,6 +178,10 @@
 #define BM_CHUNK_PAGES (BM_CHUNK >> BM_LG_PAGE)
 /* Bytes of the chunk header before its page map (tools/gen_size_classes.py assumes 64). */
 #define BM_CHUNK_HEADER_FIXED_BYTES 64
+/* What the hardening level turns on. */
+#undef BM_FREE_CHECKS
+#define BM_FREE_CHECKS (BM_HARDENING >= 1)
+#define BM_CANARY_BYTES (BM_HARDENING >= 2 ? sizeof(uintptr_t) : 0)
 /* The tcache_slots option's upper bound. */
 #define BM_TCACHE_SLOTS_MAX 1024
 

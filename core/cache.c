@@ -188,7 +188,19 @@ static void *alloc_attempt(bm_cache_t *cache, bm_arena_t *arena, size_t size, si
 
 /* The block handed out: the freed key cleared, exactly size bytes exposed to ASan. A macro:
  * without ASan, usable (possibly a call) is not evaluated. */
-#if BM_FREE_CHECKS
+#if BM_HARDENING >= 2
+/* Level 2: the block's class decides its fill and canary (a huge block has neither). */
+static void *handed_out_hardened(void *p) {
+    bm_ptr_info_t info;
+    bm_ptr_kind_t kind = bm_ptr_classify(p, &info);
+    if (kind == BM_PTR_SMALL || kind == BM_PTR_LARGE)
+        bm_block_handout(p, bm_classes[info.cls].size);
+    else
+        bm_mark_allocated(p);
+    return p;
+}
+#define handed_out(p, size, usable) handed_out_hardened(p)
+#elif BM_FREE_CHECKS
 #define handed_out(p, size, usable) (bm_mark_allocated(p), BM_EXPOSE((p), (size), (usable)), (p))
 #else
 #define handed_out(p, size, usable) (BM_EXPOSE((p), (size), (usable)), (p))
@@ -204,6 +216,7 @@ void *bm_alloc_slow(size_t size, size_t align) {
     }
     if (size == 0)
         size = 1;
+    size = bm_request_size(size); /* level 2: room for the canary */
     bm_irq_state_t irq = bm_port_irq_save();
     bm_cache_t *cache = current_cache();
     bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_this_core());
@@ -305,7 +318,7 @@ static void cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
         nflush = nflush > BM_TCACHE_BATCH_MAX ? BM_TCACHE_BATCH_MAX : nflush;
         cache_bin_flush(cache, cls, nflush ? nflush : 1);
     }
-    bm_mark_freed(ptr);
+    bm_block_retire(ptr, bm_classes[cls].size);
     BM_POISON(ptr, bm_classes[cls].size);
     *--bin->head = ptr;
 }
@@ -386,6 +399,10 @@ void bm_free_slow(void *ptr) {
         bm_huge_free(ptr, info.region, info.entry);
         break;
     default:
+#if BM_HARDENING >= 2
+        if (!bm_harden_canary_intact(ptr, bm_classes[info.cls].size))
+            bm_report("write past the end of a block (its canary was overwritten); freed all the same", ptr);
+#endif
         free_class(cache, ptr, info.cls);
         break;
     }

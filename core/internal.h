@@ -512,6 +512,52 @@ BM_INLINE void bm_mark_freed(void *ptr) { *(uintptr_t *)ptr = bm_freed_key(ptr);
  * fast path (a common pattern: malloc, fill later or never, free). */
 BM_INLINE void bm_mark_allocated(void *ptr) { *(uintptr_t *)ptr = 0; }
 #endif
+
+/* Hardening level 2 (state.c; bm_config.h): a freed block's fill pattern, checked when it is
+ * handed out again, and the canary word at the end of its class size. */
+#if BM_HARDENING >= 2
+#ifdef BM_ASAN
+#error "BM_HARDENING 2 and AddressSanitizer check the same misuse: build one or the other"
+#endif
+void bm_harden_fill(void *ptr, size_t size);             /* O(min(size, BM_HARDEN_FILL_MAX)) */
+void bm_harden_check_fill(const void *ptr, size_t size); /* same; reports a write after free */
+void bm_harden_canary_set(void *ptr, size_t size);       /* O(1) */
+bool bm_harden_canary_intact(const void *ptr, size_t size);
+#endif
+
+/* O(1) (level 2: O(fill)). A block of class size `size` leaves the program: the freed mark,
+ * and at level 2 the fill. */
+BM_INLINE void bm_block_retire(void *ptr, size_t size) {
+    bm_mark_freed(ptr);
+#if BM_HARDENING >= 2
+    bm_harden_fill(ptr, size);
+#else
+    (void)size;
+#endif
+}
+
+/* O(1) (level 2: O(fill)). A small or large block of class size `size` is handed out: at
+ * level 2 a small block's fill is checked first and its canary written; then the mark is
+ * cleared. (A large block's pages may have been other blocks since a cache filled them, so a
+ * mark found on one proves nothing about its fill.) */
+BM_INLINE void bm_block_handout(void *ptr, size_t size) {
+#if BM_HARDENING >= 2
+    if (size <= BM_SMALL_MAX && bm_first_word(ptr) == bm_freed_key(ptr))
+        bm_harden_check_fill(ptr, size);
+    bm_harden_canary_set(ptr, size);
+#else
+    (void)size;
+#endif
+    bm_mark_allocated(ptr);
+}
+
+/* The size to serve for a request of size bytes: at level 2 room for the canary, unless the
+ * request then outgrows the large classes (a huge block has no canary). */
+BM_INLINE size_t bm_request_size(size_t size) {
+    if (!BM_CANARY_BYTES || size > BM_LARGE_MAX)
+        return size;
+    return size <= BM_LARGE_MAX - BM_CANARY_BYTES ? size + BM_CANARY_BYTES : BM_LARGE_MAX + 1;
+}
 /* ---------------------------------------------------------------------------------------
  * Global state (state.c).
  * ------------------------------------------------------------------------------------- */

@@ -26,6 +26,46 @@ bm_cache_t *bm_core_local_table[BM_MAX_CORES] = {[0 ... BM_MAX_CORES - 1] = &bm_
  * unguessable. */
 void bm_freed_secret_init(void) { bm_freed_secret = (BM_FREED_KEY ^ bm_port_entropy()) | 1; }
 
+/* ---- hardening level 2 ---------------------------------------------------------------------- */
+
+#if BM_HARDENING >= 2
+#define FILL_WORD (~(uintptr_t)0 / 0xff * 0xdb)
+
+/* Words of a block of class size `size` that the fill covers (the first is the freed mark). */
+static size_t fill_words(size_t size) {
+    return (size < BM_HARDEN_FILL_MAX ? size : BM_HARDEN_FILL_MAX) / sizeof(uintptr_t);
+}
+
+/* O(min(size, BM_HARDEN_FILL_MAX)). Any context (no lock). */
+void bm_harden_fill(void *ptr, size_t size) {
+    uintptr_t *word = ptr;
+    for (size_t i = 1, n = fill_words(size); i < n; i++)
+        word[i] = FILL_WORD;
+}
+
+/* O(min(size, BM_HARDEN_FILL_MAX)). Reports once if the fill changed since the free. */
+void bm_harden_check_fill(const void *ptr, size_t size) {
+    const uintptr_t *word = ptr;
+    for (size_t i = 1, n = fill_words(size); i < n; i++) {
+        if (word[i] != FILL_WORD) {
+            bm_report("block written after it was freed (its fill pattern changed before it was handed out again)", ptr);
+            return;
+        }
+    }
+}
+
+/* The canary: the last word of the class size, derived from the secret and the address. */
+static uintptr_t *canary_slot(const void *ptr, size_t size) {
+    return (uintptr_t *)((char *)ptr + size - sizeof(uintptr_t));
+}
+
+void bm_harden_canary_set(void *ptr, size_t size) { *canary_slot(ptr, size) = ~bm_freed_key(ptr); }
+
+bool bm_harden_canary_intact(const void *ptr, size_t size) {
+    return *canary_slot(ptr, size) == ~bm_freed_key(ptr);
+}
+#endif
+
 /* ---- size classes ------------------------------------------------------------------------ */
 
 /* Large classes by length in pages, built at initialisation, so sizing a large request is a

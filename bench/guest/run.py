@@ -47,13 +47,17 @@ VARIANTS = [
      ["BOARD_SRCS=" + M3_BOARD_SRCS, "CORE_SRCS=", "PORT_SRCS="], QEMU_M3),
     # Diagnostics, not the headline: baremalloc with its per-core cache covering the trace's
     # sizes up to 4 KiB (run-time option; the small geometry's default is 256 B), and with
-    # the smaller build flags (MIN_FLAGS: -Os; NOCHECK_FLAGS: also no free-path checks).
+    # the smaller build flags (MIN_FLAGS: -Os; NOCHECK_FLAGS: also no free-path checks, hardening
+    # level 0), and at hardening level 2.
     ("mps2-an385", "baremalloc-tcache4k",
      ["BOARD_SRCS=" + M3_BOARD_SRCS, "EXTRA_CFLAGS+=-DBENCH_CONF=\\\"tcache_max:4096\\\""], QEMU_M3),
     ("mps2-an385", "baremalloc-Os",
      ["BOARD_SRCS=" + M3_BOARD_SRCS, "EXTRA_CFLAGS+=MIN_FLAGS"], QEMU_M3),
     ("mps2-an385", "baremalloc-nocheck",
      ["BOARD_SRCS=" + M3_BOARD_SRCS, "EXTRA_CFLAGS+=NOCHECK_FLAGS"], QEMU_M3),
+    # hardening level 2 (canaries, freed-block fill, every call on the slow path), -O2
+    ("mps2-an385", "baremalloc-hardened",
+     ["BOARD_SRCS=" + M3_BOARD_SRCS, "EXTRA_CFLAGS+=-DBM_HARDENING=2"], QEMU_M3),
     ("mps2-an385", "newlib-nano",
      ["BOARD_SRCS=" + M3_BOARD_SRCS, "CORE_SRCS=", "PORT_SRCS=", "NEWLIB=nano"], QEMU_M3),
     ("virt-aarch64", "baremalloc",

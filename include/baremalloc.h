@@ -34,7 +34,7 @@ struct bm_page_source; /* port/bm_port.h */
 
 /* Run-time configuration for bm_init. Zero/NULL fields take the compile-time defaults. */
 typedef struct bm_config {
-    const struct bm_page_source *sources; /* NULL: the port's default sources */
+    const struct bm_page_source *sources; /* NULL (with nsources 0): the port's default sources */
     unsigned nsources;
     const char *options; /* "narenas:2,tcache_max:1024"; NULL: bm_malloc_conf / environment */
     /* NULL: the port's bm_port_error. Called for every bad pointer and heap inconsistency
@@ -47,7 +47,11 @@ typedef struct bm_config {
 
 /* Explicit initialisation. Returns 0, or an error code (BM_EINVAL: bad config; BM_EBUSY:
  * already initialised; BM_ENOMEM: the page sources cannot hold the allocator's metadata).
- * O(chunk-table size). Not from an interrupt handler. */
+ * Bad config: sources NULL with nsources > 0, sources with nsources 0, a source with a NULL
+ * base, size 0 or a range that wraps, or two sources that overlap; the reason goes to the
+ * port's log hook (as a bad option's does), and nothing changes, so a correct bm_init may
+ * follow. O(nsources^2) for that check, then O(chunk-table size). Not from an interrupt
+ * handler. */
 int bm_init(const bm_config_t *config);
 
 /* Options string the application may define, read at initialisation (like jemalloc's

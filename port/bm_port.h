@@ -200,7 +200,8 @@ void bm_port_error(const char *msg, const void *addr);
 
 /* Configuration warnings and statistics text; msg is one line without a newline.
  * Context: during initialisation (rejected options, a page source larger than the chunk
- * table covers: init in progress, interrupts masked, no lock), and from bm_stats_print
+ * table covers: init in progress, interrupts masked, no lock), from bm_init refusing its page
+ * sources (before initialisation starts: no lock, not masked), and from bm_stats_print
  * without a write callback (the caller's context, between lock holds: no lock, not masked).
  * Must not allocate from baremalloc (at initialisation the allocating call would wait for
  * the initialisation for ever). */

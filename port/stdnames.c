@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "baremalloc.h"
 #include "bm_port.h"
@@ -55,9 +56,14 @@ STD_API int posix_memalign(void **memptr, size_t alignment, size_t size) {
 /* 4096-aligned bm_aligned_alloc: bounded; NULL with errno ENOMEM. Any thread, not from a
  * signal handler. */
 STD_API void *valloc(size_t size) { return bm_aligned_alloc(4096, size); }
-/* valloc of size rounded up to 4096: bounded (a size within 4095 of SIZE_MAX wraps to 0 and
- * gets a minimum block). Any thread, not from a signal handler. */
-STD_API void *pvalloc(size_t size) { return bm_aligned_alloc(4096, (size + 4095) & ~(size_t)4095); }
+/* valloc of size rounded up to 4096: bounded; NULL with errno ENOMEM. A size within 4095 of
+ * SIZE_MAX, whose rounding would wrap (to a minimum block), saturates to SIZE_MAX instead,
+ * which the core refuses as any size too large (errno and bm_last_error as for every failure).
+ * Any thread, not from a signal handler. */
+STD_API void *pvalloc(size_t size) {
+    size_t pages = size > SIZE_MAX - 4095 ? SIZE_MAX : (size + 4095) & ~(size_t)4095;
+    return bm_aligned_alloc(4096, pages);
+}
 /* bm_usable_size: O(1); 0 for NULL, and for a bad pointer, which is reported. Any thread. */
 STD_API size_t malloc_usable_size(void *ptr) { return bm_usable_size(ptr); }
 /* bm_free_sized: O(1) on a cache hit, else bounded; a size over the block's is reported, the

@@ -71,7 +71,9 @@ void *bm_calloc(size_t n, size_t size);
 /* realloc: resize keeping the contents up to the smaller size and the alignment the block
  * was allocated with. realloc(NULL, n) is bm_malloc(n). realloc(p, 0) frees p and returns a
  * minimum-size block (as malloc(0)), never NULL on success. On failure returns NULL and p is
- * untouched. A bad p is reported through the error hook and NULL returned. Bounded + copy. */
+ * untouched. A bad p (not a live block's start: foreign, interior, already freed), whatever
+ * the size, 0 included, is reported once through the error hook and NULL returned
+ * (BM_EINVAL); nothing is freed or allocated. Bounded + copy. */
 void *bm_realloc(void *ptr, size_t size);
 
 /* free: free(NULL) does nothing. A pointer that is not the start of a live block (foreign,

@@ -26,15 +26,15 @@
  * O(1), any thread (errno is the thread's). */
 void bm_port_set_errno(int code) { errno = code; }
 
-/* bm_realloc: bounded plus the copy; NULL with errno (a bad ptr: EINVAL, reported). Any thread;
- * not from a signal handler (host masking is a no-op: its thread may hold the lock). */
+/* bm_realloc: bounded plus the copy; NULL with errno (a bad ptr, whatever the size: EINVAL,
+ * reported, nothing freed). Any thread; not from a signal handler (host masking is a no-op:
+ * its thread may hold the lock). */
 STD_API void *realloc(void *ptr, size_t size) {
-    /* realloc(p, 0) has freed p whatever it returns: a NULL there (no minimum-size block)
-     * does not report a failure through errno. */
     if (ptr && size == 0) {
         int saved = errno;
         void *p = bm_realloc(ptr, size);
-        errno = saved;
+        if (p || bm_last_error() != BM_EINVAL)
+            errno = saved;
         return p;
     }
     return bm_realloc(ptr, size);

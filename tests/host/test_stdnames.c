@@ -103,6 +103,29 @@ TEST(stdnames_size_arithmetic_does_not_wrap) {
     CHECK_EQ(test_error_reports, 0);
 }
 
+/* realloc of a bad pointer, to 0 as to any size: NULL, EINVAL, one report; of a good one to 0:
+ * a block, errno untouched. */
+TEST(stdnames_realloc_of_a_bad_pointer) {
+    static char not_heap[64];
+    void *volatile bad = not_heap + 16; /* volatile: hide it from GCC's -Wfree-nonheap-object */
+    unsigned start = test_error_reports;
+    size_t sizes[] = {0, 16, 100000};
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned before = test_error_reports;
+        errno = 0;
+        CHECK(realloc(bad, sizes[i]) == NULL);
+        CHECK_EQ(errno, EINVAL);
+        CHECK_EQ(test_error_reports, before + 1);
+    }
+    errno = 0;
+    void *p = realloc(malloc(100), 0);
+    CHECK(is_ours(p));
+    CHECK_EQ(errno, 0);
+    free(p);
+    CHECK_EQ(test_error_reports, start + 3);
+    test_error_reports = start; /* the other cases count from 0 and expect none */
+}
+
 static void *thread_body(void *arg) {
     (void)arg;
     for (int i = 0; i < 20000; i++)

@@ -140,8 +140,9 @@ void bm_postfork_child(unsigned keep_core);
 #define BM_ENOENT 2
 #define BM_EPERM 1
 
-/* The last error code set on the calling core (BM_ENOMEM, BM_EINVAL); the standard-name
- * wrappers copy it to errno. */
+/* The last error code set on the calling core (BM_ENOMEM, BM_EINVAL), 0 if none: per thread
+ * on the host port, on every thread (beyond its BM_MAX_CORES slots too); the standard-name
+ * wrappers copy it to errno. O(1); any context. */
 int bm_last_error(void);
 
 /* ---------------------------------------------------------------------------------------

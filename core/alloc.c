@@ -196,17 +196,20 @@ int bm_posix_memalign(void **memptr, size_t alignment, size_t size) {
     return 0;
 }
 
+/* Bounded, plus the copy when the block moves. A bad ptr (not a live block's start: foreign,
+ * interior, already freed), whatever the size, 0 included: classified first, reported once,
+ * NULL with BM_EINVAL, nothing freed or allocated. From an interrupt handler as bm_alloc_slow. */
 void *bm_realloc(void *ptr, size_t size) {
     if (!ptr)
         return bm_malloc(size);
-    if (size == 0) {
-        bm_free(ptr);
-        return bm_malloc(0);
-    }
     bm_ptr_info_t old;
     if (!block_classify_or_report(ptr, &old)) {
         bm_set_error(BM_EINVAL);
         return NULL;
+    }
+    if (size == 0) {
+        bm_free(ptr);
+        return bm_malloc(0);
     }
     unsigned old_cls = old.cls;
     size_t old_size = old.usable, served = bm_request_size(size); /* level 2: + the canary */

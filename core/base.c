@@ -202,9 +202,44 @@ static int init_once(const bm_config_t *config, bool explicit_call) {
     return err;
 }
 
+/* O(n^2) in n = nsources (a handful): every pair is compared, no sort, no memory needed. Any
+ * context; reads config only. NULL when config's page sources can be used, else why not: a
+ * NULL array with a count, an array with none, a source with a NULL base, size 0 or a range
+ * past the end of the address space, or two sources sharing a byte (the same region twice
+ * would be carved twice). */
+static const char *sources_refused(const bm_config_t *config) {
+    const bm_page_source_t *src = config->sources;
+    unsigned n = config->nsources;
+    if (!src)
+        return n ? "baremalloc: bm_init: sources is NULL but nsources is not 0; nothing initialised" : NULL;
+    if (n == 0)
+        return "baremalloc: bm_init: sources given but nsources is 0; nothing initialised";
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t base = (uintptr_t)src[i].base;
+        if (!base)
+            return "baremalloc: bm_init: a page source has a NULL base; nothing initialised";
+        if (src[i].size == 0)
+            return "baremalloc: bm_init: a page source has size 0; nothing initialised";
+        if (src[i].size - 1 > UINTPTR_MAX - base)
+            return "baremalloc: bm_init: a page source wraps past the end of the address space; nothing initialised";
+        for (unsigned j = 0; j < i; j++) {
+            uintptr_t other = (uintptr_t)src[j].base; /* [other, other + size) checked above */
+            if (base - other < src[j].size || other - base < src[i].size)
+                return "baremalloc: bm_init: two page sources overlap; nothing initialised";
+        }
+    }
+    return NULL;
+}
+
+/* O(n^2) in page sources to check them, then O(chunk-table size) once. Bad config (see
+ * sources_refused): BM_EINVAL, the reason logged through bm_port_log like a bad option, and
+ * nothing changed, so a correct bm_init may follow. Not from an interrupt handler. */
 int bm_init(const bm_config_t *config) {
-    if (config && config->sources && config->nsources == 0)
+    const char *refused = config ? sources_refused(config) : NULL;
+    if (refused) {
+        bm_port_log(refused);
         return BM_EINVAL;
+    }
     return init_once(config, true);
 }
 

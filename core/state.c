@@ -16,7 +16,6 @@ uintptr_t bm_freed_secret = BM_FREED_KEY; /* seeded by bm_freed_secret_init */
 size_t bm_fast_region_span;
 const bm_pagemap_t **bm_fast_region_maps;
 bm_ctentry_t *bm_fast_region_table;
-static int core_error[BM_MAX_CORES];
 
 #ifndef BM_PORT_HAS_CORE_LOCAL
 bm_cache_t *bm_core_local_table[BM_MAX_CORES] = {[0 ... BM_MAX_CORES - 1] = &bm_cache_unset};
@@ -105,16 +104,32 @@ bm_error_hook_t bm_set_error_hook(bm_error_hook_t hook) {
     return __atomic_exchange_n(&bm_state.error_hook, hook, __ATOMIC_ACQ_REL);
 }
 
-void bm_set_error(int code) {
+/* Where the calling context's last error code lives: the port's per-context slot (a thread's
+ * own on the host port, slot or not), or this core's entry; NULL for a core id past the table
+ * (a port breaking bm_port_core_id's contract). O(1), any context. */
+#ifdef BM_PORT_HAS_ERROR_LOCAL
+BM_INLINE int *error_slot(void) { return bm_port_error_local(); }
+#else
+static int core_error[BM_MAX_CORES];
+BM_INLINE int *error_slot(void) {
     unsigned core = bm_this_core();
-    if (core < BM_MAX_CORES)
-        core_error[core] = code;
+    return core < BM_MAX_CORES ? &core_error[core] : NULL;
+}
+#endif
+
+/* O(1) plus the errno hook. Records code for the caller's bm_last_error and hands it to
+ * bm_port_set_errno. Any context (an interrupt handler's failure records on its core). */
+void bm_set_error(int code) {
+    int *slot = error_slot();
+    if (slot)
+        *slot = code;
     bm_port_set_errno(code);
 }
 
+/* O(1), any context; 0 when the caller has no error recorded. */
 int bm_last_error(void) {
-    unsigned core = bm_this_core();
-    return core < BM_MAX_CORES ? core_error[core] : 0;
+    int *slot = error_slot();
+    return slot ? *slot : 0;
 }
 
 /* ---- arenas by core -------------------------------------------------------------------------- */

@@ -34,7 +34,7 @@ struct bm_page_source; /* port/bm_port.h */
 
 /* Run-time configuration for bm_init. Zero/NULL fields take the compile-time defaults. */
 typedef struct bm_config {
-    const struct bm_page_source *sources; /* NULL: the port's default sources */
+    const struct bm_page_source *sources; /* NULL (with nsources 0): the port's default sources */
     unsigned nsources;
     const char *options; /* "narenas:2,tcache_max:1024"; NULL: bm_malloc_conf / environment */
     /* NULL: the port's bm_port_error. Called for every bad pointer and heap inconsistency
@@ -47,7 +47,11 @@ typedef struct bm_config {
 
 /* Explicit initialisation. Returns 0, or an error code (BM_EINVAL: bad config; BM_EBUSY:
  * already initialised; BM_ENOMEM: the page sources cannot hold the allocator's metadata).
- * O(chunk-table size). Not from an interrupt handler. */
+ * Bad config: sources NULL with nsources > 0, sources with nsources 0, a source with a NULL
+ * base, size 0 or a range that wraps, or two sources that overlap; the reason goes to the
+ * port's log hook (as a bad option's does), and nothing changes, so a correct bm_init may
+ * follow. O(nsources^2) for that check, then O(chunk-table size). Not from an interrupt
+ * handler. */
 int bm_init(const bm_config_t *config);
 
 /* Options string the application may define, read at initialisation (like jemalloc's
@@ -67,7 +71,9 @@ void *bm_calloc(size_t n, size_t size);
 /* realloc: resize keeping the contents up to the smaller size and the alignment the block
  * was allocated with. realloc(NULL, n) is bm_malloc(n). realloc(p, 0) frees p and returns a
  * minimum-size block (as malloc(0)), never NULL on success. On failure returns NULL and p is
- * untouched. A bad p is reported through the error hook and NULL returned. Bounded + copy. */
+ * untouched. A bad p (not a live block's start: foreign, interior, already freed), whatever
+ * the size, 0 included, is reported once through the error hook and NULL returned
+ * (BM_EINVAL); nothing is freed or allocated. Bounded + copy. */
 void *bm_realloc(void *ptr, size_t size);
 
 /* free: free(NULL) does nothing. A pointer that is not the start of a live block (foreign,
@@ -134,8 +140,9 @@ void bm_postfork_child(unsigned keep_core);
 #define BM_ENOENT 2
 #define BM_EPERM 1
 
-/* The last error code set on the calling core (BM_ENOMEM, BM_EINVAL); the standard-name
- * wrappers copy it to errno. */
+/* The last error code set on the calling core (BM_ENOMEM, BM_EINVAL), 0 if none: per thread
+ * on the host port, on every thread (beyond its BM_MAX_CORES slots too); the standard-name
+ * wrappers copy it to errno. O(1); any context. */
 int bm_last_error(void);
 
 /* ---------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
  *   - page sources: address ranges the core carves chunks from (bm_port_default_sources);
  *   - the calling core's index and the core count (bm_port_core_id, bm_port_core_count);
  *   - optionally a per-core pointer slot the core keeps its cache pointer in
- *     (bm_port_core_local);
+ *     (bm_port_core_local), and a per-context slot for bm_last_error's code
+ *     (bm_port_error_local);
  *   - interrupt/preemption masking and a CPU relax hint (inline, per architecture, port/arch/);
  *   - the error and log hooks (bm_port_error, bm_port_log), optionally errno
  *     (bm_port_set_errno) and memory nodes (bm_port_core_node).
@@ -135,10 +136,12 @@ uintptr_t bm_port_entropy(void);
  * index its own table with the id on every fast path, unchecked: an id >= BM_MAX_CORES reads
  * and writes past that table (memory corruption). With a core-local slot (the host port),
  * BM_MAX_CORES is the "no slot" answer: that caller is served without a cache, from the
- * arena core 0 is bound to, and bm_last_error does not record for it.
+ * arena core 0 is bound to; bm_last_error is right for it when the port also keeps the error
+ * code per context (BM_PORT_HAS_ERROR_LOCAL, as the host port does), and reads 0 otherwise.
  * Context: from every allocator entry point: on the fast and slow paths with interrupts
- * masked and no lock held, and unmasked (bm_set_error on a failure path, bm_last_error,
- * bm_ctl's thread.* names); with -DBM_DEBUG_LOCKS also inside every lock acquire and release.
+ * masked and no lock held, and unmasked (bm_set_error on a failure path and bm_last_error,
+ * unless the port keeps the error code per context; bm_ctl's thread.* names); with
+ * -DBM_DEBUG_LOCKS also inside every lock acquire and release.
  * Must not allocate, take a lock, or block; it should be a few instructions (a register read,
  * a per-CPU variable). */
 unsigned bm_port_core_id(void);
@@ -163,8 +166,18 @@ unsigned bm_port_core_node(unsigned core);
  * Context: every fast path, interrupts masked, no lock; inline, no call. */
 struct bm_cache;
 extern struct bm_cache bm_cache_unset;
+
+/* Optional: an int slot private to the calling context (a thread, on a hosted port), where the
+ * core records the code bm_last_error returns. A port whose contexts can outnumber the core
+ * slots or move between them (hosted threads) defines BM_PORT_HAS_ERROR_LOCAL and provides
+ * bm_port_error_local() inline in its own header (port/host.h: a thread-local); otherwise the
+ * core keeps one code per core, indexed by bm_port_core_id(), which is right on bare metal
+ * (an interrupt handler's failed call records on its core's).
+ * Context: the failure path of any API call, after its masked section, and bm_last_error: no
+ * lock held, interrupts as the caller had them; inline, no call, no allocation. */
 #ifdef BM_PORT_HOST
-#include "host.h" /* BM_PORT_HAS_CORE_LOCAL, bm_port_core_local, the lock backoff */
+#include "host.h" /* BM_PORT_HAS_CORE_LOCAL, bm_port_core_local, bm_port_error_local, the lock
+                     backoff */
 #endif
 
 /* ---------------------------------------------------------------------------------------
@@ -200,7 +213,8 @@ void bm_port_error(const char *msg, const void *addr);
 
 /* Configuration warnings and statistics text; msg is one line without a newline.
  * Context: during initialisation (rejected options, a page source larger than the chunk
- * table covers: init in progress, interrupts masked, no lock), and from bm_stats_print
+ * table covers: init in progress, interrupts masked, no lock), from bm_init refusing its page
+ * sources (before initialisation starts: no lock, not masked), and from bm_stats_print
  * without a write callback (the caller's context, between lock holds: no lock, not masked).
  * Must not allocate from baremalloc (at initialisation the allocating call would wait for
  * the initialisation for ever). */

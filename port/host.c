@@ -35,6 +35,7 @@
 #endif
 
 __thread struct bm_cache *bm_host_core_local = &bm_cache_unset;
+__thread int bm_host_last_error;
 static __thread int host_slot = -1;
 /* Set once the thread's exit destructor ran: glibc may still free memory for it afterwards (a
  * dlerror message in __libc_thread_freeres, a detached thread's TLS vectors), and a slot taken

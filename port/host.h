@@ -16,6 +16,13 @@ struct bm_cache;
 extern __thread struct bm_cache *bm_host_core_local;
 static inline struct bm_cache **bm_port_core_local(void) { return &bm_host_core_local; }
 
+/* A thread's last error code (bm_last_error): thread-local too, so that a thread beyond the
+ * BM_MAX_CORES slots has one, and a thread taking over a slot does not read the previous
+ * holder's. O(1), inline, any context. */
+#define BM_PORT_HAS_ERROR_LOCAL 1
+extern __thread int bm_host_last_error;
+static inline int *bm_port_error_local(void) { return &bm_host_last_error; }
+
 /* A waiter on a busy spinlock spins a little, then yields the CPU (the holder is probably a
  * preempted thread): port/bm_lock.h's test-and-test-and-set lock calls it between reads. */
 void bm_host_lock_backoff(unsigned *spins);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "baremalloc.h"
 #include "bm_port.h"
@@ -25,15 +26,15 @@
  * O(1), any thread (errno is the thread's). */
 void bm_port_set_errno(int code) { errno = code; }
 
-/* bm_realloc: bounded plus the copy; NULL with errno (a bad ptr: EINVAL, reported). Any thread;
- * not from a signal handler (host masking is a no-op: its thread may hold the lock). */
+/* bm_realloc: bounded plus the copy; NULL with errno (a bad ptr, whatever the size: EINVAL,
+ * reported, nothing freed). Any thread; not from a signal handler (host masking is a no-op:
+ * its thread may hold the lock). */
 STD_API void *realloc(void *ptr, size_t size) {
-    /* realloc(p, 0) has freed p whatever it returns: a NULL there (no minimum-size block)
-     * does not report a failure through errno. */
     if (ptr && size == 0) {
         int saved = errno;
         void *p = bm_realloc(ptr, size);
-        errno = saved;
+        if (p || bm_last_error() != BM_EINVAL)
+            errno = saved;
         return p;
     }
     return bm_realloc(ptr, size);
@@ -55,9 +56,14 @@ STD_API int posix_memalign(void **memptr, size_t alignment, size_t size) {
 /* 4096-aligned bm_aligned_alloc: bounded; NULL with errno ENOMEM. Any thread, not from a
  * signal handler. */
 STD_API void *valloc(size_t size) { return bm_aligned_alloc(4096, size); }
-/* valloc of size rounded up to 4096: bounded (a size within 4095 of SIZE_MAX wraps to 0 and
- * gets a minimum block). Any thread, not from a signal handler. */
-STD_API void *pvalloc(size_t size) { return bm_aligned_alloc(4096, (size + 4095) & ~(size_t)4095); }
+/* valloc of size rounded up to 4096: bounded; NULL with errno ENOMEM. A size within 4095 of
+ * SIZE_MAX, whose rounding would wrap (to a minimum block), saturates to SIZE_MAX instead,
+ * which the core refuses as any size too large (errno and bm_last_error as for every failure).
+ * Any thread, not from a signal handler. */
+STD_API void *pvalloc(size_t size) {
+    size_t pages = size > SIZE_MAX - 4095 ? SIZE_MAX : (size + 4095) & ~(size_t)4095;
+    return bm_aligned_alloc(4096, pages);
+}
 /* bm_usable_size: O(1); 0 for NULL, and for a bad pointer, which is reported. Any thread. */
 STD_API size_t malloc_usable_size(void *ptr) { return bm_usable_size(ptr); }
 /* bm_free_sized: O(1) on a cache hit, else bounded; a size over the block's is reported, the

@@ -278,6 +278,87 @@ TEST(foreign_pointers_are_reported) {
     bm_free(again);
 }
 
+/* What the calling core's cache holds, class by class, and the arenas' allocated bytes (which
+ * count cached blocks): both the same after a call that allocated nothing. */
+typedef struct alloc_mark {
+    void **heads[BM_NCLASSES];
+    size_t allocated;
+} alloc_mark_t;
+
+static void alloc_mark(alloc_mark_t *mark) {
+    bm_cache_t *cache = *bm_core_local();
+    for (unsigned cls = 0; cls < BM_NCLASSES; cls++)
+        mark->heads[cls] = cache->bins[cls].head;
+    mark->allocated = bm_stats_allocated();
+}
+
+static bool alloc_mark_same(const alloc_mark_t *a, const alloc_mark_t *b) {
+    return memcmp(a->heads, b->heads, sizeof a->heads) == 0 && a->allocated == b->allocated;
+}
+
+/* realloc(bad, n), n = 0 as much as any other: one report, NULL, BM_EINVAL, nothing allocated
+ * (realloc(bad, 0) used to report the free and hand out a minimum-size block). */
+static void realloc_bad_case(void *bad, size_t old_size) {
+    size_t sizes[] = {0, 8, old_size, 100000};
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        CHECK(bm_calloc(SIZE_MAX, 2) == NULL); /* bm_last_error: BM_ENOMEM, nothing allocated */
+        alloc_mark_t before, after;
+        alloc_mark(&before);
+        unsigned reports = test_error_reports;
+        void *p = bm_realloc(bad, sizes[i]);
+        alloc_mark(&after);
+        CHECK(p == NULL);
+        CHECK_EQ(test_error_reports, reports + 1);
+        CHECK_EQ(bm_last_error(), BM_EINVAL);
+        if (!alloc_mark_same(&before, &after)) {
+            test_failures_in_case++;
+            fprintf(stderr, "  FAILED: realloc(%p, %zu) allocated\n", bad, sizes[i]);
+        }
+    }
+}
+
+TEST(realloc_of_a_bad_pointer_returns_null_and_allocates_nothing) {
+    static char not_heap[64];
+    char *small = bm_malloc(48), *large = bm_malloc(50000), *huge = bm_malloc(6 << 20);
+    char *keep = bm_malloc(48); /* keeps the run of the freed small blocks */
+    CHECK(small && large && huge && keep);
+    test_fill(small, 48, 9);
+    realloc_bad_case(not_heap + 16, 48);
+    realloc_bad_case(small + 16, 32);     /* interior of a small block */
+    realloc_bad_case(large + 4096, 4096); /* interior page of a large block */
+    realloc_bad_case(huge + 4096, 4096);  /* inside a huge block */
+    CHECK(test_verify(small, 48, 9));     /* the real block left alone */
+    bm_free(small);
+    bm_free(large);
+    bm_free(huge);
+    bm_cache_flush();
+    /* freed blocks: small and large in this core's cache, small back in its run, large and
+     * huge back in their arena or pool */
+    char *cached = bm_malloc(48), *cached_large = bm_malloc(20000);
+    char *in_run = bm_malloc(48), *large_freed = bm_malloc(300000), *huge_freed = bm_malloc(5 << 20);
+    bm_free(in_run);
+    bm_cache_flush();
+    bm_free(cached);
+    bm_free(cached_large);
+    bm_free(large_freed);
+    bm_free(huge_freed);
+    realloc_bad_case(cached, 48);
+    realloc_bad_case(cached_large, 20000);
+    realloc_bad_case(in_run, 48);
+    realloc_bad_case(large_freed, 300000);
+    realloc_bad_case(huge_freed, 5 << 20);
+    CHECK_EQ(bm_check(), 0);
+    bm_free(keep);
+    unsigned reports = test_error_reports;
+    void *p = bm_realloc(bm_malloc(100), 0); /* a good pointer: freed, a minimum-size block */
+    CHECK(p != NULL);
+    p = bm_realloc(p, 5000);
+    CHECK(p != NULL);
+    bm_free(p);
+    CHECK_EQ(test_error_reports, reports);
+    CHECK_EQ(bm_check(), 0);
+}
+
 TEST(no_report_for_valid_use) {
     unsigned before = test_error_reports;
     void *ptrs[1000];

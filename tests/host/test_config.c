@@ -53,6 +53,29 @@ TEST(config_error_hook_from_config_is_used) {
     CHECK_EQ(test_error_reports, before + 1);
 }
 
+#if BM_FREE_CHECKS /* -DBM_FREE_CHECKS=0 trusts the caller: realloc does not look for freed blocks */
+/* Caches off: a freed small block went straight back to its run; realloc of it, to size 0
+ * as to any other, is reported and NULL (to 0 it used to report the free and hand out a
+ * block). */
+TEST(config_realloc_of_a_freed_block_without_cache_is_reported) {
+    char *p = bm_malloc(48), *keep = bm_malloc(48);
+    bm_free(p);
+    size_t sizes[] = {0, 48, 1000};
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned before = test_error_reports;
+        CHECK(bm_realloc(p, sizes[i]) == NULL);
+        CHECK_EQ(test_error_reports, before + 1);
+    }
+    unsigned before = test_error_reports;
+    void *q = bm_realloc(keep, 48);
+    CHECK(q == keep);
+    bm_free(q);
+    CHECK_EQ(test_error_reports, before);
+    CHECK_EQ(bm_stats_allocated(), 0);
+    CHECK_EQ(bm_check(), 0);
+}
+#endif
+
 int main(void) {
     bm_config_t config = {.options = "narenas:3,tcache:false,tcache_slots:0,unknown_thing:4",
                           .error_hook = test_count_error};

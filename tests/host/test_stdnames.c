@@ -67,6 +67,65 @@ TEST(stdnames_set_errno) {
     CHECK_EQ(errno, EINVAL);
 }
 
+/* Sizes whose page rounding, or any other size arithmetic in the wrappers, would wrap past
+ * SIZE_MAX: NULL with ENOMEM, never a small block (pvalloc(SIZE_MAX - 10) was one page). */
+TEST(stdnames_size_arithmetic_does_not_wrap) {
+    size_t sizes[] = {too_big, too_big - 10, too_big - 4094, too_big - 4095, too_big / 2 + 1};
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t size = sizes[i];
+        errno = 0;
+        CHECK(pvalloc(size) == NULL);
+        CHECK_EQ(errno, ENOMEM);
+        errno = 0;
+        CHECK(valloc(size) == NULL);
+        CHECK_EQ(errno, ENOMEM);
+        errno = 0;
+        CHECK(memalign(4096, size) == NULL);
+        CHECK_EQ(errno, ENOMEM);
+        errno = 0;
+        CHECK(aligned_alloc(4096, size) == NULL);
+        CHECK_EQ(errno, ENOMEM);
+        errno = 0;
+        CHECK(calloc(size, 2) == NULL && calloc(2, size) == NULL);
+        CHECK_EQ(errno, ENOMEM);
+        void *p = malloc(10);
+        errno = 0;
+        CHECK(realloc(p, size) == NULL);
+        CHECK_EQ(errno, ENOMEM);
+        free(p);
+        p = (void *)1;
+        CHECK_EQ(posix_memalign(&p, 4096, size), ENOMEM);
+        CHECK(p == (void *)1);
+    }
+    void *page = pvalloc(too_big - too_big + 1); /* the rounding still rounds: one page */
+    CHECK(is_ours(page) && ((uintptr_t)page & 4095) == 0 && malloc_usable_size(page) >= 4096);
+    free(page);
+    CHECK_EQ(test_error_reports, 0);
+}
+
+/* realloc of a bad pointer, to 0 as to any size: NULL, EINVAL, one report; of a good one to 0:
+ * a block, errno untouched. */
+TEST(stdnames_realloc_of_a_bad_pointer) {
+    static char not_heap[64];
+    void *volatile bad = not_heap + 16; /* volatile: hide it from GCC's -Wfree-nonheap-object */
+    unsigned start = test_error_reports;
+    size_t sizes[] = {0, 16, 100000};
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned before = test_error_reports;
+        errno = 0;
+        CHECK(realloc(bad, sizes[i]) == NULL);
+        CHECK_EQ(errno, EINVAL);
+        CHECK_EQ(test_error_reports, before + 1);
+    }
+    errno = 0;
+    void *p = realloc(malloc(100), 0);
+    CHECK(is_ours(p));
+    CHECK_EQ(errno, 0);
+    free(p);
+    CHECK_EQ(test_error_reports, start + 3);
+    test_error_reports = start; /* the other cases count from 0 and expect none */
+}
+
 static void *thread_body(void *arg) {
     (void)arg;
     for (int i = 0; i < 20000; i++)

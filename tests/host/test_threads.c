@@ -142,6 +142,72 @@ TEST(threads_first_calls_race_into_init) {
     CHECK_EQ(bm_stats_allocated(), 0);
 }
 
+/* bm_last_error on a thread beyond the BM_MAX_CORES host slots (served without a cache) and
+ * on a thread that takes over a slot: each reads its own last error, not 0 nor another
+ * thread's. */
+static pthread_barrier_t slots_full, slots_release;
+
+static void *slot_holder(void *arg) {
+    (void)arg;
+    bm_free(bm_malloc(8)); /* takes a slot if one is left */
+    pthread_barrier_wait(&slots_full);
+    pthread_barrier_wait(&slots_release);
+    return NULL;
+}
+
+static void *last_error_probe(void *arg) {
+    int *seen = arg;
+    seen[0] = bm_last_error(); /* none yet on this thread */
+    seen[1] = bm_malloc(SIZE_MAX) == NULL ? bm_last_error() : -1;
+    seen[2] = bm_aligned_alloc(3, 16) == NULL ? bm_last_error() : -1;
+    void *p = bm_malloc(100);
+    seen[3] = p != NULL && bm_last_error() == BM_EINVAL; /* a success leaves it */
+    bm_free(p);
+    seen[4] = (int)bm_port_core_id();
+    return NULL;
+}
+
+static void probe_last_error(int *seen) {
+    pthread_t t;
+    pthread_create(&t, NULL, last_error_probe, seen);
+    pthread_join(t, NULL);
+    CHECK_EQ(seen[0], 0);
+    CHECK_EQ(seen[1], BM_ENOMEM);
+    CHECK_EQ(seen[2], BM_EINVAL);
+    CHECK_EQ(seen[3], 1);
+}
+
+TEST(threads_last_error_is_per_thread_beyond_the_slots) {
+    pthread_t holders[BM_MAX_CORES];
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    pthread_barrier_init(&slots_full, NULL, BM_MAX_CORES + 1);
+    pthread_barrier_init(&slots_release, NULL, BM_MAX_CORES + 1);
+    bm_free(bm_malloc(8)); /* this thread holds a slot too: every slot is taken below */
+    unsigned started = 0;
+    for (; started < BM_MAX_CORES; started++)
+        if (pthread_create(&holders[started], &attr, slot_holder, NULL) != 0)
+            break;
+    CHECK_EQ(started, BM_MAX_CORES);
+    if (started == BM_MAX_CORES) {
+        pthread_barrier_wait(&slots_full);
+        int seen[5];
+        probe_last_error(seen);
+        CHECK_EQ(seen[4], BM_MAX_CORES); /* it really had no slot */
+        pthread_barrier_wait(&slots_release);
+    }
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(holders[i], NULL);
+    int seen[5];
+    probe_last_error(seen); /* on a slot an exited thread left, last error EINVAL there */
+    probe_last_error(seen);
+    CHECK(seen[4] < BM_MAX_CORES);
+    pthread_attr_destroy(&attr);
+    bm_cache_flush();
+    CHECK_EQ(bm_check(), 0);
+}
+
 int main(void) {
     bm_set_error_hook(test_count_error);
     return test_main();

@@ -82,21 +82,22 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
     uintptr_t offset = addr - bm_fast_region_base;
     if (BM_UNLIKELY(offset >= bm_fast_region_span))
         return false;
-    *pm = bm_fast_region_maps[offset >> BM_LG_CHUNK][(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
+    *pm = bm_fast_region_maps[offset >> BM_LG_CHUNK][(offset & BM_CHUNK_MASK) >> BM_LG_PAGE];
     return true;
 #elif BM_FREE_CHECKS
     uintptr_t offset = addr - bm_fast_region_base;
     if (BM_UNLIKELY(offset >= bm_fast_region_span) ||
         BM_UNLIKELY(bm_ct_type(bm_fast_region_table[offset >> BM_LG_CHUNK]) != BM_CT_ARENA))
         return false;
-    *pm = bm_chunk_of(ptr)->map[(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
+    *pm = ((bm_chunk_t *)(bm_fast_region_base + (offset & ~(uintptr_t)BM_CHUNK_MASK)))->map[(offset & BM_CHUNK_MASK) >> BM_LG_PAGE];
     return true;
 #else
     /* Trusting the caller still needs one test: a huge block starts at a chunk boundary,
      * where an arena chunk has its header, so its page map must not be read. */
-    if (BM_UNLIKELY((addr & BM_CHUNK_MASK) == 0))
+    if (BM_UNLIKELY(bm_is_chunk_start(ptr)))
         return false;
-    *pm = ((bm_chunk_t *)(addr & ~(uintptr_t)BM_CHUNK_MASK))->map[(addr & BM_CHUNK_MASK) >> BM_LG_PAGE];
+    (void)addr;
+    *pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
     return true;
 #endif
 }

@@ -119,7 +119,8 @@ void bm_pages_mark_free(bm_chunk_t *chunk, size_t head, size_t npages) {
         *entry++ = value;
 }
 
-void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages) {
+/* O(pages). Makes chunk arena's, its pages past the header and meta_pages free. */
+void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages, size_t npages) {
     BM_UNPOISON(chunk, BM_CHUNK_HEADER_PAGES << BM_LG_PAGE);
     chunk->arena = arena;
     chunk->magic = BM_CHUNK_MAGIC;
@@ -134,8 +135,13 @@ void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages
         p += meta_pages;
     }
     size_t first_free = p;
-    bm_pages_mark_free(chunk, first_free, BM_CHUNK_PAGES - first_free);
-    chunk->nfree = BM_CHUNK_PAGES - first_free;
+    if (npages < BM_CHUNK_PAGES) { /* the pages past the end of the source */
+        chunk->map[npages] = bm_pm_make(BM_PAGE_META, true, 0, BM_CHUNK_PAGES - npages, BM_BIN_INVALID);
+        for (size_t i = npages + 1; i < BM_CHUNK_PAGES; i++)
+            chunk->map[i] = bm_pm_make(BM_PAGE_META, false, 0, i - npages, BM_BIN_INVALID);
+    }
+    bm_pages_mark_free(chunk, first_free, npages - first_free);
+    chunk->nfree = (uint32_t)(npages - first_free);
     arena->nactive += first_free - BM_CHUNK_HEADER_PAGES;
     chunk->prev = NULL;
     chunk->next = arena->chunks;
@@ -151,10 +157,10 @@ void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages
 }
 
 static bm_chunk_t *arena_chunk_new(bm_arena_t *arena) {
-    bm_chunk_t *chunk = bm_chunks_alloc(1, BM_CHUNK, arena->node, arena->index, BM_CT_ARENA);
+    bm_chunk_t *chunk = bm_chunks_alloc(1, 1, arena->node, arena->index, BM_CT_ARENA); /* on the grid */
     if (chunk) {
         BM_POISON(chunk, BM_CHUNK);
-        bm_arena_chunk_init(chunk, arena, 0);
+        bm_arena_chunk_init(chunk, arena, 0, BM_CHUNK_PAGES);
     }
     return chunk;
 }
@@ -221,7 +227,9 @@ bool bm_arena_run_alloc_locked(bm_arena_t *arena, size_t npages, size_t align_pa
     bm_pagemap_t entry = chunk->map[head];
     size_t len = bm_pm_value(entry), ndirty = node->ndirty;
     free_run_remove(arena, chunk, head);
-    size_t start = bm_align_up(head, align_pages);
+    /* Aligned as an address: a chunk on a skewed grid (internal.h) starts mid-alignment. */
+    size_t skew = ((uintptr_t)chunk >> BM_LG_PAGE) & (align_pages - 1);
+    size_t start = bm_align_up(head + skew, align_pages) - skew;
     /* The old head and tail entries fall inside the new pieces or the taken run: reset them
      * to plain free pages before writing the new boundaries. */
     chunk->map[head] = bm_pm_make(BM_PAGE_FREE, false, 0, 0, BM_BIN_INVALID);

@@ -47,6 +47,9 @@ static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigne
      * which keeps no map pointers: about 45 MiB). */
     size_t room = ((BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES - 1) << BM_LG_PAGE) - narenas * arena_bytes -
                   2 * BM_MAX_REGIONS * BM_CACHELINE;
+    /* The chunk grid starts at the first source's first page (internal.h). */
+    if (nsources)
+        bm_grid_phase = bm_align_up((uintptr_t)sources[0].base, BM_PAGE) & BM_CHUNK_MASK;
     for (unsigned i = 0; i < nsources && nregions < BM_MAX_REGIONS; i++) {
         bm_region_t *r = &bm_state.regions[nregions];
         size_t n = bm_region_setup(r, &sources[i]);
@@ -54,6 +57,7 @@ static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigne
         if (n > fits) {
             bm_port_log("baremalloc: a page source is larger than the chunk table can cover; using its start only");
             r->nchunks = n = fits;
+            r->tail_pages = 0;
             if (r->ngranted > n)
                 r->ngranted = n;
         }
@@ -64,7 +68,7 @@ static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigne
         }
     }
     if (nregions == 0)
-        return BM_ENOMEM;
+        return BM_EINVAL; /* no source holds a chunk header and a page */
     bm_state.nregions = nregions;
     for (unsigned i = 0; i < nregions; i++)
         bm_state.pages_releasable |= bm_state.regions[i].source.release != NULL;
@@ -83,6 +87,9 @@ static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigne
     if (meta_pages + BM_CHUNK_HEADER_PAGES >= BM_CHUNK_PAGES)
         return BM_ENOMEM;
     bm_chunk_t *chunk0 = (bm_chunk_t *)r0->base;
+    size_t pages0 = bm_region_whole_chunks(r0) ? BM_CHUNK_PAGES : r0->tail_pages; /* a partial one */
+    if (meta_pages + BM_CHUNK_HEADER_PAGES >= pages0)
+        return BM_EINVAL; /* too small to hold the allocator's own tables and a block */
     BM_UNPOISON(chunk0, BM_CHUNK_HEADER_PAGES * BM_PAGE + meta_pages * BM_PAGE);
     bm_state.base_next = (char *)chunk0 + (BM_CHUNK_HEADER_PAGES << BM_LG_PAGE);
     bm_state.base_end = bm_state.base_next + (meta_pages << BM_LG_PAGE);
@@ -100,17 +107,27 @@ static int bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigne
         bm_state.arenas[a] = arena;
     }
     bm_state.narenas = narenas;
-    bm_arena_chunk_init(chunk0, bm_state.arenas[0], meta_pages);
+    bm_arena_chunk_init(chunk0, bm_state.arenas[0], meta_pages, pages0);
     r0->table[0] = bm_ct_make(BM_CT_ARENA, true, 0, 1);
-    /* Whatever a static region holds beyond that starts in the pool. */
+    /* Whatever a static region holds beyond that starts in the pool, but a partial last chunk,
+     * which arena 0 keeps (a huge block spanning it would run past the source's end). */
     bm_lock_acquire(&bm_state.pool_lock);
     for (unsigned i = 0; i < nregions; i++) {
         bm_region_t *r = &bm_state.regions[i];
-        size_t first = (r == r0) ? 1 : 0;
-        if (r->ngranted > first)
-            bm_chunks_free_locked(r, first, r->ngranted - first);
+        size_t first = (r == r0) ? 1 : 0, whole = bm_region_whole_chunks(r);
+        size_t upto = r->ngranted < whole ? r->ngranted : whole;
+        if (upto > first)
+            bm_chunks_free_locked(r, first, upto - first);
     }
     bm_lock_release(&bm_state.pool_lock);
+    for (unsigned i = 0; i < nregions; i++) {
+        bm_region_t *r = &bm_state.regions[i];
+        size_t whole = bm_region_whole_chunks(r);
+        if (r->tail_pages && (r != r0 || whole > 0)) { /* else the partial chunk is chunk 0 */
+            r->table[whole] = bm_ct_make(BM_CT_ARENA, true, 0, 1);
+            bm_arena_chunk_init(bm_region_chunk(r, whole), bm_state.arenas[0], 0, r->tail_pages);
+        }
+    }
     return 0;
 }
 

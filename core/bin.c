@@ -226,7 +226,7 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
     bm_ctentry_t entry = out->entry = *bm_region_entry(out->region, ptr);
     switch (bm_ct_type(entry)) {
     case BM_CT_HUGE:
-        if (!bm_ct_head(entry) || ((uintptr_t)ptr & BM_CHUNK_MASK) != 0) {
+        if (!bm_ct_head(entry) || !bm_is_chunk_start(ptr)) {
             out->why = "pointer inside a huge block, not its start";
             return out->kind = BM_PTR_BAD;
         }

@@ -182,7 +182,7 @@ static void *alloc_attempt(bm_cache_t *cache, bm_arena_t *arena, size_t size, si
         p = bm_arena_large_alloc(arena, cls < BM_NSMALL ? BM_NSMALL : cls, align);
     }
     if (!p && (size > BM_LARGE_MAX || align > BM_PAGE))
-        p = bm_huge_alloc(arena, size, align > BM_CHUNK ? align : BM_CHUNK);
+        p = bm_huge_alloc(arena, size, align); /* chunk aligned on the grid, and align if it can */
     return p;
 }
 

@@ -253,12 +253,18 @@ typedef struct bm_chunk {
 _Static_assert(sizeof(bm_chunk_t) <= BM_CHUNK_HEADER_PAGES * BM_PAGE,
                "chunk header larger than size_classes.h assumed");
 
+/* The chunk grid: chunks lie BM_CHUNK apart from an origin of bm_grid_phase, the first page
+ * source's start rounded up to a page, modulo a chunk (state.c; set once by bootstrap, 0 for
+ * a chunk-aligned source, as the host's). So a heap at any address is cut into whole chunks
+ * from its first page, not from the next chunk boundary. Absolute alignments up to the
+ * phase's lowest set bit come free; a huge block asking for more fails (bm_chunks_alloc). */
+extern uintptr_t bm_grid_phase;
+BM_INLINE uintptr_t bm_grid_offset(const void *p) { return (uintptr_t)p - bm_grid_phase; }
 BM_INLINE bm_chunk_t *bm_chunk_of(const void *p) {
-    return (bm_chunk_t *)((uintptr_t)p & ~(uintptr_t)BM_CHUNK_MASK);
+    return (bm_chunk_t *)((bm_grid_offset(p) & ~(uintptr_t)BM_CHUNK_MASK) + bm_grid_phase);
 }
-BM_INLINE size_t bm_page_index(const void *p) {
-    return ((uintptr_t)p & BM_CHUNK_MASK) >> BM_LG_PAGE;
-}
+BM_INLINE size_t bm_page_index(const void *p) { return (bm_grid_offset(p) & BM_CHUNK_MASK) >> BM_LG_PAGE; }
+BM_INLINE bool bm_is_chunk_start(const void *p) { return (bm_grid_offset(p) & BM_CHUNK_MASK) == 0; }
 BM_INLINE void *bm_page_addr(bm_chunk_t *chunk, size_t page) {
     return (char *)chunk + (page << BM_LG_PAGE);
 }
@@ -380,8 +386,9 @@ BM_INLINE unsigned bm_ct_arena(bm_ctentry_t e) { return (e >> BM_CT_ARENA_SHIFT)
 BM_INLINE size_t bm_ct_value(bm_ctentry_t e) { return e >> BM_CT_VALUE_SHIFT; }
 
 typedef struct bm_region {
-    uintptr_t base;        /* first chunk (chunk aligned) */
-    size_t nchunks;        /* chunk slots the range holds */
+    uintptr_t base;        /* first chunk (on the chunk grid) */
+    size_t nchunks;        /* chunk slots the range holds, the partial last one included */
+    size_t tail_pages;     /* pages of a partial last chunk (an arena's for good), or 0 */
     size_t ngranted;       /* chunks made usable so far (all of them for a static region) */
     uintptr_t grow_end;    /* growing source: the break, end of what it granted */
     bm_page_source_t source;
@@ -686,6 +693,11 @@ size_t bm_option_size(unsigned i); /* of the field: sizeof(unsigned) or sizeof(s
  * ------------------------------------------------------------------------------------- */
 bm_region_t *bm_region_of(const void *p); /* O(regions): the region holding p, or NULL */
 size_t bm_region_setup(bm_region_t *r, const bm_page_source_t *src); /* bootstrap */
+size_t bm_region_whole_chunks(const bm_region_t *r);
+/* Pages the chunk slots of r span but its source lacks (past the end of its partial chunk). */
+BM_INLINE size_t bm_region_missing_pages(const bm_region_t *r) {
+    return r->tail_pages ? BM_CHUNK_PAGES - r->tail_pages : 0;
+}
 bool bm_region_grant_locked(bm_region_t *r, size_t upto); /* grows r to upto chunks */
 void bm_region_maps_withdraw(bm_region_t *r, size_t index, size_t n);
 /* nchunks contiguous chunks aligned to align (>= chunk), preferring node, marked type for
@@ -713,7 +725,9 @@ void bm_arena_lock(bm_arena_t *arena);
 void bm_arena_unlock(bm_arena_t *arena); /* runs the sync purge policy before releasing */
 /* Formats a fresh chunk for arena with meta_pages of metadata after its header: arena lock
  * held, or from bootstrap. O(chunk pages). */
-void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages);
+/* npages: pages the chunk has (BM_CHUNK_PAGES, fewer for a region's partial last chunk, whose
+ * missing pages are marked META for good, so it is never whole-free and never pooled). */
+void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages, size_t npages);
 /* A run of npages at a page index that is a multiple of align_pages, taken from the free
  * runs or a new chunk; its entries are left FREE non-head for the caller to write. */
 bool bm_arena_run_alloc_locked(bm_arena_t *arena, size_t npages, size_t align_pages,

@@ -156,6 +156,10 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks) {
 
 void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
                       unsigned type) {
+    /* Every chunk lies on the grid (internal.h): it has the phase's alignment, and more only
+     * when the phase is 0. */
+    if (align > 1 && (bm_grid_phase & (align - 1)) != 0)
+        return NULL;
     size_t align_chunks = align > BM_CHUNK ? align >> BM_LG_CHUNK : 1;
     void *addr = NULL;
     bm_lock_acquire(&bm_state.pool_lock);
@@ -270,16 +274,28 @@ size_t bm_pool_release_bounded(unsigned max_spans) {
 
 /* O(1). Describes src's chunk-aligned part in r; returns its chunks (0: too small or bad). A
  * range that is not chunk aligned loses its unaligned ends. */
+/* O(1). Lays region r over src on the chunk grid: whole chunks from the first grid point at or
+ * after its start, and for a static source the pages after the last whole chunk as a partial
+ * chunk (kept by an arena for good) when they hold more than a chunk header. Returns the
+ * chunk slots (0: src holds none). */
 size_t bm_region_setup(bm_region_t *r, const bm_page_source_t *src) {
     uintptr_t start = (uintptr_t)src->base, end = start + src->size;
-    uintptr_t first = bm_align_up(start, BM_CHUNK), last = end & ~(uintptr_t)BM_CHUNK_MASK;
-    if (end < start || last <= first)
+    if (end < start)
         return 0;
+    uintptr_t first = bm_align_up(start - bm_grid_phase, BM_CHUNK) + bm_grid_phase;
+    uintptr_t last = ((end - bm_grid_phase) & ~(uintptr_t)BM_CHUNK_MASK) + bm_grid_phase;
+    if (first > end || last < first)
+        return 0;
+    size_t tail = src->grow ? 0 : (end - last) >> BM_LG_PAGE;
     r->source = *src;
     r->base = first;
-    r->nchunks = (last - first) >> BM_LG_CHUNK;
+    r->tail_pages = tail > BM_CHUNK_HEADER_PAGES ? tail : 0;
+    r->nchunks = ((last - first) >> BM_LG_CHUNK) + (r->tail_pages != 0);
     r->grow_end = start;
     r->ngranted = src->grow ? 0 : r->nchunks;
     return r->nchunks;
 }
+
+/* O(1). Chunks of r that can be pooled: every one but a partial last chunk. */
+size_t bm_region_whole_chunks(const bm_region_t *r) { return r->nchunks - (r->tail_pages != 0); }
 

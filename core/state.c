@@ -12,6 +12,7 @@ bm_state_t bm_state;
 bm_maint_stats_t bm_maint_stats;
 bm_cache_t bm_cache_unset; /* all zero: every bin empty and full, so every access goes slow */
 uintptr_t bm_fast_region_base;
+uintptr_t bm_grid_phase;
 uintptr_t bm_freed_secret = BM_FREED_KEY; /* seeded by bm_freed_secret_init */
 size_t bm_fast_region_span;
 const bm_pagemap_t **bm_fast_region_maps;

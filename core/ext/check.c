@@ -115,6 +115,14 @@ static size_t check_free_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *ch
 
 /* O(chunk pages). Walks an arena chunk's page map run by run; a corrupt header or a map that
  * does not tile the chunk is reported and ends the walk. Every lock held (bm_check). */
+/* O(regions). Pages a region's partial last chunk lacks (META for good, not active), or 0. */
+static size_t pages_missing(const bm_chunk_t *chunk) {
+    const bm_region_t *r = bm_region_of(chunk);
+    if (!r || !r->tail_pages || (uintptr_t)chunk != (uintptr_t)bm_region_chunk(r, bm_region_whole_chunks(r)))
+        return 0;
+    return bm_region_missing_pages(r);
+}
+
 static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) {
     if (!expect(ctx, chunk->magic == BM_CHUNK_MAGIC && chunk->arena == arena,
                 "check: arena chunk header is corrupt", chunk))
@@ -157,7 +165,8 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
                        "check: metadata run has a foreign page", bm_page_addr(chunk, page + j));
             break;
         }
-        if (page >= BM_CHUNK_HEADER_PAGES)
+        bool beyond_the_source = page + n == BM_CHUNK_PAGES && n == pages_missing(chunk);
+        if (page >= BM_CHUNK_HEADER_PAGES && !beyond_the_source)
             ctx->active_pages[arena->index] += n;
         prev_free = false;
         page += n;

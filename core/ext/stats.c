@@ -176,8 +176,9 @@ static void totals_compute(bm_totals_t *t) {
         if (!n)
             continue;
         n->nregions++;
-        n->size += r->nchunks << BM_LG_CHUNK;
-        n->mapped += (r->ngranted - r->pool_chunks) << BM_LG_CHUNK;
+        size_t missing = bm_region_missing_pages(r) << BM_LG_PAGE; /* the partial chunk's */
+        n->size += (r->nchunks << BM_LG_CHUNK) - missing;
+        n->mapped += ((r->ngranted - r->pool_chunks) << BM_LG_CHUNK) - (r->ngranted == r->nchunks ? missing : 0);
         n->retained += r->pool_chunks << BM_LG_CHUNK;
     }
     bm_lock_release(&bm_state.pool_lock);

@@ -73,10 +73,15 @@ static unsigned my_core(void) {
     return ru("thread.core");
 }
 
-static size_t chunks_in(const unsigned char *base) {
-    uintptr_t first = ((uintptr_t)base + BM_CHUNK_MASK) & ~(uintptr_t)BM_CHUNK_MASK;
-    uintptr_t last = ((uintptr_t)base + NODE_BYTES) & ~(uintptr_t)BM_CHUNK_MASK;
-    return (last - first) >> BM_LG_CHUNK;
+/* Bytes the region over [base, base + NODE_BYTES) covers: whole chunks on the grid the first
+ * source starts (node0, page aligned), then a partial chunk of whole pages if they hold more
+ * than a chunk header (core/region.c). */
+static size_t region_bytes(const unsigned char *base) {
+    uintptr_t phase = (uintptr_t)node0 & BM_CHUNK_MASK, end = (uintptr_t)base + NODE_BYTES;
+    uintptr_t first = (((uintptr_t)base - phase + BM_CHUNK_MASK) & ~(uintptr_t)BM_CHUNK_MASK) + phase;
+    uintptr_t last = ((end - phase) & ~(uintptr_t)BM_CHUNK_MASK) + phase;
+    size_t tail = (end - last) >> BM_LG_PAGE;
+    return (last - first) + (tail > BM_CHUNK_HEADER_PAGES ? tail << BM_LG_PAGE : 0);
 }
 
 static bool inside(const void *p, const unsigned char *base) {
@@ -138,7 +143,7 @@ TEST(nodes_bind_cores_to_the_arena_of_their_node) {
     for (unsigned n = 0; n < 2; n++) {
         CHECK_EQ(ru("stats.nodes.%u.nregions", n), 1);
         CHECK_EQ(ru("stats.nodes.%u.narenas", n), 1);
-        CHECK_EQ(rz("stats.nodes.%u.size", n), chunks_in(n ? node1 : node0) * BM_CHUNK);
+        CHECK_EQ(rz("stats.nodes.%u.size", n), region_bytes(n ? node1 : node0));
         CHECK_EQ(rz("stats.nodes.%u.mapped", n) + rz("stats.nodes.%u.retained", n), rz("stats.nodes.%u.size", n));
     }
     CHECK_EQ(rz("stats.nodes.0.mapped") + rz("stats.nodes.1.mapped"), rz("stats.mapped"));

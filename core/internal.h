@@ -704,6 +704,8 @@ void bm_region_maps_withdraw(bm_region_t *r, size_t index, size_t n);
  * arena_index; NULL if none. O(regions x log spans), plus the grow hook. Takes pool_lock. */
 void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
                       unsigned type);
+void *bm_chunks_alloc_locked(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
+                             unsigned type);
 void bm_chunks_free(void *addr); /* a span head whose type the caller checked; takes pool_lock */
 void bm_chunks_free_locked(bm_region_t *r, size_t index, size_t n);
 size_t bm_pool_release_dirty(void);                /* every dirty span; bytes released */

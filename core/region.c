@@ -154,15 +154,18 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks) {
     return bm_region_chunk(r, start);
 }
 
-void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
-                      unsigned type) {
+/* O(regions x log spans), plus the grow hook. Pool lock held (so a caller's own bookkeeping,
+ * such as the huge counters, changes in the same hold as the table: a fork or the validator
+ * never sees one without the other). */
+void *bm_chunks_alloc_locked(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
+                             unsigned type) {
+    bm_lock_assert_held(&bm_state.pool_lock);
     /* Every chunk lies on the grid (internal.h): it has the phase's alignment, and more only
      * when the phase is 0. */
     if (align > 1 && (bm_grid_phase & (align - 1)) != 0)
         return NULL;
     size_t align_chunks = align > BM_CHUNK ? align >> BM_LG_CHUNK : 1;
     void *addr = NULL;
-    bm_lock_acquire(&bm_state.pool_lock);
     /* First the regions of the caller's memory node, then any other. */
     for (unsigned pass = 0; pass < 2 && !addr; pass++) {
         for (unsigned i = 0; i < bm_state.nregions && !addr; i++) {
@@ -174,6 +177,13 @@ void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned aren
                            arena_index);
         }
     }
+    return addr;
+}
+
+void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
+                      unsigned type) {
+    bm_lock_acquire(&bm_state.pool_lock);
+    void *addr = bm_chunks_alloc_locked(nchunks, align, node, arena_index, type);
     bm_lock_release(&bm_state.pool_lock);
     return addr;
 }

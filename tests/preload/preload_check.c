@@ -1159,8 +1159,10 @@ static int fork_child(unsigned round, struct pc_block *before) {
         if (g < 0 || waitpid(g, &status, 0) != g || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
             return 10;
     }
-    if (pc_bm.check && pc_bm.check() != 0)
+    if (pc_bm.check && pc_bm.check() != 0) {
+        fprintf(stderr, "  child of fork %u: bm_check: %s\n", round, pc_first_error());
         return 8;
+    }
     if (pc_error_reports() != reports)
         return 9;
     return 0;

@@ -18,7 +18,9 @@
  * Sync purging (purge:sync, the default): every unlock compares the arena's dirty pages with
  * one global trigger and, over the bound max(dirty_min, dirty_max% of active pages), purges at
  * most BM_PURGE_SYNC_RUNS of the oldest dirty runs dirty for at least purge_age run
- * operations, before the lock is released. purge:idle leaves purging to bm_maintenance.
+ * operations, before the lock is released. It also adds the page runs it took and gave back to
+ * the pool clock, and releases up to BM_POOL_SYNC_SPANS pooled chunk spans dirty for purge_age
+ * of those (region.c), unless retain. purge:idle leaves purging to bm_maintenance.
  */
 #include "runs.h"
 
@@ -31,10 +33,14 @@ void bm_arena_lock(bm_arena_t *arena) {
 
 /* The trigger below which an unlock does not look at the purge bound (SIZE_MAX: never). */
 static size_t purge_trigger = SIZE_MAX;
+static unsigned purge_age; /* run operations a dirty run or pooled span is spared by sync purging */
 static void purge_excess_locked(bm_arena_t *arena);
 
-/* O(1), or O(BM_PURGE_SYNC_RUNS) when it purges. Before releasing the lock: folds the arena's
- * change of live bytes into the global count (for the peak) and purges over the bound. */
+/* O(1), or O(BM_PURGE_SYNC_RUNS) release calls when it purges, plus O(BM_POOL_SYNC_SPANS)
+ * when the pool decays. Before releasing the lock: folds the arena's change of live bytes into
+ * the global count (for the peak), purges over the bound, and ticks the pool's decay with the
+ * page runs taken and given back since its previous unlock. The arena's lock must be held;
+ * interrupts masked, as every lock hold: as interrupt-safe as the API call it ends. */
 void bm_arena_unlock(bm_arena_t *arena) {
     size_t live = BM_STAT_GET(arena->stats.small_allocated) + BM_STAT_GET(arena->stats.large_allocated);
     if (live != arena->stats.live_seen) {
@@ -43,6 +49,12 @@ void bm_arena_unlock(bm_arena_t *arena) {
     }
     if (BM_UNLIKELY(arena->ndirty > __atomic_load_n(&purge_trigger, __ATOMIC_RELAXED)))
         purge_excess_locked(arena);
+    bm_stat_t ops = arena->run_ops - arena->pool_ops_seen;
+    if (ops) {
+        arena->pool_ops_seen = arena->run_ops;
+        if (BM_UNLIKELY(__atomic_load_n(&bm_pool_decay_armed, __ATOMIC_RELAXED)))
+            bm_pool_decay(ops, __atomic_load_n(&purge_age, __ATOMIC_RELAXED));
+    }
     bm_lock_release(&arena->lock);
 }
 
@@ -156,11 +168,19 @@ void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages
         region->maps[((uintptr_t)chunk - region->base) >> BM_LG_CHUNK] = chunk->map;
 }
 
+/* O(chunk pages) plus the pool's O(log spans). A chunk from the pool formatted for arena; its
+ * free run counts dirty if the chunk came from a dirty pooled span (its pages may be backed:
+ * counted clean, purging would never return them). NULL when no chunk is left. Lock held. */
 static bm_chunk_t *arena_chunk_new(bm_arena_t *arena) {
-    bm_chunk_t *chunk = bm_chunks_alloc(1, 1, arena->node, arena->index, BM_CT_ARENA); /* on the grid */
+    bool dirty;
+    bm_chunk_t *chunk = bm_chunks_alloc(1, 1, arena->node, arena->index, BM_CT_ARENA, &dirty); /* on the grid */
     if (chunk) {
         BM_POISON(chunk, BM_CHUNK);
         bm_arena_chunk_init(chunk, arena, 0, BM_CHUNK_PAGES);
+        if (dirty && chunk->nfree) {
+            free_run_remove(arena, chunk, BM_CHUNK_HEADER_PAGES);
+            free_run_insert(arena, chunk, BM_CHUNK_HEADER_PAGES, chunk->nfree, chunk->nfree);
+        }
     }
     return chunk;
 }
@@ -218,7 +238,9 @@ bool bm_arena_run_alloc_locked(bm_arena_t *arena, size_t npages, size_t align_pa
     if (!node) {
         if (need > BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES || !arena_chunk_new(arena))
             return false;
-        node = bm_free_runs_fit(&arena->runs_clean, need);
+        node = bm_free_runs_fit(&arena->runs_clean, need); /* the new chunk's run: either set */
+        if (!node)
+            node = bm_free_runs_fit(&arena->runs_dirty, need);
         if (!node)
             return false;
     }
@@ -440,14 +462,15 @@ size_t bm_arena_purge(bm_arena_t *arena, size_t keep_dirty) {
 static unsigned purge_dirty_max_pct;
 static size_t purge_dirty_min_pages;
 static unsigned purge_mode; /* 0 sync, 1 idle */
-static unsigned purge_age;  /* run operations a dirty run is spared by sync purging */
 
+/* O(regions) (the pool's part takes pool_lock). After a policy change: the unlock's trigger,
+ * and whether slow paths release pooled chunks (sync mode, releasable pages, not retain). */
 static void purge_trigger_update(void) {
     /* Page sources that cannot take pages back (a static heap) make sync purging pure cost. */
-    size_t trigger = bm_state.pages_releasable && __atomic_load_n(&purge_mode, __ATOMIC_RELAXED) == 0
-                         ? __atomic_load_n(&purge_dirty_min_pages, __ATOMIC_RELAXED)
-                         : SIZE_MAX;
+    bool sync = bm_state.pages_releasable && __atomic_load_n(&purge_mode, __ATOMIC_RELAXED) == 0;
+    size_t trigger = sync ? __atomic_load_n(&purge_dirty_min_pages, __ATOMIC_RELAXED) : SIZE_MAX;
     __atomic_store_n(&purge_trigger, trigger, __ATOMIC_RELAXED);
+    bm_pool_decay_enable(sync && !bm_state.opt.retain);
 }
 
 /* O(1). From bm_init, once the options are read. */

@@ -99,10 +99,14 @@
 #endif
 #endif
 
-/* Purging: free runs one sync purge (at an arena unlock) may visit; free runs per arena and
- * pooled chunk spans bm_maintenance may visit per call. They bound those calls. */
+/* Purging: free runs one sync purge (at an arena unlock) may visit, and pooled chunk spans it
+ * may release; free runs per arena and pooled chunk spans bm_maintenance may visit per call.
+ * They bound those calls (each span released is one call of the page source's release hook). */
 #ifndef BM_PURGE_SYNC_RUNS
 #define BM_PURGE_SYNC_RUNS 8
+#endif
+#ifndef BM_POOL_SYNC_SPANS
+#define BM_POOL_SYNC_SPANS 1
 #endif
 #ifndef BM_MAINT_RUNS
 #define BM_MAINT_RUNS 32

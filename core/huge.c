@@ -16,7 +16,7 @@ void *bm_huge_alloc(bm_arena_t *arena, size_t size, size_t align) {
      * left a child whose validator found a huge span its counters did not (preload test
      * fork_while_threads_allocate, about 1 run in 30). */
     bm_lock_acquire(&bm_state.pool_lock);
-    void *p = bm_chunks_alloc_locked(n, align, arena->node, arena->index, BM_CT_HUGE);
+    void *p = bm_chunks_alloc_locked(n, align, arena->node, arena->index, BM_CT_HUGE, NULL);
     if (p) {
         BM_STAT_ADD(arena->stats.huge_nmalloc, 1);
         BM_STAT_ADD(arena->stats.huge_allocated, n << BM_LG_CHUNK);

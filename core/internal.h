@@ -362,6 +362,7 @@ typedef struct bm_arena {
     size_t ndirty;             /* pages in dirty free runs */
     size_t nactive;            /* pages in small, large and meta runs */
     bm_stat_t run_ops;         /* page runs taken and given back: the clock dirty runs age by */
+    bm_stat_t pool_ops_seen;   /* run_ops at its last unlock: what it adds to the pool clock */
     bm_arena_stats_t stats;
     bm_bin_t bins[BM_NSMALL];
 } bm_arena_t;
@@ -399,14 +400,25 @@ typedef struct bm_region {
     const bm_pagemap_t **maps;
     bm_rbtree_t pool;      /* free chunk spans (bm_pool_span_t) by (nchunks, address) */
     size_t pool_chunks;    /* chunks in those spans */
+    /* Its dirty spans, oldest first (by dirty_since), and the chunks of their dirty ranges. */
+    struct bm_pool_span *dirty_oldest, *dirty_newest;
+    size_t pool_dirty;
 } bm_region_t;
 
-/* Free span of chunks in the pool: the node lives in the span's first bytes. */
+/* Free span of chunks in the pool: the node lives in the span's first bytes. A dirty span
+ * (some chunks written since they were last offered to the page source's release hook) is on
+ * its region's dirty list, oldest first: chunks [dirty_lo, dirty_hi) of it hold every such
+ * chunk, and dirty_since is the pool clock (bm_pool_decay) when the oldest of them became
+ * dirty. */
 typedef struct bm_pool_span {
     bm_rbnode_t node;
     bm_region_t *region;
     size_t nchunks;
     bool dirty; /* not released to the page source since last used */
+    /* dirty spans only: */
+    struct bm_pool_span *dirty_prev, *dirty_next;
+    size_t dirty_lo, dirty_hi; /* chunk offsets in the span, dirty_lo < dirty_hi */
+    bm_stat_t dirty_since;
 } bm_pool_span_t;
 
 /* The page map of every chunk that is not an arena's: no page holds a block (class
@@ -610,9 +622,10 @@ typedef struct bm_state {
 
 
 /* Counters the allocator's own paths update for bm_maintenance's statistics (the rest are
- * written by ext/maintenance.c). */
+ * written by ext/maintenance.c). decayed: bytes of pooled chunks the slow paths released. */
 typedef struct bm_maint_stats {
     bm_stat_t calls, purged, released, trimmed, flushes_honoured; /* purged: pages */
+    bm_stat_t decayed;
 } bm_maint_stats_t;
 
 extern bm_state_t bm_state;
@@ -701,15 +714,29 @@ BM_INLINE size_t bm_region_missing_pages(const bm_region_t *r) {
 bool bm_region_grant_locked(bm_region_t *r, size_t upto); /* grows r to upto chunks */
 void bm_region_maps_withdraw(bm_region_t *r, size_t index, size_t n);
 /* nchunks contiguous chunks aligned to align (>= chunk), preferring node, marked type for
- * arena_index; NULL if none. O(regions x log spans), plus the grow hook. Takes pool_lock. */
+ * arena_index; NULL if none. *dirty (if dirty is not NULL): they came from a dirty pooled span,
+ * so their pages may still be backed. O(regions x log spans), plus the grow hook. Takes
+ * pool_lock. */
 void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
-                      unsigned type);
+                      unsigned type, bool *dirty);
 void *bm_chunks_alloc_locked(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
-                             unsigned type);
+                             unsigned type, bool *dirty);
 void bm_chunks_free(void *addr); /* a span head whose type the caller checked; takes pool_lock */
 void bm_chunks_free_locked(bm_region_t *r, size_t index, size_t n);
-size_t bm_pool_release_dirty(void);                /* every dirty span; bytes released */
-size_t bm_pool_release_bounded(unsigned max_spans); /* at most max_spans, resuming */
+/* Releasing pooled chunks' pages (all but each span's first page), oldest dirty span first.
+ * Each returns the bytes the page sources took, takes pool_lock and masks interrupts itself. */
+size_t bm_pool_release_dirty(void);                /* every dirty span: O(dirty spans) */
+size_t bm_pool_release_bounded(unsigned max_spans); /* the max_spans oldest, whatever their age */
+/* The pool's decay, from an arena unlock (that arena's lock held, interrupts masked): the pool
+ * clock advances by ops (the arena's page runs taken and given back since its previous tick)
+ * and, if the oldest dirty span has been dirty for min_age of them, up to BM_POOL_SYNC_SPANS
+ * spans that old are released under pool_lock. O(1) when nothing is old enough; otherwise
+ * O(regions x BM_POOL_SYNC_SPANS) plus as many release calls. */
+void bm_pool_decay(bm_stat_t ops, bm_stat_t min_age);
+/* The decay is armed (bm_pool_decay worth calling) while a pooled span is dirty and it is
+ * enabled; arena.c enables it (O(1), any context) from the purge policy. */
+extern bool bm_pool_decay_armed;
+void bm_pool_decay_enable(bool on);
 
 /* ---------------------------------------------------------------------------------------
  * Huge blocks (huge.c). Each takes pool_lock itself.

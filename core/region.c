@@ -13,7 +13,17 @@
  *    (they are merged when freed);
  *  - a HUGE span's head entry holds its length and owning arena; its other entries point back;
  *  - with BM_CHUNK_MAPS, a region's maps[i] is chunk i's own page map if it is an ARENA chunk
- *    and bm_no_pages otherwise (pool, huge, ungranted).
+ *    and bm_no_pages otherwise (pool, huge, ungranted);
+ *  - a region's dirty list holds exactly its dirty POOL spans, oldest first, and pool_dirty
+ *    their chunks (only a region whose source has a release hook has dirty spans).
+ *
+ * Pooled chunks' pages go back to the page source (all but each span's first page, which
+ * holds its header) by age, as arenas' dirty runs do: the pool clock counts the page runs the
+ * arenas take and give back (each arena adds its count at unlock), a span freed into the pool
+ * is stamped with it, and a merge keeps the oldest stamp, so a span freed again and again next
+ * to an old one cannot keep it backed for ever. Sync purging releases at most
+ * BM_POOL_SYNC_SPANS spans per arena unlock, those dirty for purge_age run operations;
+ * bm_maintenance the oldest BM_MAINT_SPANS whatever their age; arena.<i>.purge all of them.
  *
  * Functions named _locked need the pool lock held, interrupts masked; the others take it.
  */
@@ -51,6 +61,61 @@ void bm_region_maps_withdraw(bm_region_t *r, size_t index, size_t n) {
         r->maps[index + i] = bm_no_pages;
 }
 
+/* ---- the pool's dirty spans ---------------------------------------------------------------- */
+
+/* The pool clock (atomic: arenas add to it at unlock, under their own locks only), the age of
+ * the oldest dirty span of any region as a stamp (pool lock to write, read relaxed), the
+ * chunks of every region's dirty spans, and whether the decay is enabled and armed. */
+static bm_stat_t pool_clock;
+static bm_stat_t pool_oldest_since;
+static size_t pool_dirty_total;
+static bool pool_decay_enabled;
+bool bm_pool_decay_armed;
+
+/* O(1). Links dirty span after prev on r's dirty list (prev NULL: as its oldest); its dirty
+ * range must be set. Pool lock held. */
+static void dirty_link(bm_region_t *r, bm_pool_span_t *span, bm_pool_span_t *prev) {
+    span->dirty_prev = prev;
+    span->dirty_next = prev ? prev->dirty_next : r->dirty_oldest;
+    if (span->dirty_next)
+        span->dirty_next->dirty_prev = span;
+    else
+        r->dirty_newest = span;
+    if (prev)
+        prev->dirty_next = span;
+    else
+        r->dirty_oldest = span;
+    r->pool_dirty += span->dirty_hi - span->dirty_lo;
+    pool_dirty_total += span->dirty_hi - span->dirty_lo;
+}
+
+/* O(1). Takes dirty span off r's dirty list (its fields are left as they were). Pool lock. */
+static void dirty_unlink(bm_region_t *r, bm_pool_span_t *span) {
+    if (span->dirty_prev)
+        span->dirty_prev->dirty_next = span->dirty_next;
+    else
+        r->dirty_oldest = span->dirty_next;
+    if (span->dirty_next)
+        span->dirty_next->dirty_prev = span->dirty_prev;
+    else
+        r->dirty_newest = span->dirty_prev;
+    r->pool_dirty -= span->dirty_hi - span->dirty_lo;
+    pool_dirty_total -= span->dirty_hi - span->dirty_lo;
+}
+
+/* O(regions). After the dirty lists changed: the oldest stamp and the armed flag the unlocked
+ * decay test reads. Pool lock held. */
+static void pool_dirty_changed(void) {
+    bm_stat_t now = __atomic_load_n(&pool_clock, __ATOMIC_RELAXED), oldest = now;
+    for (unsigned i = 0; i < bm_state.nregions; i++) {
+        const bm_pool_span_t *span = bm_state.regions[i].dirty_oldest;
+        if (span && now - span->dirty_since > now - oldest)
+            oldest = span->dirty_since;
+    }
+    __atomic_store_n(&pool_oldest_since, oldest, __ATOMIC_RELAXED);
+    __atomic_store_n(&bm_pool_decay_armed, pool_decay_enabled && pool_dirty_total != 0, __ATOMIC_RELAXED);
+}
+
 static void table_mark(bm_region_t *r, size_t index, size_t n, unsigned type, unsigned arena) {
     r->table[index] = bm_ct_make(type, true, arena, n);
     for (size_t i = 1; i < n; i++)
@@ -58,21 +123,46 @@ static void table_mark(bm_region_t *r, size_t index, size_t n, unsigned type, un
     bm_region_maps_withdraw(r, index, n);
 }
 
-/* Puts [index, index + n) into the pool, merged with free neighbours. Pool lock held.
+/* A part of a span being merged: its dirty chunk range (absolute chunk indices, empty when
+ * lo >= hi), stamp and dirty-list place. */
+typedef struct pool_part {
+    size_t lo, hi;
+    bm_stat_t since;
+    bm_pool_span_t *span; /* on the dirty list; NULL for the part being inserted */
+} pool_part_t;
+
+/* O(1). The part of span (head chunk index head) as it is now. */
+static pool_part_t pool_part_of(bm_pool_span_t *span, size_t head) {
+    pool_part_t p = {0, 0, 0, NULL};
+    if (span->dirty)
+        p = (pool_part_t){head + span->dirty_lo, head + span->dirty_hi, span->dirty_since, span};
+    return p;
+}
+
+/* O(log spans). Puts [index, index + n) into the pool, merged with free neighbours. Chunks
+ * [dlo, dhi) of it (none when dlo >= dhi; always none if r's source cannot release) are dirty,
+ * since stamp since; the merged span's dirty range is the hull of its parts' (exact when they
+ * touch, as they do when chunks are freed in order), its stamp the oldest, and it takes the
+ * dirty-list place of the oldest dirty part: an older neighbour's, or for the inserted part the
+ * newest place (newest) or the one after prev (NULL: first). Pool lock held.
  * entries_are_pool: the chunks are what is left of a pool span just split, so every entry but
  * the new head and tail is already right; not rewriting them keeps taking a chunk from a large
  * static region O(1) (it was O(chunks in the region)). */
-static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool entries_are_pool) {
+static void pool_insert(bm_region_t *r, size_t index, size_t n, size_t dlo, size_t dhi, bm_stat_t since,
+                        bool newest, bm_pool_span_t *prev, bool entries_are_pool) {
+    if (!r->source.release)
+        dlo = dhi = 0;
     if (!entries_are_pool) {
         for (size_t i = 0; i < n; i++)
             r->table[index + i] = bm_ct_make(BM_CT_POOL, false, 0, 0);
         bm_region_maps_withdraw(r, index, n);
     }
+    pool_part_t parts[3] = {{0, 0, 0, NULL}, {dlo, dhi, since, NULL}, {0, 0, 0, NULL}};
     if (index > 0 && bm_ct_type(r->table[index - 1]) == BM_CT_POOL) {
         bm_ctentry_t tail = r->table[index - 1];
         size_t head = index - 1 - (bm_ct_head(tail) ? 0 : bm_ct_value(tail));
         bm_pool_span_t *left = bm_region_chunk(r, head);
-        dirty |= left->dirty;
+        parts[0] = pool_part_of(left, head);
         bm_rb_remove(&r->pool, &left->node);
         r->table[index - 1] = bm_ct_make(BM_CT_POOL, false, 0, 0);
         n += index - head;
@@ -81,10 +171,33 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool
     size_t after = index + n;
     if (after < r->ngranted && bm_ct_type(r->table[after]) == BM_CT_POOL) {
         bm_pool_span_t *right = bm_region_chunk(r, after);
-        dirty |= right->dirty;
+        parts[2] = pool_part_of(right, after);
         bm_rb_remove(&r->pool, &right->node);
         n += right->nchunks;
         r->table[after] = bm_ct_make(BM_CT_POOL, false, 0, 0);
+    }
+    /* The hull of the dirty parts and the oldest of them; the neighbours leave the list, the
+     * oldest last, once its place is noted (the others may be its list neighbours). */
+    bm_stat_t now = __atomic_load_n(&pool_clock, __ATOMIC_RELAXED);
+    pool_part_t *oldest = NULL;
+    size_t lo = 0, hi = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        pool_part_t *p = &parts[i];
+        if (p->lo >= p->hi)
+            continue;
+        lo = oldest ? (p->lo < lo ? p->lo : lo) : p->lo;
+        hi = oldest ? (p->hi > hi ? p->hi : hi) : p->hi;
+        if (!oldest || now - p->since > now - oldest->since)
+            oldest = p;
+    }
+    for (unsigned i = 0; i < 3; i += 2)
+        if (parts[i].span && parts[i].span != oldest->span)
+            dirty_unlink(r, parts[i].span);
+    if (oldest && oldest->span) {
+        prev = oldest->span->dirty_prev;
+        newest = false;
+        since = oldest->since;
+        dirty_unlink(r, oldest->span);
     }
     r->table[index] = bm_ct_make(BM_CT_POOL, true, 0, n);
     if (n > 1)
@@ -93,7 +206,13 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, bool dirty, bool
     BM_UNPOISON(span, sizeof *span);
     span->region = r;
     span->nchunks = n;
-    span->dirty = dirty;
+    span->dirty = oldest != NULL;
+    if (oldest) {
+        span->dirty_lo = lo - index;
+        span->dirty_hi = hi - index;
+        span->dirty_since = since;
+        dirty_link(r, span, newest ? r->dirty_newest : prev);
+    }
     bm_rb_insert(&r->pool, &span->node, bm_pool_span_cmp);
 }
 
@@ -118,28 +237,39 @@ bool bm_region_grant_locked(bm_region_t *r, size_t upto) {
     return true;
 }
 
-/* Takes n chunks aligned to align_chunks from r's pool or by growing r. Pool lock held. */
-static void *region_take(bm_region_t *r, size_t n, size_t align_chunks) {
+/* Takes n chunks aligned to align_chunks from r's pool or by growing r; *dirty: some of them
+ * lay in a dirty span's dirty range (their pages may be backed). O(log spans) plus the grow
+ * hook. Pool lock held. */
+static void *region_take(bm_region_t *r, size_t n, size_t align_chunks, bool *dirty) {
     size_t need = n + align_chunks - 1;
     bm_pool_span_t *span = (bm_pool_span_t *)bm_rb_lower_bound(&r->pool, &need, pool_span_key_cmp);
     size_t start;
+    *dirty = false;
     if (span) {
         size_t head = ((uintptr_t)span - r->base) >> BM_LG_CHUNK, len = span->nchunks;
-        bool dirty = span->dirty;
+        pool_part_t part = pool_part_of(span, head);
+        bm_pool_span_t *prev = NULL;
+        if (part.span) { /* the remainders keep its place on the dirty list and its stamp */
+            prev = span->dirty_prev;
+            dirty_unlink(r, span);
+        }
         bm_rb_remove(&r->pool, &span->node);
         r->pool_chunks -= len;
         start = bm_align_up(head + (r->base >> BM_LG_CHUNK), align_chunks) - (r->base >> BM_LG_CHUNK);
+        *dirty = part.lo < start + n && part.hi > start;
         /* Claim the taken chunks before giving the remainders back, so pool_insert sees a
          * non-pool neighbour and does not merge them into the span again. The caller writes
-         * the final type. */
+         * the final type. Each remainder keeps the part of the dirty range it holds. */
         table_mark(r, start, n, BM_CT_ARENA, 0);
-        if (start > head) {
-            pool_insert(r, head, start - head, dirty, true);
-            r->pool_chunks += start - head;
-        }
         if (head + len > start + n) {
-            pool_insert(r, start + n, head + len - start - n, dirty, true);
+            size_t lo = part.lo > start + n ? part.lo : start + n;
+            pool_insert(r, start + n, head + len - start - n, lo, part.hi, part.since, false, prev, true);
             r->pool_chunks += head + len - start - n;
+        }
+        if (start > head) { /* linked after prev too: before the piece above, same stamp */
+            pool_insert(r, head, start - head, part.lo, part.hi < start ? part.hi : start, part.since, false, prev,
+                        true);
+            r->pool_chunks += start - head;
         }
     } else {
         size_t old = r->ngranted;
@@ -147,51 +277,69 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks) {
         if (start + n > r->nchunks || !bm_region_grant_locked(r, start + n))
             return NULL;
         if (start > old) {
-            pool_insert(r, old, start - old, false, false);
+            pool_insert(r, old, start - old, 0, 0, 0, false, NULL, false);
             r->pool_chunks += start - old;
         }
     }
     return bm_region_chunk(r, start);
 }
 
-/* O(regions x log spans), plus the grow hook. Pool lock held (so a caller's own bookkeeping,
- * such as the huge counters, changes in the same hold as the table: a fork or the validator
- * never sees one without the other). */
+/* O(regions x log spans), plus the grow hook; NULL when no region can serve it (bad input is
+ * the callers': nchunks >= 1, align a power of two). Pool lock held (so a caller's own
+ * bookkeeping, such as the huge counters, changes in the same hold as the table: a fork or the
+ * validator never sees one without the other); interrupts masked by the caller, so it is as
+ * interrupt-safe as the API slow path that calls it. *dirty, if dirty is not NULL: the chunks
+ * came from a dirty pooled range (their pages may be backed). */
 void *bm_chunks_alloc_locked(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
-                             unsigned type) {
+                             unsigned type, bool *dirty) {
     bm_lock_assert_held(&bm_state.pool_lock);
+    if (dirty)
+        *dirty = false;
     /* Every chunk lies on the grid (internal.h): it has the phase's alignment, and more only
      * when the phase is 0. */
     if (align > 1 && (bm_grid_phase & (align - 1)) != 0)
         return NULL;
     size_t align_chunks = align > BM_CHUNK ? align >> BM_LG_CHUNK : 1;
     void *addr = NULL;
+    bool was_dirty = false;
     /* First the regions of the caller's memory node, then any other. */
     for (unsigned pass = 0; pass < 2 && !addr; pass++) {
         for (unsigned i = 0; i < bm_state.nregions && !addr; i++) {
             bm_region_t *r = &bm_state.regions[i];
             if ((r->source.node == node) == (pass == 0))
-                addr = region_take(r, nchunks, align_chunks);
+                addr = region_take(r, nchunks, align_chunks, &was_dirty);
             if (addr)
                 table_mark(r, ((uintptr_t)addr - r->base) >> BM_LG_CHUNK, nchunks, type,
                            arena_index);
         }
     }
+    if (was_dirty)
+        pool_dirty_changed();
+    if (dirty)
+        *dirty = was_dirty;
     return addr;
 }
 
+/* bm_chunks_alloc_locked in one hold of the pool lock, taken here. */
 void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned arena_index,
-                      unsigned type) {
+                      unsigned type, bool *dirty) {
     bm_lock_acquire(&bm_state.pool_lock);
-    void *addr = bm_chunks_alloc_locked(nchunks, align, node, arena_index, type);
+    void *addr = bm_chunks_alloc_locked(nchunks, align, node, arena_index, type, dirty);
     bm_lock_release(&bm_state.pool_lock);
     return addr;
 }
 
+/* O(log spans + regions). Chunks [index, index + n) of r go back to the pool, dirty (as the
+ * newest) if r's source can release pages. Pool lock held, interrupts masked. Before
+ * initialisation completes the one caller is bootstrap, handing over a static region's
+ * never-used chunks: those are clean. */
 void bm_chunks_free_locked(bm_region_t *r, size_t index, size_t n) {
     bm_lock_assert_held(&bm_state.pool_lock);
-    pool_insert(r, index, n, true, false);
+    size_t dirty_end = bm_is_ready() ? index + n : index;
+    pool_insert(r, index, n, index, dirty_end, __atomic_load_n(&pool_clock, __ATOMIC_RELAXED), true, NULL, false);
     r->pool_chunks += n;
+    if (r->source.release)
+        pool_dirty_changed();
 }
 
 void bm_chunks_free(void *addr) {
@@ -202,81 +350,95 @@ void bm_chunks_free(void *addr) {
     bm_lock_release(&bm_state.pool_lock);
 }
 
-/* Offers a dirty pooled span's pages (all but the first, which holds its tree node) to the page
- * source. Returns bytes the source took. Pool lock held; r has a release hook. */
+/* O(1) plus one release call. Takes dirty span off r's dirty list and offers the pages of its
+ * dirty range (but the span's first page, which holds its header) to the page source; the
+ * span counts clean whatever the hook answers (it would refuse again). Returns bytes the
+ * source took. Pool lock held. */
 static size_t pool_span_release_locked(bm_region_t *r, bm_pool_span_t *span) {
-    if (!span->dirty)
-        return 0;
+    dirty_unlink(r, span);
     span->dirty = false;
-    size_t len = (span->nchunks << BM_LG_CHUNK) - BM_PAGE;
-    return r->source.release(r->source.ctx, (char *)span + BM_PAGE, len) ? len : 0;
+    size_t from = span->dirty_lo ? span->dirty_lo << BM_LG_CHUNK : BM_PAGE;
+    size_t len = (span->dirty_hi << BM_LG_CHUNK) - from;
+    return r->source.release(r->source.ctx, (char *)span + from, len) ? len : 0;
 }
 
-/* O(pooled spans). Releases every dirty pooled span; returns bytes released. Masks
- * interrupts itself; not from an interrupt handler (unbounded). */
-size_t bm_pool_release_dirty(void) {
+/* O(regions x max_spans) plus max_spans release calls. Releases up to max_spans of the oldest
+ * dirty spans of every region, those dirty for at least min_age of the pool clock. Returns
+ * bytes released. Pool lock held. */
+static size_t pool_release_oldest_locked(unsigned max_spans, bm_stat_t min_age) {
+    bm_stat_t now = __atomic_load_n(&pool_clock, __ATOMIC_RELAXED);
     size_t released = 0;
+    for (unsigned n = 0; n < max_spans; n++) {
+        bm_region_t *oldest = NULL;
+        for (unsigned i = 0; i < bm_state.nregions; i++) {
+            bm_region_t *r = &bm_state.regions[i];
+            if (r->dirty_oldest &&
+                (!oldest || now - r->dirty_oldest->dirty_since > now - oldest->dirty_oldest->dirty_since))
+                oldest = r;
+        }
+        if (!oldest || now - oldest->dirty_oldest->dirty_since < min_age)
+            break;
+        released += pool_span_release_locked(oldest, oldest->dirty_oldest);
+    }
+    pool_dirty_changed();
+    return released;
+}
+
+/* O(dirty spans) release calls, all under one pool_lock hold with interrupts masked (masks them
+ * itself): for the explicit purges (arena.<i>.purge), not the slow paths. Not from an
+ * interrupt handler (unbounded). */
+size_t bm_pool_release_dirty(void) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_lock_acquire(&bm_state.pool_lock);
+    size_t released = 0;
     for (unsigned i = 0; i < bm_state.nregions; i++) {
         bm_region_t *r = &bm_state.regions[i];
-        for (bm_rbnode_t *n = bm_rb_first(&r->pool); n && r->source.release; n = bm_rb_next(n))
-            released += pool_span_release_locked(r, (bm_pool_span_t *)n);
+        while (r->dirty_oldest)
+            released += pool_span_release_locked(r, r->dirty_oldest);
     }
+    pool_dirty_changed();
     bm_lock_release(&bm_state.pool_lock);
     bm_port_irq_restore(irq);
     return released;
 }
 
-/* Resume points of the bounded pool passes, per region under the pool lock: a (length,
- * address) key rather than a node pointer, because the node may be gone. (Arenas need none:
- * they purge their oldest dirty runs first.) */
-typedef struct purge_cursor {
-    size_t len;
-    uintptr_t addr;
-} purge_cursor_t;
-static purge_cursor_t pool_cursor[BM_MAX_REGIONS];
-
-static int pool_cursor_cmp(const void *key, const bm_rbnode_t *n) {
-    const purge_cursor_t *c = key;
-    size_t len = ((const bm_pool_span_t *)n)->nchunks;
-    if (c->len != len)
-        return c->len < len ? -1 : 1;
-    return c->addr <= (uintptr_t)n ? -1 : 1;
-}
-
-/* O(max_spans). Releases dirty pooled spans, visiting at most max_spans, resuming where the
- * previous call stopped; returns bytes released. Masks interrupts itself. */
+/* O(regions x max_spans) plus max_spans release calls, one pool_lock hold (interrupts masked
+ * by itself): the max_spans oldest dirty spans, whatever their age (bm_maintenance). Never
+ * visits a clean span. Not from an interrupt handler (the release hook may be slow). */
 size_t bm_pool_release_bounded(unsigned max_spans) {
-    size_t released = 0;
-    unsigned visited = 0;
     bm_irq_state_t irq = bm_port_irq_save();
     bm_lock_acquire(&bm_state.pool_lock);
-    for (unsigned i = 0; i < bm_state.nregions && visited < max_spans; i++) {
-        bm_region_t *r = &bm_state.regions[i];
-        if (!r->source.release)
-            continue;
-        purge_cursor_t *cursor = &pool_cursor[i];
-        bm_rbnode_t *n = bm_rb_lower_bound(&r->pool, cursor, pool_cursor_cmp);
-        bool wrapped = false;
-        if (!n) {
-            n = bm_rb_first(&r->pool);
-            wrapped = true;
-        }
-        for (; n && visited < max_spans; visited++) {
-            released += pool_span_release_locked(r, (bm_pool_span_t *)n);
-            n = bm_rb_next(n);
-            if (!n && !wrapped) {
-                n = bm_rb_first(&r->pool);
-                wrapped = true;
-            }
-        }
-        cursor->len = n ? ((bm_pool_span_t *)n)->nchunks : 0;
-        cursor->addr = (uintptr_t)n;
-    }
+    size_t released = pool_release_oldest_locked(max_spans, 0);
     bm_lock_release(&bm_state.pool_lock);
     bm_port_irq_restore(irq);
     return released;
+}
+
+/* Called while bm_pool_decay_armed. O(1) when no span is old enough (an atomic add and a
+ * load); else one pool_lock hold of O(regions x BM_POOL_SYNC_SPANS) and as many release calls.
+ * From bm_arena_unlock, that arena's lock held (arena -> pool is the lock order), interrupts
+ * masked: what any API slow path may do, so as interrupt-safe as the call it ends. */
+void bm_pool_decay(bm_stat_t ops, bm_stat_t min_age) {
+    bm_stat_t now = __atomic_add_fetch(&pool_clock, ops, __ATOMIC_RELAXED);
+    if (now - __atomic_load_n(&pool_oldest_since, __ATOMIC_RELAXED) < min_age)
+        return;
+    bm_lock_acquire(&bm_state.pool_lock);
+    size_t released = pool_release_oldest_locked(BM_POOL_SYNC_SPANS, min_age);
+    bm_lock_release(&bm_state.pool_lock);
+    if (released)
+        __atomic_fetch_add(&bm_maint_stats.decayed, released, __ATOMIC_RELAXED);
+}
+
+/* O(regions), under pool_lock (taken here; interrupts masked by itself). The purge policy
+ * (arena.c) says whether slow paths may release pooled chunks. Any context but an interrupt
+ * handler that interrupted a pool_lock holder (the policy is set from bm_init and bm_ctl). */
+void bm_pool_decay_enable(bool on) {
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_lock_acquire(&bm_state.pool_lock);
+    pool_decay_enabled = on;
+    pool_dirty_changed();
+    bm_lock_release(&bm_state.pool_lock);
+    bm_port_irq_restore(irq);
 }
 
 

@@ -175,11 +175,34 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
 }
 
 
+/* O(dirty spans), bounded by the count the table walk found. r's dirty list: each entry a
+ * dirty pool span head of r, linked both ways, and together dirty_spans spans of dirty_chunks
+ * chunks, the count r->pool_dirty keeps. Every lock held (bm_check). */
+static void check_pool_dirty_list(check_ctx_t *ctx, bm_region_t *r, size_t dirty_spans, size_t dirty_chunks) {
+    size_t spans = 0, chunks = 0;
+    const bm_pool_span_t *prev = NULL;
+    for (const bm_pool_span_t *span = r->dirty_oldest; span; prev = span, span = span->dirty_next) {
+        size_t index = ((uintptr_t)span - r->base) >> BM_LG_CHUNK;
+        bool ok = (uintptr_t)span - r->base < (r->ngranted << BM_LG_CHUNK) &&
+                  bm_ct_type(r->table[index]) == BM_CT_POOL && bm_ct_head(r->table[index]) && span->dirty &&
+                  span->dirty_prev == prev && ++spans <= dirty_spans;
+        if (!expect(ctx, ok, "check: pool dirty list holds something that is not a dirty pool span", span))
+            return;
+        expect(ctx, span->dirty_lo < span->dirty_hi && span->dirty_hi <= span->nchunks,
+               "check: pool span's dirty range is not inside it", span);
+        chunks += span->dirty_hi - span->dirty_lo;
+    }
+    expect(ctx, r->dirty_newest == prev, "check: pool dirty list's newest entry is wrong", (void *)r->base);
+    expect(ctx, spans == dirty_spans, "check: pool dirty list misses dirty spans", (void *)r->base);
+    expect(ctx, chunks == dirty_chunks && r->pool_dirty == dirty_chunks, "check: pool dirty chunk count is wrong",
+           (void *)r->base);
+}
+
 /* O(granted chunks + arena chunks x chunk pages + pool spans). Walks r's chunk table span by
- * span, then its pool tree; a table that does not tile is reported and ends the walk. Every
- * lock held (bm_check). */
+ * span, then its pool tree and dirty list; a table that does not tile is reported and ends the
+ * walk. Every lock held (bm_check). */
 static void check_region(check_ctx_t *ctx, bm_region_t *r) {
-    size_t index = 0, pool_spans = 0, pool_chunks = 0;
+    size_t index = 0, pool_spans = 0, pool_chunks = 0, dirty_spans = 0, dirty_chunks = 0;
     bool prev_pool = false;
     while (index < r->ngranted) {
         bm_ctentry_t e = r->table[index];
@@ -202,6 +225,11 @@ static void check_region(check_ctx_t *ctx, bm_region_t *r) {
                 expect(ctx, bm_ct_value(r->table[index + n - 1]) == n - 1, "check: pool span tail entry is wrong", chunk);
             pool_spans++;
             pool_chunks += n;
+            if (span->dirty) {
+                expect(ctx, r->source.release != NULL, "check: pool span dirty in a region that cannot release", chunk);
+                dirty_spans++;
+                dirty_chunks += span->dirty_hi - span->dirty_lo;
+            }
             break;
         }
         case BM_CT_HUGE:
@@ -238,6 +266,7 @@ static void check_region(check_ctx_t *ctx, bm_region_t *r) {
     long tree_spans = bm_rb_validate(&r->pool, bm_pool_span_cmp);
     expect(ctx, tree_spans == (long)pool_spans, "check: pool tree is broken or misses spans", (void *)r->base);
     expect(ctx, pool_chunks == r->pool_chunks, "check: pool chunk count is wrong", (void *)r->base);
+    check_pool_dirty_list(ctx, r, dirty_spans, dirty_chunks);
 }
 
 

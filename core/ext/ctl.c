@@ -177,8 +177,9 @@ static int wr_purge_param(const unsigned *ix, size_t arg, const ctl_value_t *v) 
 }
 
 /* arena.<i>.purge: every dirty page of arena i now (one lock hold); i == narenas: every
- * arena, then the pooled chunks unless retain; i above: BM_ENOENT. O(dirty runs) per arena
- * lock hold, O(pool spans) under pool_lock, masked. Not from an interrupt handler. */
+ * arena; then, either way, every dirty pooled chunk (the pool is every arena's, retain or not);
+ * i above: BM_ENOENT. O(dirty runs) per arena lock hold, O(dirty pool spans) under pool_lock,
+ * masked. Not from an interrupt handler. */
 static int act_arena_purge(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)arg, (void)v;
     if (ix[0] > bm_state.narenas)
@@ -190,8 +191,7 @@ static int act_arena_purge(const unsigned *ix, size_t arg, const ctl_value_t *v)
         bm_arena_purge(bm_state.arenas[a], 0);
         bm_port_irq_restore(irq);
     }
-    if (ix[0] == bm_state.narenas && !bm_state.opt.retain)
-        bm_pool_release_dirty();
+    bm_pool_release_dirty();
     return 0;
 }
 

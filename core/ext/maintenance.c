@@ -19,6 +19,10 @@
  *
  * bm_maintenance adds a decay: an arena that took no lock since the previous call is idle and
  * is purged toward zero dirty pages instead of toward the bound.
+ *
+ * Pooled chunks (whole chunks back in a region's pool) decay too, unless retain: sync purging
+ * releases the oldest dirty span once it has been dirty for purge_age run operations of all
+ * arenas (region.c), bm_maintenance the BM_MAINT_SPANS oldest whatever their age.
  */
 #include "ext.h"
 

@@ -180,6 +180,7 @@ static void totals_compute(bm_totals_t *t) {
         n->size += (r->nchunks << BM_LG_CHUNK) - missing;
         n->mapped += ((r->ngranted - r->pool_chunks) << BM_LG_CHUNK) - (r->ngranted == r->nchunks ? missing : 0);
         n->retained += r->pool_chunks << BM_LG_CHUNK;
+        t->retained_dirty += r->pool_dirty << BM_LG_CHUNK;
     }
     bm_lock_release(&bm_state.pool_lock);
     bm_port_irq_restore(irq);
@@ -261,6 +262,7 @@ uint64_t bm_field_get(const bm_field_t *f, const void *base) {
 static const bm_field_t totals_fields[] = {
     T(allocated, "allocated", SIZE), T(active, "active", SIZE),     T(mapped, "mapped", SIZE),
     T(retained, "retained", SIZE),   T(metadata, "metadata", SIZE),
+    T(retained_dirty, "retained dirty", SIZE),
 };
 #undef T
 const bm_field_list_t bm_totals_fields = LIST(totals_fields);
@@ -275,7 +277,7 @@ const bm_field_list_t bm_live_fields = LIST(live_fields);
 static const bm_field_t maint_fields[] = {
     M(calls, "calls"),           M(purged, "purged pages"),
     M(released, "released bytes"), M(trimmed, "trimmed objects"),
-    M(flushes_honoured, "flush requests honoured"),
+    M(flushes_honoured, "flush requests honoured"), M(decayed, "decayed bytes (slow paths)"),
 };
 #undef M
 const bm_field_list_t bm_maint_fields = LIST(maint_fields);

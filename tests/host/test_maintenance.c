@@ -406,6 +406,65 @@ TEST(maintenance_releases_pooled_chunks_unless_retain) {
     CHECK_EQ(bm_check(), 0);
 }
 
+/* Pooled chunks decay on the slow paths: three separate dirty spans (one-chunk huge blocks
+ * freed between live ones) stay backed until the arenas have taken and given back purge_age
+ * page runs, then go back at most BM_POOL_SYNC_SPANS per arena unlock, oldest first. */
+TEST(sync_purge_releases_pooled_chunks_by_age_a_span_at_a_time) {
+    my_core();
+    enum { NHUGE = 7, AGE = 64 };
+    unsigned old_age = ru("arenas.purge_age");
+    CHECK_EQ(act("arena.%u.purge", ru("arenas.narenas")), 0); /* nothing dirty anywhere */
+    epoch_advance();
+    CHECK_EQ(rz("stats.retained_dirty"), 0);
+    size_t size = BM_LARGE_MAX + 1; /* one chunk each, consecutive from the pool */
+    char *h[NHUGE];
+    for (unsigned i = 0; i < NHUGE; i++) {
+        h[i] = bm_malloc(size);
+        CHECK(h[i] != NULL);
+        if (!h[i])
+            return;
+        test_fill(h[i], size, 300 + i);
+    }
+    set_purge_age(AGE);
+    set_purge("sync", 10, 0);
+    for (unsigned i = 1; i < NHUGE; i += 2)
+        bm_free(h[i]);
+    epoch_advance();
+    CHECK_EQ(rz("stats.retained_dirty"), 3 * BM_CHUNK);
+    /* each uncached large malloc/free pair: two unlocks, two run operations */
+    uint64_t decayed = rq("stats.maintenance.decayed");
+    size_t large = uncached_large();
+    unsigned pairs = 0, max_calls = 0;
+    for (; pairs < 4 * AGE; pairs++) {
+        unsigned calls = release_calls(0) + release_calls(1);
+        uint64_t before = rq("stats.maintenance.decayed");
+        bm_free(bm_malloc(large));
+        unsigned now = release_calls(0) + release_calls(1) - calls;
+        max_calls = now > max_calls ? now : max_calls;
+        /* at most one span per unlock (and the arena's own runs, BM_PURGE_SYNC_RUNS each) */
+        CHECK(rq("stats.maintenance.decayed") - before <= 2 * BM_POOL_SYNC_SPANS * BM_CHUNK);
+        CHECK(now <= 2 * (BM_PURGE_SYNC_RUNS + BM_POOL_SYNC_SPANS));
+        if (pairs < AGE / 4)
+            CHECK_EQ(rq("stats.maintenance.decayed"), decayed); /* too young */
+        epoch_advance();
+        if (rz("stats.retained_dirty") == 0)
+            break;
+    }
+    epoch_advance();
+    CHECK_EQ(rz("stats.retained_dirty"), 0);
+    CHECK_EQ(rq("stats.maintenance.decayed") - decayed, 3 * (BM_CHUNK - BM_PAGE)); /* all but headers */
+    printf("  3 pooled spans released after %u large malloc/free pairs (age %u), at most %u release calls per pair\n",
+           pairs, AGE, max_calls);
+    for (unsigned i = 0; i < NHUGE; i += 2) {
+        CHECK(test_verify(h[i], size, 300 + i));
+        bm_free(h[i]);
+    }
+    set_purge("idle", 10, 0);
+    set_purge_age(old_age);
+    CHECK_EQ(act("arena.%u.purge", ru("arenas.narenas")), 0);
+    CHECK_EQ(bm_check(), 0);
+}
+
 TEST(maintenance_trims_an_idle_cache) {
     unsigned core = my_core();
     CHECK_EQ(act("thread.tcache.flush"), 0);

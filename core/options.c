@@ -84,7 +84,7 @@ void bm_options_defaults(bm_options_t *opt) {
     opt->tcache_batch_pct = 50;
     opt->tcache_flush_pct = 50;
     opt->dirty_max_pct = 10;
-    opt->retain = true;
+    opt->retain = false; /* pooled chunks' pages go back by age (they stayed backed for good) */
     opt->arena_rule = 0;
     opt->dirty_min = BM_CHUNK; /* below a chunk's worth purging costs more than it returns */
     opt->purge = 0;

@@ -101,7 +101,7 @@ TEST(ctl_every_option_is_readable_and_read_only) {
     CHECK_EQ(ru("opt.tcache_batch"), 50);
     CHECK_EQ(ru("opt.tcache_flush"), 50);
     CHECK_EQ(ru("opt.dirty_max"), 30);
-    CHECK_EQ(rb("opt.retain"), true);
+    CHECK_EQ(rb("opt.retain"), false);
     CHECK(strcmp(rs("opt.arena_rule"), "core") == 0);
     CHECK_EQ(rz("opt.dirty_min"), 64 * BM_PAGE);
     CHECK(strcmp(rs("opt.purge"), "sync") == 0);
@@ -133,7 +133,7 @@ TEST(options_reject_malformed_entries_by_name) {
     bm_options_t defaults;
     bm_options_defaults(&defaults);
     CHECK_EQ(opt.dirty_max_pct, defaults.dirty_max_pct); /* "dirty_max:abc" left it alone */
-    CHECK_EQ(opt.retain, true);
+    CHECK_EQ(opt.retain, defaults.retain); /* "retain:maybe" left it alone */
     char text[2048] = {0};
     rewind(log);
     size_t n = fread(text, 1, sizeof text - 1, log);
@@ -735,7 +735,7 @@ TEST(ctl_maintenance_counters) {
     CHECK_EQ(rq("stats.maintenance.calls"), calls + 2);
     CHECK(rq("stats.maintenance.trimmed") >= trimmed);
     CHECK(rq("stats.maintenance.purged") >= purged);
-    CHECK_EQ(rq("stats.maintenance.released"), released); /* retain: the pool keeps its pages */
+    CHECK(rq("stats.maintenance.released") >= released); /* pooled chunks, unless retain */
     CHECK_EQ(bm_check(), 0);
 }
 

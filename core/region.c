@@ -23,7 +23,8 @@
  * is stamped with it, and a merge keeps the oldest stamp, so a span freed again and again next
  * to an old one cannot keep it backed for ever. Sync purging releases at most
  * BM_POOL_SYNC_SPANS spans per arena unlock, those dirty for purge_age run operations;
- * bm_maintenance the oldest BM_MAINT_SPANS whatever their age; arena.<i>.purge all of them.
+ * bm_maintenance the oldest BM_MAINT_SPANS whatever their age; arena.<i>.purge and bm_trim
+ * all of them.
  *
  * Functions named _locked need the pool lock held, interrupts masked; the others take it.
  */
@@ -385,7 +386,7 @@ static size_t pool_release_oldest_locked(unsigned max_spans, bm_stat_t min_age) 
 }
 
 /* O(dirty spans) release calls, all under one pool_lock hold with interrupts masked (masks them
- * itself): for the explicit purges (arena.<i>.purge), not the slow paths. Not from an
+ * itself): for the explicit purges (arena.<i>.purge, bm_trim), not the slow paths. Not from an
  * interrupt handler (unbounded). */
 size_t bm_pool_release_dirty(void) {
     bm_irq_state_t irq = bm_port_irq_save();

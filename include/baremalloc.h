@@ -170,11 +170,22 @@ void bm_stats_print(void (*write_cb)(void *opaque, const char *text), void *opaq
 
 /* Background work for an idle hook or idle thread, bounded per call: purges up to a fixed
  * number of dirty page runs per arena toward the dirty bound (to zero for an arena unused
- * since the previous call), releases up to a fixed number of pooled chunk spans unless the
- * option retain is set, and trims the calling core's per-core cache (flushes half of what
- * stayed unused since the previous call; everything if another core asked, tcache.flush_all).
- * Not from an interrupt handler. */
+ * since the previous call), releases up to a fixed number of pooled chunk spans (the oldest)
+ * unless the option retain is set, and trims the calling core's per-core cache (flushes half
+ * of what stayed unused since the previous call; everything if another core asked,
+ * tcache.flush_all). Not from an interrupt handler. */
 void bm_maintenance(void);
+
+/* Gives back every page that can be given back now (glibc's malloc_trim, which the drop-in
+ * library exports as this): flushes the calling core's per-core cache, purges every dirty page
+ * of every arena and releases every dirty pooled chunk (all but each span's first page), the
+ * option retain notwithstanding. Returns 1 if any page went back to the page sources (or was
+ * offered: a release hook that declines still counts), 0 if there was nothing to give back or
+ * the allocator is not initialised. No bad input. Unbounded: O(cached objects + dirty runs +
+ * dirty pooled spans), one release call per run and span, one lock at a time with interrupts
+ * masked during each hold. Not from an interrupt handler. Other cores' caches are left alone
+ * (tcache.flush_all asks them). */
+int bm_trim(void);
 
 #pragma GCC visibility pop
 

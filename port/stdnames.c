@@ -72,3 +72,11 @@ STD_API void free_sized(void *ptr, size_t size) { bm_free_sized(ptr, size); }
 /* bm_free: O(1) on a cache hit, else bounded; a bad pointer is reported and ignored. Any
  * thread, not from a signal handler. */
 STD_API void cfree(void *ptr) { bm_free(ptr); }
+/* glibc's malloc_trim: bm_trim (the calling thread's cache, every arena's dirty pages, every
+ * dirty pooled chunk), 1 if any memory went back to the system, else 0. pad, the bytes glibc
+ * leaves at the top of its heap, has no counterpart and is ignored. Unbounded (O(free memory
+ * to give back)); any thread, not from a signal handler. */
+STD_API int malloc_trim(size_t pad) {
+    (void)pad;
+    return bm_trim();
+}

@@ -23,6 +23,9 @@
  * Pooled chunks (whole chunks back in a region's pool) decay too, unless retain: sync purging
  * releases the oldest dirty span once it has been dirty for purge_age run operations of all
  * arenas (region.c), bm_maintenance the BM_MAINT_SPANS oldest whatever their age.
+ *
+ * bm_trim (malloc_trim in the drop-in library) is the explicit, unbounded counterpart: the
+ * calling core's cache, every arena's dirty pages and every dirty pooled chunk, retain or not.
  */
 #include "ext.h"
 
@@ -77,4 +80,24 @@ void bm_maintenance(void) {
             __atomic_fetch_add(&bm_maint_stats.released, released, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&maint_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- bm_trim ---------------------------------------------------------------------------------- */
+
+/* O(cached objects + every arena's dirty runs + dirty pooled spans), with a release call per
+ * run and span: each arena's lock held for its whole purge, then pool_lock for all the pool,
+ * one lock at a time, interrupts masked during each. 0 before initialisation (nothing to
+ * release). Not from an interrupt handler (unbounded). */
+int bm_trim(void) {
+    if (!bm_is_ready())
+        return 0;
+    bm_cache_flush(); /* what it held becomes free runs, purged below */
+    size_t purged = 0;
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        purged += bm_arena_purge(bm_state.arenas[a], 0);
+        bm_port_irq_restore(irq);
+    }
+    size_t released = bm_pool_release_dirty();
+    return purged != 0 || released != 0;
 }

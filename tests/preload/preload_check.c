@@ -13,12 +13,14 @@
  * destructors, blocks outliving their thread, cache slots given back by ended threads; fork
  * while other threads allocate (child hangs end in SIGALRM), fork+exec, posix_spawn, popen,
  * system; the standard API's contracts (calloc, realloc, the aligned family, errors and errno,
- * usable size); bm_check() clean at the end and no error report from the allocator anywhere.
+ * usable size); malloc_trim giving a burst of small blocks back to the system; bm_check() clean
+ * at the end and no error report from the allocator anywhere.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,7 +197,8 @@ static void check_before_main_prog(const char *name) {
 
 static void check_allocator_identity(const char *name) {
     static const char *const names[] = {"malloc",        "free",     "calloc", "realloc", "posix_memalign",
-                                        "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size"};
+                                        "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
+                                        "malloc_trim"};
     struct pc_why w = {{0}};
     for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
         /* dlsym(RTLD_DEFAULT) searches in the order the program's own calls bind */
@@ -1360,6 +1364,77 @@ static void check_fork_exec(const char *name) {
     pc_report(name, w.text);
 }
 
+/* ---- giving memory back -------------------------------------------------------------------- */
+
+/* Resident bytes of the process (/proc/self/statm), 0 if unreadable. open/read, not stdio:
+ * reading must not allocate, or the blocks stdio frees would be the next malloc_trim's work. */
+static size_t resident_bytes(void) {
+    char text[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = 0;
+    char *end;
+    strtoul(text, &end, 10); /* size */
+    return (size_t)strtoul(end, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* glibc's malloc_trim, as the drop-in exports it: a burst of small blocks freed, then one call
+ * gives it back (1), and a second call has nothing left (0). Slow-path purging is switched off
+ * meanwhile (arenas.purge idle) so that the call, not the decay, does the work. */
+static void check_malloc_trim(const char *name) {
+    enum { BURST = 64 << 20, LO = 16, HI = 256 };
+    struct pc_why w = {{0}};
+    int left = wait_single_thread(); /* no other thread's frees between the two calls */
+    PC_EXPECT(&w, left == 1, "%d threads alive, expected 1", left);
+    size_t cap = BURST / 128 + 1024;
+    char **blocks = mmap(NULL, cap * sizeof *blocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    PC_EXPECT(&w, blocks != MAP_FAILED, "mmap of the pointer array failed");
+    const char *idle = "idle", *sync = "sync";
+    PC_EXPECT(&w, pc_bm.ctl && pc_bm.ctl("arenas.purge", NULL, NULL, &idle, sizeof idle) == 0,
+              "bm_ctl(arenas.purge) failed");
+    if (w.text[0]) {
+        pc_report(name, w.text);
+        return;
+    }
+    memset(blocks, 1, cap * sizeof *blocks);
+    malloc_trim(0);
+    size_t base = resident_bytes(), n = 0, bytes = 0;
+    unsigned seed = 1;
+    while (bytes < BURST && n < cap) {
+        seed = seed * 1103515245u + 12345u;
+        size_t size = LO + (seed >> 8) % (HI - LO + 1);
+        blocks[n] = malloc(size);
+        if (!blocks[n])
+            break;
+        memset(blocks[n++], 7, size);
+        bytes += size;
+    }
+    size_t peak = resident_bytes();
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
+    size_t freed = resident_bytes();
+    int first = malloc_trim(0);
+    size_t trimmed = resident_bytes();
+    int second = malloc_trim(0);
+    PC_EXPECT(&w, bytes >= BURST, "the burst stopped at %zu bytes", bytes);
+    PC_EXPECT(&w, peak - base >= BURST / 2, "the burst added only %zu KiB to the resident set", (peak - base) >> 10);
+    PC_EXPECT(&w, freed - base >= BURST / 2, "freeing gave %zu KiB back already (purge:idle)",
+              (peak - freed) >> 10);
+    PC_EXPECT(&w, first == 1, "malloc_trim(0) = %d after the burst, expected 1", first);
+    PC_EXPECT(&w, trimmed < base + BURST / 16, "resident %zu KiB above the baseline after malloc_trim (burst %d KiB)",
+              (trimmed - base) >> 10, BURST >> 10);
+    PC_EXPECT(&w, second == 0, "malloc_trim(0) = %d called again, expected 0", second);
+    printf("  malloc_trim: resident +%zu MiB at the peak, +%zu MiB freed, +%zu MiB after malloc_trim (%d, then %d)\n",
+           (peak - base) >> 20, (freed - base) >> 20, trimmed > base ? (trimmed - base) >> 20 : 0, first, second);
+    pc_bm.ctl("arenas.purge", NULL, NULL, &sync, sizeof sync);
+    munmap(blocks, cap * sizeof *blocks);
+    pc_report(name, w.text);
+}
+
 /* ---- end of main and after it ------------------------------------------------------------- */
 
 static void check_heap_consistent(const char *name) {
@@ -1438,6 +1513,7 @@ int main(void) {
     RUN("fork_child_frees_other_slots", check_fork_child_frees_other_slots);
     RUN("thread_slots_after_detached", check_thread_slots_after_detached);
     RUN("thread_slots_after_dlerror", check_thread_slots_after_dlerror);
+    RUN("malloc_trim_returns_a_burst", check_malloc_trim);
     RUN("heap_consistent_at_end", check_heap_consistent);
 
     /* for the checks after main: blocks to find intact there */

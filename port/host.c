@@ -5,7 +5,9 @@
  * it back when it exits, after flushing its cache (the cache itself stays with the slot for
  * the next thread). Memory comes from one address range reserved at start-up (PROT_NONE,
  * nothing committed) and made usable chunk by chunk, sbrk-style; purged pages are returned
- * with madvise(MADV_DONTNEED).
+ * with madvise(MADV_DONTNEED). Under an address-space limit (ulimit -v, valgrind) the
+ * reservation is the largest range the limit allows, found by bisection, less a share left
+ * for the program's other mappings (stacks, libraries, files).
  *
  * Reports are written with write(2): this port may be the process's malloc, so stdio (which
  * allocates) is off limits here.
@@ -33,6 +35,11 @@
 #define BM_HOST_RESERVE ((size_t)64 << 30) /* address space only; committed as used */
 #endif
 #endif
+/* The bisection's resolution, and the part of the largest possible range left to the
+ * program's other mappings when the full reservation is refused (1/16, at least the minimum). */
+#define HOST_RESERVE_STEP ((size_t)1 << 20)
+#define HOST_RESERVE_HEADROOM_MIN ((size_t)8 << 20)
+#define HOST_RESERVE_HEADROOM_SHIFT 4
 
 __thread struct bm_cache *bm_host_core_local = &bm_cache_unset;
 __thread int bm_host_last_error;
@@ -171,15 +178,52 @@ static bool host_release(void *ctx, void *addr, size_t len) {
 static char *host_break;
 static bm_page_source_t host_source;
 
-/* Reserves the range (PROT_NONE, nothing committed): BM_HOST_RESERVE, quartered down to 64 MiB
- * while refused; 0 sources when even that fails. O(a few mmap calls). Once, at initialisation. */
+/* O(1) system calls. size bytes of address space, PROT_NONE and nothing committed, or
+ * MAP_FAILED. Once per probe at initialisation (no allocation). */
+static void *host_map_reserve(size_t size) {
+    return mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+}
+
+/* O(log2(BM_HOST_RESERVE / HOST_RESERVE_STEP)) mmap/munmap pairs, about 16. The largest size,
+ * to HOST_RESERVE_STEP, below refused (a size the kernel refused) that it maps, by bisection
+ * between a size known to work and one known to fail (the limit is RLIMIT_AS less what the
+ * process has mapped, or valgrind's own); 0 if not even a step maps. Once, at initialisation. */
+static size_t host_largest_reservation(size_t refused) {
+    size_t works = 0;
+    while (refused - works > HOST_RESERVE_STEP) {
+        size_t mid = works + ((refused - works) / 2 & ~(HOST_RESERVE_STEP - 1));
+        if (mid == works)
+            mid += HOST_RESERVE_STEP;
+        void *probe = host_map_reserve(mid);
+        if (probe == MAP_FAILED) {
+            refused = mid;
+        } else {
+            munmap(probe, mid);
+            works = mid;
+        }
+    }
+    return works;
+}
+
+/* Reserves the range (PROT_NONE, nothing committed): BM_HOST_RESERVE, or when that is refused
+ * (ulimit -v, valgrind) the largest range that maps less a sixteenth (at least 8 MiB) for the
+ * program's other mappings, halved while another thread's mapping takes it first; 0 sources
+ * when nothing maps (a range under a chunk gives the core no region either). O(about 20 mmap
+ * calls). Once, at initialisation, no allocation. */
 unsigned bm_port_default_sources(const bm_page_source_t **sources) {
-    /* Ask for less when the full reservation is refused (valgrind, a small RLIMIT_AS). */
     size_t size = BM_HOST_RESERVE;
-    void *base = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    while (base == MAP_FAILED && size > ((size_t)64 << 20)) {
-        size /= 4;
-        base = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *base = host_map_reserve(size);
+    if (base == MAP_FAILED) {
+        size_t largest = host_largest_reservation(size);
+        size_t headroom = largest >> HOST_RESERVE_HEADROOM_SHIFT;
+        if (headroom < HOST_RESERVE_HEADROOM_MIN)
+            headroom = HOST_RESERVE_HEADROOM_MIN;
+        size = largest > headroom ? largest - headroom : 0;
+        for (; size >= HOST_RESERVE_STEP; size /= 2) {
+            base = host_map_reserve(size);
+            if (base != MAP_FAILED)
+                break;
+        }
     }
     if (base == MAP_FAILED)
         return 0;

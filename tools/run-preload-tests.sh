@@ -3,6 +3,8 @@
 # program? Builds what it needs, then
 #   - runs tests/preload/preload_check with LD_PRELOAD (before/after main, dlopen/dlsym,
 #     threads, fork, the standard API: each of its checks is one line here and counts);
+#   - preload_check's address_space_limit check under `ulimit -v` (a subshell): malloc must
+#     serve most of the space the limit allows;
 #   - self-tests: preload_check must fail when the preload is missing, and when a check after
 #     main fails (the exit status must say so);
 #   - runs real programs with LD_PRELOAD (sh/sort, awk, perl, Python with threads and fork,
@@ -56,6 +58,21 @@ else
     tail -n 5 "$logs/preload_check.log" | sed 's/^/        /'
 fi
 echo "      preload_check took $(elapsed "$t0")"
+
+# ---- under an address-space limit ----------------------------------------------------------
+# The host port reserves its range at start-up; under ulimit -v it must find the largest range
+# the limit allows (it used to shrink by fours after each refusal: 232 MiB of 976).
+limit_kb=1000000
+(ulimit -v $limit_kb && PRELOAD_CHECK_ONLY=address_space_limit LD_PRELOAD=$so timeout 60 "$bin") \
+    >"$logs/ulimit.log" 2>&1
+status=$?
+served=$(sed -n 's/^  address space limit .*: malloc served \([0-9]*\) MiB.*/\1/p' "$logs/ulimit.log")
+if [ "$status" -eq 0 ] && grep -q '^ok address_space_limit$' "$logs/ulimit.log" &&
+        grep -q '^1 passed, 0 failed$' "$logs/ulimit.log"; then
+    ok "ulimit -v $limit_kb: malloc served ${served:-?} MiB of $((limit_kb / 1024)) MiB in 64 KiB blocks"
+else
+    bad "ulimit -v $limit_kb: address_space_limit" "status $status, ${served:-no} MiB served" "$logs/ulimit.log"
+fi
 
 # ---- self-tests: the harness can fail ----------------------------------------------------
 # Without the preload, the identity check must fail, loudly, and the status must say so.

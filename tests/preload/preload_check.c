@@ -14,7 +14,9 @@
  * while other threads allocate (child hangs end in SIGALRM), fork+exec, posix_spawn, popen,
  * system; the standard API's contracts (calloc, realloc, the aligned family, errors and errno,
  * usable size); malloc_trim giving a burst of small blocks back to the system; bm_check() clean
- * at the end and no error report from the allocator anywhere.
+ * at the end and no error report from the allocator anywhere. Under an address-space limit
+ * (ulimit -v, as the runner sets for PRELOAD_CHECK_ONLY=address_space_limit) the allocator must
+ * serve most of the space the limit allows.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1435,6 +1438,58 @@ static void check_malloc_trim(const char *name) {
     pc_report(name, w.text);
 }
 
+/* Under an address-space limit (RLIMIT_AS: ulimit -v), malloc serves most of it: 64 KiB blocks
+ * until malloc fails (with ENOMEM), at least 80% of the limit, then all of it freed and served
+ * again. The host port used to shrink its reservation by fours after each refusal (a quarter
+ * of a 976 MiB limit). Without a finite limit it reports nothing: the runner starts it under
+ * one (PRELOAD_CHECK_ONLY=address_space_limit). */
+static void check_address_space_limit(const char *name) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+        return;
+    struct pc_why w = {{0}};
+    enum { BLOCK = 64 << 10 };
+    size_t total = 0;
+    void *head = NULL;
+    for (;;) {
+        errno = 0;
+        void **p = malloc(BLOCK);
+        if (!p) {
+            PC_EXPECT(&w, errno == ENOMEM, "malloc failed with errno %d, not ENOMEM", errno);
+            break;
+        }
+        *p = head;
+        head = p;
+        total += BLOCK;
+    }
+    size_t limit = (size_t)lim.rlim_cur;
+    printf("  address space limit %zu MiB: malloc served %zu MiB in 64 KiB blocks\n", limit >> 20, total >> 20);
+    PC_EXPECT(&w, total >= limit / 10 * 8, "malloc served %zu MiB of a %zu MiB address-space limit, under 80%%",
+              total >> 20, limit >> 20);
+    size_t again = 0;
+    for (int round = 0; round < 2; round++) {
+        while (head) {
+            void *next = *(void **)head;
+            free(head);
+            head = next;
+        }
+        if (round)
+            break;
+        for (size_t got = 0; got < total; got += BLOCK) {
+            void **p = malloc(BLOCK);
+            if (!p)
+                break;
+            *p = head;
+            head = p;
+            again += BLOCK;
+        }
+    }
+    PC_EXPECT(&w, again == total, "after freeing everything malloc served %zu MiB again, %zu MiB before",
+              again >> 20, total >> 20);
+    PC_EXPECT(&w, !pc_bm.check || pc_bm.check() == 0, "bm_check() failed");
+    pc_report(name, w.text);
+}
+
 /* ---- end of main and after it ------------------------------------------------------------- */
 
 static void check_heap_consistent(const char *name) {
@@ -1514,6 +1569,7 @@ int main(void) {
     RUN("thread_slots_after_detached", check_thread_slots_after_detached);
     RUN("thread_slots_after_dlerror", check_thread_slots_after_dlerror);
     RUN("malloc_trim_returns_a_burst", check_malloc_trim);
+    RUN("address_space_limit", check_address_space_limit);
     RUN("heap_consistent_at_end", check_heap_consistent);
 
     /* for the checks after main: blocks to find intact there */

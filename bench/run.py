@@ -45,13 +45,14 @@ WORKLOADS = [
     ("prodcons", "prodcons", []),
     ("larson", "larson", ["threads=2"]),
     ("churn", "churn", []),
+    ("trim", "trim", []),
 ]
 
 # Single-threaded workloads whose throughput is taken per CPU-second of the process rather
 # than per wall-clock second: on a shared 2-core machine the wall clock also counts time the
 # process waited for a core. Everything threaded (threads_1t included, being half of the
 # scaling ratio) uses the wall clock, since waiting on the other thread is part of the result.
-CPU_TIMED = {"small_lifo", "small_fifo", "small_random", "mixed_realloc", "large", "churn"}
+CPU_TIMED = {"small_lifo", "small_fifo", "small_random", "mixed_realloc", "large", "churn", "trim"}
 
 DESCRIPTIONS = {
     "small_lifo": "1 thread, 8-512 B, batches of 1024 freed newest first",
@@ -64,6 +65,7 @@ DESCRIPTIONS = {
     "prodcons": "2 threads, producer mallocs 8-512 B, consumer frees (bounded SPSC ring)",
     "larson": "2 threads, 8 sets of 2048 blocks (16-1024 B) rotating between threads",
     "churn": "1 thread, 24 phases of shifting size bands, 32 MiB live then 3/4 freed",
+    "trim": "1 thread, 1 GiB of 16-256 B blocks written and freed: the resident set given back",
 }
 
 SMALL_WORKLOADS = ["small_lifo", "small_fifo", "small_random"]
@@ -445,7 +447,7 @@ def build_report(results, failures, fastpath, allocators, base, notes, meta):
         return median([float(r["tput"]) for r in results[workload].get(name, [])])
 
     for label, _, _ in WORKLOADS:
-        if label not in results or label == "churn":
+        if label not in results or label in ("churn", "trim"):
             continue
         base_mops = tput_of(label, base)
         rows = []
@@ -488,6 +490,30 @@ def build_report(results, failures, fastpath, allocators, base, notes, meta):
         rep.add("churn: " + DESCRIPTIONS["churn"], note,
                 ["allocator", "peak RSS MiB (median)", "peak live MiB", "overhead", "Mops per CPU-s",
                  "%s/this footprint" % base_label], rows)
+
+    if "trim" in results:
+        rows = []
+        for name in names:
+            runs = results["trim"].get(name, [])
+            if not runs:
+                rows.append([name, "FAIL", "-", "-", "-", "-", "-", "-"])
+                continue
+
+            def mib(key):
+                return "%.1f" % (median([float(r[key]) for r in runs]) / 1024)
+
+            results_seen = sorted({r.get("trim_result", "?") for r in runs})
+            rows.append([name, mib("rss_peak_kb"), mib("rss_freed_kb"), mib("rss_idle_kb"),
+                         runs[0].get("purge", "?"), mib("rss_purge_kb"), mib("rss_trim_kb"),
+                         "/".join(results_seen)])
+        note = ("resident MiB (median), the array of block pointers (about 60 MiB) included: at "
+                "the peak; right after the last free; after 64 more rounds of 1 MiB allocated and "
+                "freed in small blocks (no allocator-specific call); after the allocator's purge "
+                "call (none for glibc); after malloc_trim(0) (glibc's unless the allocator exports "
+                "one; its result, -1 when absent)")
+        rep.add("trim: " + DESCRIPTIONS["trim"], note,
+                ["allocator", "peak", "freed", "after a little work", "purge call", "after purge",
+                 "after malloc_trim", "malloc_trim result"], rows)
 
     if "threads_1t" in results and "threads_2t" in results:
         rows = []
@@ -613,6 +639,14 @@ def check_targets(results, fastpath, names, tput_of):
         je = median([float(r["peak_rss_kb"]) for r in runs_je])
         ok = None if not (bm and je) else bm <= je
         out.append("%s  churn peak RSS <= jemalloc's: %s" % (
+            verdict(ok), "-" if ok is None else "%.1f vs %.1f MiB" % (bm / 1024, je / 1024)))
+
+    if "trim" in results:
+        def trim_rss(name, key):
+            return median([float(r[key]) for r in results["trim"].get(name, [])])
+        bm, je = trim_rss("baremalloc", "rss_purge_kb"), trim_rss("jemalloc", "rss_purge_kb")
+        ok = None if not (bm and je) else bm <= je
+        out.append("%s  trim: resident after purging <= jemalloc's: %s" % (
             verdict(ok), "-" if ok is None else "%.1f vs %.1f MiB" % (bm / 1024, je / 1024)))
     return out
 

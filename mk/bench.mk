@@ -18,7 +18,7 @@
 BENCH_DIR := build/bench
 BENCH_CC ?= gcc
 BENCH_CFLAGS := -std=c11 -O2 -g -pthread -Wall -Wextra -Werror
-BENCH_PROGRAMS := small mixed_realloc large threads prodcons larson churn fastpath which_malloc
+BENCH_PROGRAMS := small mixed_realloc large threads prodcons larson churn trim fastpath which_malloc
 BENCH_BINS := $(addprefix $(BENCH_DIR)/,$(BENCH_PROGRAMS))
 BAREMALLOC_LIB ?= build/host/libbaremalloc.so
 PYTHON ?= python3
@@ -50,7 +50,9 @@ doc: build
 
 $(BENCH_DIR)/%: bench/%.c bench/bench_util.h bench/bench_threads.h
 	@mkdir -p $(BENCH_DIR)
-	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_LDLIBS)
+# trim finds each allocator's purge call (bm_ctl, mallctl, mi_collect, ...) with dlsym
+$(BENCH_DIR)/trim: BENCH_LDLIBS := -ldl
 
 clean:
 	rm -rf $(BENCH_DIR)

@@ -408,8 +408,8 @@ typedef struct bm_region {
 /* Free span of chunks in the pool: the node lives in the span's first bytes. A dirty span
  * (some chunks written since they were last offered to the page source's release hook) is on
  * its region's dirty list, oldest first: chunks [dirty_lo, dirty_hi) of it hold every such
- * chunk, and dirty_since is the pool clock (bm_pool_decay) when the oldest of them became
- * dirty. */
+ * chunk, and dirty_since is the pool clock (bm_pool_decay) when the last of them was freed
+ * into it. */
 typedef struct bm_pool_span {
     bm_rbnode_t node;
     bm_region_t *region;

@@ -20,8 +20,11 @@
  * Pooled chunks' pages go back to the page source (all but each span's first page, which
  * holds its header) by age, as arenas' dirty runs do: the pool clock counts the page runs the
  * arenas take and give back (each arena adds its count at unlock), a span freed into the pool
- * is stamped with it, and a merge keeps the oldest stamp, so a span freed again and again next
- * to an old one cannot keep it backed for ever. Sync purging releases at most
+ * is stamped with it, and a merge keeps the newest stamp: a span is as old as the chunks freed
+ * into it last, the likeliest to be taken again (keeping the oldest released chunks a program
+ * was about to reuse: a huge block freed next to an old span went back with it, and the
+ * "large" benchmark ran at half its speed). So an old part keeps its pages while chunks are
+ * freed next to it at least every purge_age run operations. Sync purging releases at most
  * BM_POOL_SYNC_SPANS spans per arena unlock, those dirty for purge_age run operations;
  * bm_maintenance the oldest BM_MAINT_SPANS whatever their age; arena.<i>.purge and bm_trim
  * all of them.
@@ -143,8 +146,8 @@ static pool_part_t pool_part_of(bm_pool_span_t *span, size_t head) {
 /* O(log spans). Puts [index, index + n) into the pool, merged with free neighbours. Chunks
  * [dlo, dhi) of it (none when dlo >= dhi; always none if r's source cannot release) are dirty,
  * since stamp since; the merged span's dirty range is the hull of its parts' (exact when they
- * touch, as they do when chunks are freed in order), its stamp the oldest, and it takes the
- * dirty-list place of the oldest dirty part: an older neighbour's, or for the inserted part the
+ * touch, as they do when chunks are freed in order), its stamp the newest, and it takes the
+ * dirty-list place of the newest dirty part: a newer neighbour's, or for the inserted part the
  * newest place (newest) or the one after prev (NULL: first). Pool lock held.
  * entries_are_pool: the chunks are what is left of a pool span just split, so every entry but
  * the new head and tail is already right; not rewriting them keeps taking a chunk from a large
@@ -177,28 +180,28 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, size_t dlo, size
         n += right->nchunks;
         r->table[after] = bm_ct_make(BM_CT_POOL, false, 0, 0);
     }
-    /* The hull of the dirty parts and the oldest of them; the neighbours leave the list, the
-     * oldest last, once its place is noted (the others may be its list neighbours). */
+    /* The hull of the dirty parts and the newest of them (keep); the neighbours leave the
+     * list, keep last, once its place is noted (the others may be its list neighbours). */
     bm_stat_t now = __atomic_load_n(&pool_clock, __ATOMIC_RELAXED);
-    pool_part_t *oldest = NULL;
+    pool_part_t *keep = NULL;
     size_t lo = 0, hi = 0;
     for (unsigned i = 0; i < 3; i++) {
         pool_part_t *p = &parts[i];
         if (p->lo >= p->hi)
             continue;
-        lo = oldest ? (p->lo < lo ? p->lo : lo) : p->lo;
-        hi = oldest ? (p->hi > hi ? p->hi : hi) : p->hi;
-        if (!oldest || now - p->since > now - oldest->since)
-            oldest = p;
+        lo = keep ? (p->lo < lo ? p->lo : lo) : p->lo;
+        hi = keep ? (p->hi > hi ? p->hi : hi) : p->hi;
+        if (!keep || now - p->since < now - keep->since)
+            keep = p;
     }
     for (unsigned i = 0; i < 3; i += 2)
-        if (parts[i].span && parts[i].span != oldest->span)
+        if (parts[i].span && parts[i].span != keep->span)
             dirty_unlink(r, parts[i].span);
-    if (oldest && oldest->span) {
-        prev = oldest->span->dirty_prev;
+    if (keep && keep->span) {
+        prev = keep->span->dirty_prev;
         newest = false;
-        since = oldest->since;
-        dirty_unlink(r, oldest->span);
+        since = keep->since;
+        dirty_unlink(r, keep->span);
     }
     r->table[index] = bm_ct_make(BM_CT_POOL, true, 0, n);
     if (n > 1)
@@ -207,8 +210,8 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, size_t dlo, size
     BM_UNPOISON(span, sizeof *span);
     span->region = r;
     span->nchunks = n;
-    span->dirty = oldest != NULL;
-    if (oldest) {
+    span->dirty = keep != NULL;
+    if (keep) {
         span->dirty_lo = lo - index;
         span->dirty_hi = hi - index;
         span->dirty_since = since;

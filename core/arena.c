@@ -36,6 +36,20 @@ static size_t purge_trigger = SIZE_MAX;
 static unsigned purge_age; /* run operations a dirty run or pooled span is spared by sync purging */
 static void purge_excess_locked(bm_arena_t *arena);
 
+/* While the pool's decay is armed, from bm_arena_unlock (lock held, masked): adds the page runs
+ * the arena took and gave back since its previous tick to the pool clock, which may release
+ * up to BM_POOL_SYNC_SPANS spans (bm_pool_decay); the first tick after a new arming only
+ * notes the count. O(1) plus what bm_pool_decay does. No bad input. */
+static BM_NOINLINE void pool_tick_locked(bm_arena_t *arena) {
+    unsigned epoch = __atomic_load_n(&bm_pool_epoch, __ATOMIC_RELAXED);
+    bm_stat_t ops = arena->run_ops - arena->pool_ops_seen;
+    arena->pool_ops_seen = arena->run_ops;
+    if (arena->pool_epoch != epoch)
+        arena->pool_epoch = epoch;
+    else if (ops)
+        bm_pool_decay(ops, __atomic_load_n(&purge_age, __ATOMIC_RELAXED));
+}
+
 /* O(1), or O(BM_PURGE_SYNC_RUNS) release calls when it purges, plus O(BM_POOL_SYNC_SPANS)
  * when the pool decays. Before releasing the lock: folds the arena's change of live bytes into
  * the global count (for the peak), purges over the bound, and ticks the pool's decay with the
@@ -49,12 +63,8 @@ void bm_arena_unlock(bm_arena_t *arena) {
     }
     if (BM_UNLIKELY(arena->ndirty > __atomic_load_n(&purge_trigger, __ATOMIC_RELAXED)))
         purge_excess_locked(arena);
-    bm_stat_t ops = arena->run_ops - arena->pool_ops_seen;
-    if (ops) {
-        arena->pool_ops_seen = arena->run_ops;
-        if (BM_UNLIKELY(__atomic_load_n(&bm_pool_decay_armed, __ATOMIC_RELAXED)))
-            bm_pool_decay(ops, __atomic_load_n(&purge_age, __ATOMIC_RELAXED));
-    }
+    if (BM_UNLIKELY(__atomic_load_n(&bm_pool_decay_armed, __ATOMIC_RELAXED)))
+        pool_tick_locked(arena);
     bm_lock_release(&arena->lock);
 }
 

@@ -362,7 +362,8 @@ typedef struct bm_arena {
     size_t ndirty;             /* pages in dirty free runs */
     size_t nactive;            /* pages in small, large and meta runs */
     bm_stat_t run_ops;         /* page runs taken and given back: the clock dirty runs age by */
-    bm_stat_t pool_ops_seen;   /* run_ops at its last unlock: what it adds to the pool clock */
+    bm_stat_t pool_ops_seen;   /* run_ops at its last unlock while the pool decay was armed */
+    unsigned pool_epoch;       /* bm_pool_epoch then: a new arming resets pool_ops_seen */
     bm_arena_stats_t stats;
     bm_bin_t bins[BM_NSMALL];
 } bm_arena_t;
@@ -734,8 +735,10 @@ size_t bm_pool_release_bounded(unsigned max_spans); /* the max_spans oldest, wha
  * O(regions x BM_POOL_SYNC_SPANS) plus as many release calls. */
 void bm_pool_decay(bm_stat_t ops, bm_stat_t min_age);
 /* The decay is armed (bm_pool_decay worth calling) while a pooled span is dirty and it is
- * enabled; arena.c enables it (O(1), any context) from the purge policy. */
+ * enabled; arena.c enables it (O(1), any context) from the purge policy. bm_pool_epoch counts
+ * the armings: the run operations an arena did while the decay was not armed do not age spans. */
 extern bool bm_pool_decay_armed;
+extern unsigned bm_pool_epoch;
 void bm_pool_decay_enable(bool on);
 
 /* ---------------------------------------------------------------------------------------

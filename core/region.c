@@ -75,6 +75,7 @@ static bm_stat_t pool_oldest_since;
 static size_t pool_dirty_total;
 static bool pool_decay_enabled;
 bool bm_pool_decay_armed;
+unsigned bm_pool_epoch;
 
 /* O(1). Links dirty span after prev on r's dirty list (prev NULL: as its oldest); its dirty
  * range must be set. Pool lock held. */
@@ -117,7 +118,10 @@ static void pool_dirty_changed(void) {
             oldest = span->dirty_since;
     }
     __atomic_store_n(&pool_oldest_since, oldest, __ATOMIC_RELAXED);
-    __atomic_store_n(&bm_pool_decay_armed, pool_decay_enabled && pool_dirty_total != 0, __ATOMIC_RELAXED);
+    bool armed = pool_decay_enabled && pool_dirty_total != 0;
+    if (armed && !__atomic_load_n(&bm_pool_decay_armed, __ATOMIC_RELAXED))
+        __atomic_store_n(&bm_pool_epoch, bm_pool_epoch + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&bm_pool_decay_armed, armed, __ATOMIC_RELAXED);
 }
 
 static void table_mark(bm_region_t *r, size_t index, size_t n, unsigned type, unsigned arena) {
@@ -143,43 +147,14 @@ static pool_part_t pool_part_of(bm_pool_span_t *span, size_t head) {
     return p;
 }
 
-/* O(log spans). Puts [index, index + n) into the pool, merged with free neighbours. Chunks
- * [dlo, dhi) of it (none when dlo >= dhi; always none if r's source cannot release) are dirty,
- * since stamp since; the merged span's dirty range is the hull of its parts' (exact when they
- * touch, as they do when chunks are freed in order), its stamp the newest, and it takes the
- * dirty-list place of the newest dirty part: a newer neighbour's, or for the inserted part the
- * newest place (newest) or the one after prev (NULL: first). Pool lock held.
- * entries_are_pool: the chunks are what is left of a pool span just split, so every entry but
- * the new head and tail is already right; not rewriting them keeps taking a chunk from a large
- * static region O(1) (it was O(chunks in the region)). */
-static void pool_insert(bm_region_t *r, size_t index, size_t n, size_t dlo, size_t dhi, bm_stat_t since,
-                        bool newest, bm_pool_span_t *prev, bool entries_are_pool) {
-    if (!r->source.release)
-        dlo = dhi = 0;
-    if (!entries_are_pool) {
-        for (size_t i = 0; i < n; i++)
-            r->table[index + i] = bm_ct_make(BM_CT_POOL, false, 0, 0);
-        bm_region_maps_withdraw(r, index, n);
-    }
-    pool_part_t parts[3] = {{0, 0, 0, NULL}, {dlo, dhi, since, NULL}, {0, 0, 0, NULL}};
-    if (index > 0 && bm_ct_type(r->table[index - 1]) == BM_CT_POOL) {
-        bm_ctentry_t tail = r->table[index - 1];
-        size_t head = index - 1 - (bm_ct_head(tail) ? 0 : bm_ct_value(tail));
-        bm_pool_span_t *left = bm_region_chunk(r, head);
-        parts[0] = pool_part_of(left, head);
-        bm_rb_remove(&r->pool, &left->node);
-        r->table[index - 1] = bm_ct_make(BM_CT_POOL, false, 0, 0);
-        n += index - head;
-        index = head;
-    }
-    size_t after = index + n;
-    if (after < r->ngranted && bm_ct_type(r->table[after]) == BM_CT_POOL) {
-        bm_pool_span_t *right = bm_region_chunk(r, after);
-        parts[2] = pool_part_of(right, after);
-        bm_rb_remove(&r->pool, &right->node);
-        n += right->nchunks;
-        r->table[after] = bm_ct_make(BM_CT_POOL, false, 0, 0);
-    }
+/* O(1). The dirty side of a merge into span (at chunk index, its entries written): parts[0] and
+ * parts[2] the neighbours merged (empty if none or clean), parts[1] the chunks inserted. The
+ * merged dirty range is the hull of the parts' (exact when they touch, as they do when chunks
+ * are freed in order), its stamp the newest, and the span takes the dirty-list place of the
+ * newest dirty part: a neighbour's, or for the inserted part the newest place (newest) or the
+ * one after prev (NULL: first). Pool lock held; r's source can release. */
+static void pool_dirty_merge(bm_region_t *r, bm_pool_span_t *span, size_t index, pool_part_t *parts, bool newest,
+                             bm_pool_span_t *prev) {
     /* The hull of the dirty parts and the newest of them (keep); the neighbours leave the
      * list, keep last, once its place is noted (the others may be its list neighbours). */
     bm_stat_t now = __atomic_load_n(&pool_clock, __ATOMIC_RELAXED);
@@ -194,29 +169,76 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, size_t dlo, size
         if (!keep || now - p->since < now - keep->since)
             keep = p;
     }
+    span->dirty = keep != NULL;
+    if (!keep)
+        return;
     for (unsigned i = 0; i < 3; i += 2)
         if (parts[i].span && parts[i].span != keep->span)
             dirty_unlink(r, parts[i].span);
-    if (keep && keep->span) {
+    bm_stat_t since = keep->since;
+    if (keep->span) {
         prev = keep->span->dirty_prev;
         newest = false;
-        since = keep->since;
         dirty_unlink(r, keep->span);
+    }
+    span->dirty_lo = lo - index;
+    span->dirty_hi = hi - index;
+    span->dirty_since = since;
+    dirty_link(r, span, newest ? r->dirty_newest : prev);
+}
+
+/* O(log spans). Puts [index, index + n) into the pool, merged with free neighbours. mine
+ * (NULL: none) is the part of it that is dirty, with its stamp; it counts only if r's source
+ * can release, and then pool_dirty_merge places the merged span (newest, prev: its place on
+ * the dirty list if it keeps the inserted part's). Without a release hook nothing of that
+ * runs: the Cortex-M3 firmware's pool costs what it did. Pool lock held.
+ * entries_are_pool: the chunks are what is left of a pool span just split, so every entry but
+ * the new head and tail is already right; not rewriting them keeps taking a chunk from a large
+ * static region O(1) (it was O(chunks in the region)). */
+static void pool_insert(bm_region_t *r, size_t index, size_t n, const pool_part_t *mine, bool newest,
+                        bm_pool_span_t *prev, bool entries_are_pool) {
+    bool track = r->source.release != NULL;
+    pool_part_t parts[3];
+    if (track) {
+        parts[0] = parts[2] = (pool_part_t){0, 0, 0, NULL};
+        parts[1] = mine ? *mine : parts[0];
+    }
+    if (!entries_are_pool) {
+        for (size_t i = 0; i < n; i++)
+            r->table[index + i] = bm_ct_make(BM_CT_POOL, false, 0, 0);
+        bm_region_maps_withdraw(r, index, n);
+    }
+    if (index > 0 && bm_ct_type(r->table[index - 1]) == BM_CT_POOL) {
+        bm_ctentry_t tail = r->table[index - 1];
+        size_t head = index - 1 - (bm_ct_head(tail) ? 0 : bm_ct_value(tail));
+        bm_pool_span_t *left = bm_region_chunk(r, head);
+        if (track)
+            parts[0] = pool_part_of(left, head);
+        bm_rb_remove(&r->pool, &left->node);
+        r->table[index - 1] = bm_ct_make(BM_CT_POOL, false, 0, 0);
+        n += index - head;
+        index = head;
+    }
+    size_t after = index + n;
+    if (after < r->ngranted && bm_ct_type(r->table[after]) == BM_CT_POOL) {
+        bm_pool_span_t *right = bm_region_chunk(r, after);
+        if (track)
+            parts[2] = pool_part_of(right, after);
+        bm_rb_remove(&r->pool, &right->node);
+        n += right->nchunks;
+        r->table[after] = bm_ct_make(BM_CT_POOL, false, 0, 0);
     }
     r->table[index] = bm_ct_make(BM_CT_POOL, true, 0, n);
     if (n > 1)
         r->table[index + n - 1] = bm_ct_make(BM_CT_POOL, false, 0, n - 1);
     bm_pool_span_t *span = bm_region_chunk(r, index);
     BM_UNPOISON(span, sizeof *span);
+    if (track)
+        pool_dirty_merge(r, span, index, parts, newest, prev); /* reads a left neighbour's header first */
+    else
+        span->dirty = false;
     span->region = r;
     span->nchunks = n;
-    span->dirty = keep != NULL;
-    if (keep) {
-        span->dirty_lo = lo - index;
-        span->dirty_hi = hi - index;
-        span->dirty_since = since;
-        dirty_link(r, span, newest ? r->dirty_newest : prev);
-    }
     bm_rb_insert(&r->pool, &span->node, bm_pool_span_cmp);
 }
 
@@ -266,13 +288,13 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks, bool *di
          * the final type. Each remainder keeps the part of the dirty range it holds. */
         table_mark(r, start, n, BM_CT_ARENA, 0);
         if (head + len > start + n) {
-            size_t lo = part.lo > start + n ? part.lo : start + n;
-            pool_insert(r, start + n, head + len - start - n, lo, part.hi, part.since, false, prev, true);
+            pool_part_t upper = {part.lo > start + n ? part.lo : start + n, part.hi, part.since, NULL};
+            pool_insert(r, start + n, head + len - start - n, &upper, false, prev, true);
             r->pool_chunks += head + len - start - n;
         }
         if (start > head) { /* linked after prev too: before the piece above, same stamp */
-            pool_insert(r, head, start - head, part.lo, part.hi < start ? part.hi : start, part.since, false, prev,
-                        true);
+            pool_part_t lower = {part.lo, part.hi < start ? part.hi : start, part.since, NULL};
+            pool_insert(r, head, start - head, &lower, false, prev, true);
             r->pool_chunks += start - head;
         }
     } else {
@@ -281,7 +303,7 @@ static void *region_take(bm_region_t *r, size_t n, size_t align_chunks, bool *di
         if (start + n > r->nchunks || !bm_region_grant_locked(r, start + n))
             return NULL;
         if (start > old) {
-            pool_insert(r, old, start - old, 0, 0, 0, false, NULL, false);
+            pool_insert(r, old, start - old, NULL, false, NULL, false);
             r->pool_chunks += start - old;
         }
     }
@@ -339,11 +361,14 @@ void *bm_chunks_alloc(size_t nchunks, size_t align, unsigned node, unsigned aren
  * never-used chunks: those are clean. */
 void bm_chunks_free_locked(bm_region_t *r, size_t index, size_t n) {
     bm_lock_assert_held(&bm_state.pool_lock);
-    size_t dirty_end = bm_is_ready() ? index + n : index;
-    pool_insert(r, index, n, index, dirty_end, __atomic_load_n(&pool_clock, __ATOMIC_RELAXED), true, NULL, false);
     r->pool_chunks += n;
-    if (r->source.release)
-        pool_dirty_changed();
+    if (!r->source.release || !bm_is_ready()) {
+        pool_insert(r, index, n, NULL, false, NULL, false);
+        return;
+    }
+    pool_part_t freed = {index, index + n, __atomic_load_n(&pool_clock, __ATOMIC_RELAXED), NULL};
+    pool_insert(r, index, n, &freed, true, NULL, false);
+    pool_dirty_changed();
 }
 
 void bm_chunks_free(void *addr) {

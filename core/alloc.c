@@ -133,7 +133,8 @@ static bool block_classify_or_report(const void *ptr, bm_ptr_info_t *info) {
  * wrong (aligned_alloc and realloc may hand out a bigger class). */
 BM_NOINLINE static void free_sized_slow(void *ptr, size_t size) {
     bm_ptr_info_t info;
-    if (ptr && bm_is_ready() && bm_ptr_classify(ptr, &info) != BM_PTR_BAD && size > info.usable)
+    /* A freed or bad pointer is bm_free_slow's to report, once: no size verdict on it. */
+    if (ptr && bm_is_ready() && bm_ptr_classify_live(ptr, &info) != BM_PTR_BAD && size > info.usable)
         bm_report("sized free with a size larger than the block", ptr);
     bm_free_slow(ptr);
 }

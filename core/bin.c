@@ -242,12 +242,22 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
     bm_pagemap_t pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
     unsigned cls = bm_pm_class(pm);
     switch (bm_pm_kind(pm)) {
-    case BM_PAGE_SMALL:
+    case BM_PAGE_SMALL: {
         if (!bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)))) {
             out->why = "pointer inside a small block, not its start";
             return out->kind = BM_PTR_BAD;
         }
+        /* At a multiple of the size from region 0 but before it (the run's header) or past the
+         * last region (the run's slack): no block (found by the fuzzer). */
+        const bm_class_info_t *ci = &bm_classes[cls];
+        bm_chunk_t *chunk = bm_chunk_of(ptr);
+        uintptr_t reg0 = (uintptr_t)bm_page_addr(chunk, bm_page_index(ptr) - bm_pm_value(pm)) + ci->reg0;
+        if ((uintptr_t)ptr - reg0 >= (uintptr_t)ci->nregs * ci->size) {
+            out->why = "pointer into a small run's header or past its last block, not a block";
+            return out->kind = BM_PTR_BAD;
+        }
         break;
+    }
     case BM_PAGE_LARGE:
         /* The phase field of a large head is free for the validator's mark: not read here. */
         if (!bm_pm_head(pm) || ((uintptr_t)ptr & BM_PAGE_MASK) != 0) {

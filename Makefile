@@ -85,7 +85,7 @@ TESTS_debug := $(filter-out test_print,$(HOST_TESTS)) test_locks
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
-        check-generated check-freestanding clean guest-tests so preload-tests-build
+        check-generated check-freestanding clean guest-tests so preload-tests-build fuzz fuzz-build
 
 help:
 	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
@@ -94,6 +94,7 @@ help:
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"
 	@echo "make bench                benchmarks against glibc, jemalloc, mimalloc, tcmalloc"
+	@echo "make fuzz [FUZZ_TIME=s]   libFuzzer on the whole API, each build for FUZZ_TIME seconds (default 60)"
 
 deps:
 	@tools/deps.sh all
@@ -129,6 +130,38 @@ run: deps
 # The same demo on any board: make demo BOARD=pc-x86_64 SMP=8
 demo: deps
 	@$(MAKE) --no-print-directory -f mk/guest.mk BOARD=$(BOARD) B=build/demo-$(BOARD) GUEST_SRCS="$(DEMO_SRCS)" run
+
+# ---- fuzzing (tests/fuzz/) -------------------------------------------------------------------------
+# One libFuzzer target, tests/fuzz/fuzz_ops.c, built with the core and the host port as the asan
+# variant is (plus libFuzzer's coverage), in three builds: both geometries on the host port's
+# range, and the small geometry on a 1 MiB static region given to bm_init (exhaustion).
+# tools/run-fuzz.sh runs each for FUZZ_TIME seconds from its seed corpus in
+# tests/fuzz/corpus/<build>/ (read-only: new inputs and crash files go to build/fuzz/<build>/).
+FUZZ_CC := clang
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BUILDS := kernel small static
+FUZZ_DEFS_kernel :=
+FUZZ_DEFS_small := -DBM_GEOMETRY_SMALL
+FUZZ_DEFS_static := -DBM_GEOMETRY_SMALL -DFUZZ_STATIC_HEAP=1048576
+FUZZ_TIME ?= 60
+FUZZ_BINS := $(foreach b,$(FUZZ_BUILDS),build/fuzz/$(b)/fuzz_ops)
+# Coverage guides the fuzzer through the allocator; the validator, run after every operation,
+# would otherwise take half the time tracing its own loops.
+FUZZ_COV := -fsanitize=fuzzer-no-link
+build/fuzz/%/obj/core/ext/check.o: FUZZ_COV :=
+define fuzz_build
+build/fuzz/$(1)/obj/%.o: %.c $(CORE_HDRS)
+	@mkdir -p $$(dir $$@)
+	$(FUZZ_CC) -std=c11 $(WARN) $(FUZZ_FLAGS) $$(FUZZ_COV) $(FUZZ_DEFS_$(1)) $(HOST_DEFS) $(HOST_INC) -c -o $$@ $$<
+build/fuzz/$(1)/fuzz_ops: $(patsubst %.c,build/fuzz/$(1)/obj/%.o,$(HOST_SRCS) tests/fuzz/fuzz_ops.c)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $$@ $$^ -lpthread
+endef
+$(foreach b,$(FUZZ_BUILDS),$(eval $(call fuzz_build,$(b))))
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps fuzz-build
+	@tools/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BUILDS)
 
 # ---- QEMU boards -----------------------------------------------------------------------------------
 BOARD ?= virt-aarch64

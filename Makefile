@@ -118,8 +118,9 @@ BOARDS := $(notdir $(patsubst %/board.mk,%,$(wildcard boards/*/board.mk)))
 guest-tests: deps
 	@tools/run-guest-tests.sh $(BOARDS)
 
-test: deps host-tests-build preload-tests-build
-	@HOST_TEST_BINS="$(HOST_TEST_BINS)" tools/run-all-tests.sh $(BOARDS)
+test: deps host-tests-build preload-tests-build fuzz-build
+	@HOST_TEST_BINS="$(HOST_TEST_BINS)" FUZZ_TIME=$(FUZZ_TIME) FUZZ_BUILDS="$(FUZZ_BUILDS)" \
+	    tools/run-all-tests.sh $(BOARDS)
 
 # The main job: the SMP demo on QEMU virt-aarch64 with 4 cores (demo/smp_demo.c).
 DEMO_SRCS := demo/smp_demo.c tests/guest/guest_support.c

@@ -78,7 +78,7 @@ $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 # allocator's build: kernel and ASan only.
 TESTS_kernel := $(HOST_TESTS)
 TESTS_small := $(filter-out test_print,$(HOST_TESTS))
-TESTS_unchecked := $(filter-out test_api test_ownership test_stdnames test_print,$(HOST_TESTS))
+TESTS_unchecked := $(filter-out test_api test_ownership test_fuzz_regressions test_stdnames test_print,$(HOST_TESTS))
 TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
 TESTS_tsan := test_units test_threads test_init_race
 TESTS_debug := $(filter-out test_print,$(HOST_TESTS)) test_locks

@@ -1,0 +1,118 @@
+/*
+ * What the fuzzer (tests/fuzz/fuzz_ops.c, `make fuzz`) found, each as the smallest program
+ * that shows it: a bad call must be reported exactly once, change nothing and leave the heap
+ * consistent. Not in the unchecked variant: these need the free checks.
+ */
+#include <stdint.h>
+
+#include "ext.h"
+#include "test.h"
+
+/* The run holding small block p: its first page (internal.h's page map). */
+static unsigned char *run_of(void *p) {
+    bm_pagemap_t e = bm_chunk_of(p)->map[bm_page_index(p)];
+    return bm_page_addr(bm_chunk_of(p), bm_page_index(p) - bm_pm_value(e));
+}
+
+/* fuzz: "freed block: 2 error reports, expected 1". A sized free of an already freed block,
+ * with a size larger than the block, is reported twice: once as a wrong size (the size check
+ * classifies the pointer without asking whether the block is live) and once as a double free. */
+TEST(sized_free_of_a_freed_block_reports_once) {
+    size_t sizes[] = {8, BM_SMALL_MAX + 1}; /* a small block, a large one */
+    for (unsigned i = 0; i < 2; i++) {
+        void *p = bm_malloc(sizes[i]);
+        CHECK(p != NULL);
+        bm_free(p);
+        unsigned before = test_error_reports;
+        bm_free_sized(p, 4 * BM_CHUNK);
+        CHECK_EQ(test_error_reports - before, 1);
+        CHECK_EQ(bm_check(), 0);
+    }
+}
+
+/* fuzz, kernel and small geometry: "wild pointer: 0 error reports, expected 1" and
+ * "bm_realloc(wild pointer ..., 14337) returned ..., not NULL". A pointer into a small run that
+ * is not one of its regions passes the checks whenever its distance to region 0 is a multiple
+ * of the class size: one into the run's header before region 0 (for class 8: every aligned
+ * word of it), or one past the last region in the slack at the run's end (class 2048 in the
+ * kernel geometry: region 21 of 21, 1792 bytes before the run ends). Nothing checks that the
+ * region index lies in [0, nregs): usable_size answers the class size, realloc copies and frees
+ * it, free pushes it onto the core's cache and a later malloc of the class hands it out: the
+ * run's metadata, or a block reaching past the run's end over its neighbour, becomes a user
+ * block (bm_check then crashes). The tests stop at the first silent acceptance, so that they
+ * fail without corrupting the heap of the ones after them. */
+
+/* For small class cls: the pointer before region 0 (header) or past the last region (tail)
+ * of the run of a block of the class, at a multiple of the size from region 0; NULL if the run
+ * has none. The block stays allocated, so the run stays. */
+static unsigned char *not_a_region(unsigned cls, int tail) {
+    static void *keep[BM_NSMALL];
+    if (!keep[cls])
+        keep[cls] = bm_malloc(bm_classes[cls].size);
+    const bm_class_info_t *ci = &bm_classes[cls];
+    unsigned char *run = run_of(keep[cls]);
+    if (!tail)
+        return ci->reg0 >= ci->size ? run + ci->reg0 - ci->size : NULL;
+    size_t end = ci->reg0 + (size_t)ci->nregs * ci->size;
+    return end < ci->run_pages * BM_PAGE ? run + end : NULL;
+}
+
+TEST(usable_size_and_realloc_of_a_small_run_header_or_tail_are_reported) {
+    unsigned tried = 0;
+    for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
+        for (int tail = 0; tail < 2; tail++) {
+            unsigned char *q = not_a_region(cls, tail);
+            if (!q)
+                continue;
+            tried++;
+            unsigned before = test_error_reports;
+            size_t usable = bm_usable_size(q);
+            if (usable != 0 || test_error_reports - before != 1) {
+                fprintf(stderr, "  class %u (%u B): %s pointer %p taken for a block (usable %zu)\n", cls,
+                        bm_classes[cls].size, tail ? "tail" : "header", (void *)q, usable);
+                CHECK_EQ(test_error_reports - before, 1);
+                continue; /* realloc would take it as a block and free it */
+            }
+            before = test_error_reports;
+            CHECK(bm_realloc(q, 16) == NULL);
+            CHECK_EQ(test_error_reports - before, 1);
+        }
+    }
+    CHECK(tried > 0);
+    CHECK_EQ(bm_check(), 0);
+}
+
+/* free of each: reported, and never handed out afterwards */
+static void free_is_reported(unsigned char *q, size_t size) {
+    unsigned before = test_error_reports;
+    bm_free(q);
+    CHECK_EQ(test_error_reports - before, 1);
+    void *got[64];
+    unsigned handed_out = 0;
+    for (unsigned k = 0; k < 64; k++)
+        handed_out += (got[k] = bm_malloc(size)) == q;
+    CHECK_EQ(handed_out, 0);
+    if (test_error_reports - before != 1 || handed_out)
+        return; /* the heap is corrupted: nothing more to learn */
+    for (unsigned k = 0; k < 64; k++)
+        bm_free(got[k]);
+    CHECK_EQ(bm_check(), 0);
+}
+
+TEST(free_of_a_small_run_header_is_reported) {
+    free_is_reported(not_a_region(0, 0), 8); /* class 8: the header's last word */
+}
+
+TEST(free_past_the_last_region_of_a_small_run_is_reported) {
+    for (unsigned cls = 0; cls < BM_NSMALL; cls++)
+        if (not_a_region(cls, 1)) {
+            free_is_reported(not_a_region(cls, 1), bm_classes[cls].size);
+            return;
+        }
+    CHECK(!"no small run with slack after its last region");
+}
+
+int main(void) {
+    bm_set_error_hook(test_count_error);
+    return test_main();
+}

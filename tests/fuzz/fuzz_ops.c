@@ -21,7 +21,7 @@
  * crash file usually reproduces alone, not always.
  *
  * Builds (Makefile, FUZZ_BUILDS): kernel geometry, small geometry (both on the host port's
- * reserved range), and FUZZ_STATIC_HEAP: the small geometry on a 1 MiB static array given to
+ * reserved range, 1 GiB of it in the kernel one), and FUZZ_STATIC_HEAP: the small geometry on a 1 MiB static array given to
  * bm_init, where exhaustion and NULL returns are common.
  * FUZZ_TRACE=1 in the environment prints every call and report (to turn a crash into a test).
  */
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define LG_RANDOM 19
 #define MAY_FAIL 1 /* 16 KiB chunks: a 1 MiB-aligned block can miss for fragmentation */
 #else
-#define LIVE_BUDGET (64 * MIB) /* of 64 GiB reserved: keeps RSS low, failure is a bug */
+#define LIVE_BUDGET (64 * MIB) /* of the 1 GiB reserved (Makefile): failure is a bug */
 #define LG_RANDOM 23
 #define MAY_FAIL 0
 #endif

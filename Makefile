@@ -90,7 +90,7 @@ TESTS_hardened := test_api test_ownership test_hardening test_random test_thread
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
-        check-generated check-freestanding clean guest-tests so preload-tests-build
+        check-generated check-freestanding clean guest-tests so preload-tests-build fuzz fuzz-build
 
 help:
 	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
@@ -99,6 +99,7 @@ help:
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"
 	@echo "make bench                benchmarks against glibc, jemalloc, mimalloc, tcmalloc"
+	@echo "make fuzz [FUZZ_TIME=s]   libFuzzer on the whole API, each build for FUZZ_TIME seconds (default 60)"
 
 deps:
 	@tools/deps.sh all
@@ -122,8 +123,9 @@ BOARDS := $(notdir $(patsubst %/board.mk,%,$(wildcard boards/*/board.mk)))
 guest-tests: deps
 	@tools/run-guest-tests.sh $(BOARDS)
 
-test: deps host-tests-build preload-tests-build
-	@HOST_TEST_BINS="$(HOST_TEST_BINS)" tools/run-all-tests.sh $(BOARDS)
+test: deps host-tests-build preload-tests-build fuzz-build
+	@HOST_TEST_BINS="$(HOST_TEST_BINS)" FUZZ_TIME=$(FUZZ_TIME) FUZZ_BUILDS="$(FUZZ_BUILDS)" \
+	    tools/run-all-tests.sh $(BOARDS)
 
 # The main job: the SMP demo on QEMU virt-aarch64 with 4 cores (demo/smp_demo.c).
 DEMO_SRCS := demo/smp_demo.c tests/guest/guest_support.c
@@ -134,6 +136,38 @@ run: deps
 # The same demo on any board: make demo BOARD=pc-x86_64 SMP=8
 demo: deps
 	@$(MAKE) --no-print-directory -f mk/guest.mk BOARD=$(BOARD) B=build/demo-$(BOARD) GUEST_SRCS="$(DEMO_SRCS)" run
+
+# ---- fuzzing (tests/fuzz/) -------------------------------------------------------------------------
+# One libFuzzer target, tests/fuzz/fuzz_ops.c, built with the core and the host port as the asan
+# variant is (plus libFuzzer's coverage), in three builds: both geometries on the host port's
+# range (1 GiB of it in the kernel one), and the small geometry on a 1 MiB static region given
+# to bm_init (exhaustion).
+# tools/run-fuzz.sh runs each for FUZZ_TIME seconds from its seed corpus in
+# tests/fuzz/corpus/<build>/ (read-only: new inputs and crash files go to build/fuzz/<build>/).
+FUZZ_CC := clang
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BUILDS := kernel small static
+FUZZ_DEFS_kernel := -DBM_HOST_RESERVE="((size_t)1 << 30)" # not 64 GiB: bm_check walks its chunk table
+FUZZ_DEFS_small := -DBM_GEOMETRY_SMALL
+FUZZ_DEFS_static := -DBM_GEOMETRY_SMALL -DFUZZ_STATIC_HEAP=1048576
+FUZZ_TIME ?= 60
+FUZZ_BINS := $(foreach b,$(FUZZ_BUILDS),build/fuzz/$(b)/fuzz_ops)
+# Coverage guides the fuzzer through the allocator, except where it only costs time
+# (tests/fuzz/coverage-ignore.txt says where).
+FUZZ_COV := -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt
+define fuzz_build
+build/fuzz/$(1)/obj/%.o: %.c $(CORE_HDRS) tests/fuzz/coverage-ignore.txt
+	@mkdir -p $$(dir $$@)
+	$(FUZZ_CC) -std=c11 $(WARN) $(FUZZ_FLAGS) $(FUZZ_COV) $(FUZZ_DEFS_$(1)) $(HOST_DEFS) $(HOST_INC) -c -o $$@ $$<
+build/fuzz/$(1)/fuzz_ops: $(patsubst %.c,build/fuzz/$(1)/obj/%.o,$(HOST_SRCS) tests/fuzz/fuzz_ops.c)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $$@ $$^ -lpthread
+endef
+$(foreach b,$(FUZZ_BUILDS),$(eval $(call fuzz_build,$(b))))
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps fuzz-build
+	@tools/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BUILDS)
 
 # ---- QEMU boards -----------------------------------------------------------------------------------
 BOARD ?= virt-aarch64

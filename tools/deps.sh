@@ -11,7 +11,7 @@ has gcc || need+=(gcc)
 has make || need+=(make)
 has clang || need+=(clang)
 has python3 || need+=(python3)
-pkg_has libclang-rt-14-dev || need+=(libclang-rt-14-dev) # sanitizer runtimes for clang
+pkg_has libclang-rt-14-dev || need+=(libclang-rt-14-dev) # sanitizer and libFuzzer runtimes for clang
 if [ "$want" = qemu ] || [ "$want" = all ]; then
     has qemu-system-aarch64 || need+=(qemu-system-arm)
     has qemu-system-arm || need+=(qemu-system-arm)

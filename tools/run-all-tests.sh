@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make test` runs: generated-file check, freestanding check, the host test matrix,
-# the drop-in library under LD_PRELOAD and every QEMU board. Ends with one line "N passed, N failed" over all of it; exits non-zero
+# the drop-in library under LD_PRELOAD, the fuzz builds for FUZZ_TIME seconds each (default 60)
+# and every QEMU board. Ends with one line "N passed, N failed" over all of it; exits non-zero
 # if anything failed.
 # usage: tools/run-all-tests.sh BOARD...
 cd "$(dirname "$0")/.." || exit 1
@@ -32,6 +33,7 @@ run_step freestanding tools/check-freestanding.sh
 run_step link tools/check-link.sh
 run_step host tools/run-host-tests.sh $HOST_TEST_BINS
 run_step preload tools/run-preload-tests.sh
+run_step fuzz tools/run-fuzz.sh "${FUZZ_TIME:-60}" ${FUZZ_BUILDS:-kernel small static}
 if [ $# -gt 0 ]; then
     run_step guest tools/run-guest-tests.sh "$@"
 fi

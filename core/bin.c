@@ -51,6 +51,10 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
 #pragma GCC unroll 4
     for (unsigned i = 0; i < ci->nregs; i++, reg += ci->size)
         bm_block_retire(reg, ci->size);
+    /* The slack after the last region starts where region nregs would: marked too, so a wild
+     * free there leaves the fast path (alloc.c's free_fast) and the classifier refuses it. */
+    if ((char *)run + (ci->run_pages << BM_LG_PAGE) - reg >= (ptrdiff_t)sizeof(uintptr_t))
+        bm_mark_freed(reg);
 #endif
     size_t words = BM_BITMAP_WORDS(ci->nregs);
     for (size_t w = 0; w < words; w++) {
@@ -175,18 +179,6 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
     return true;
 }
 
-bool bm_bin_region_is_free_locked(bm_chunk_t *chunk, const void *ptr) {
-    bm_lock_assert_held(&chunk->arena->lock);
-    size_t page = bm_page_index(ptr);
-    bm_pagemap_t entry = chunk->map[page];
-    if (bm_pm_kind(entry) != BM_PAGE_SMALL)
-        return false;
-    const bm_class_info_t *ci = &bm_classes[bm_pm_class(entry)];
-    bm_run_t *run = bm_page_addr(chunk, page - bm_pm_value(entry));
-    size_t index = ((uintptr_t)ptr - (uintptr_t)run - ci->reg0) / ci->size;
-    return (run->bitmap[index / BM_BITMAP_BITS] >> (index % BM_BITMAP_BITS)) & 1;
-}
-
 /* O(1) (O(run pages) when a run empties). Gives back the small region or large run at ptr in
  * chunk, an arena chunk of arena. Bad pointers (interior, free, metadata) are reported and
  * ignored: returns false then. Arena lock held, interrupts masked. */
@@ -239,7 +231,8 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
         out->why = "double free of a huge block, or pointer never allocated (its chunk is free)";
         return out->kind = BM_PTR_BAD;
     }
-    bm_pagemap_t pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
+    bm_chunk_t *chunk = bm_chunk_of(ptr);
+    bm_pagemap_t pm = chunk->map[bm_page_index(ptr)];
     unsigned cls = bm_pm_class(pm);
     switch (bm_pm_kind(pm)) {
     case BM_PAGE_SMALL: {
@@ -250,7 +243,6 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
         /* At a multiple of the size from region 0 but before it (the run's header) or past the
          * last region (the run's slack): no block (found by the fuzzer). */
         const bm_class_info_t *ci = &bm_classes[cls];
-        bm_chunk_t *chunk = bm_chunk_of(ptr);
         uintptr_t reg0 = (uintptr_t)bm_page_addr(chunk, bm_page_index(ptr) - bm_pm_value(pm)) + ci->reg0;
         if ((uintptr_t)ptr - reg0 >= (uintptr_t)ci->nregs * ci->size) {
             out->why = "pointer into a small run's header or past its last block, not a block";

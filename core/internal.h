@@ -793,8 +793,6 @@ size_t bm_purge_bound_locked(const bm_arena_t *arena); /* dirty pages it may kee
 /* Up to n regions of small class cls into out[] (ascending address); returns how many (0
  * only when memory is exhausted). O(n), plus at most one new run per run filled. */
 unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n);
-/* ptr, a valid small region start, is free in its run. */
-bool bm_bin_region_is_free_locked(bm_chunk_t *chunk, const void *ptr);
 /* Gives back the small region or large run at ptr; reports and ignores bad pointers. */
 bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
 

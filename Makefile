@@ -124,7 +124,7 @@ guest-tests: deps
 	@tools/run-guest-tests.sh $(BOARDS)
 
 # The fuzz builds are not part of make test yet: the fuzzer finds, within seconds, a wild
-# pointer into a small run's header or slack that bm_free's fast path takes for a block (open,
+# pointer into a small run's header that bm_free's fast path takes for a block (open,
 # tests/host/test_fuzz_regressions.c says what is left); `make fuzz` runs them. FUZZ=1 adds
 # them here.
 test: deps host-tests-build preload-tests-build $(if $(FUZZ),fuzz-build)

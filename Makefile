@@ -123,12 +123,12 @@ BOARDS := $(notdir $(patsubst %/board.mk,%,$(wildcard boards/*/board.mk)))
 guest-tests: deps
 	@tools/run-guest-tests.sh $(BOARDS)
 
-# The fuzz builds are not part of make test yet: the fuzzer finds, within seconds, a wild
-# pointer into a small run's header that bm_free's fast path takes for a block (open,
-# tests/host/test_fuzz_regressions.c says what is left); `make fuzz` runs them. FUZZ=1 adds
-# them here.
-test: deps host-tests-build preload-tests-build $(if $(FUZZ),fuzz-build)
-	@HOST_TEST_BINS="$(HOST_TEST_BINS)" FUZZ_TIME=$(FUZZ_TIME) FUZZ_BUILDS="$(if $(FUZZ),$(FUZZ_BUILDS))" \
+# make test ends with the fuzz builds, each for FUZZ_TEST_TIME seconds (30; `make fuzz` runs
+# longer); FUZZ=0 leaves them out.
+FUZZ ?= 1
+FUZZ_TEST_TIME ?= 30
+test: deps host-tests-build preload-tests-build $(if $(filter 1,$(FUZZ)),fuzz-build)
+	@HOST_TEST_BINS="$(HOST_TEST_BINS)" FUZZ_TIME=$(FUZZ_TEST_TIME) FUZZ_BUILDS="$(if $(filter 1,$(FUZZ)),$(FUZZ_BUILDS))" \
 	    tools/run-all-tests.sh $(BOARDS)
 
 # The main job: the SMP demo on QEMU virt-aarch64 with 4 cores (demo/smp_demo.c).

@@ -45,10 +45,9 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_cache_bin_t *bin = &(*bm_core_local())->bins[cls];
 #if BM_FREE_CHECKS
-    /* The start test checks divisibility only. A pointer into the slack after a run's last
-     * region carries the freed mark a new run writes there (bin.c), so the mark test below
-     * sends it down; one into the run's header at a multiple of the size before region 0 still
-     * passes (open: a check here cost the x86-64 pair 10 instructions, 52 -> 62). */
+    /* The start test refuses a pointer into the run's header (below the head page's phase)
+     * and one inside a region. One into the slack after the last region carries the freed
+     * mark a new run writes there (bin.c), so the mark test below sends it down. */
     if (BM_UNLIKELY(!bm_bin_region_start(bin, ptr, pm))) {
         bm_port_irq_restore(irq);
         return false;

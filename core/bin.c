@@ -19,23 +19,20 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
     size_t head;
     if (!bm_arena_run_alloc_locked(arena, ci->run_pages, 1, &chunk, &head))
         return NULL;
-    /* phase: how far each page's start is past the last region boundary before it; page 0
-     * starts reg0 before region 0, and each page moves it on by a page (mod size). */
-    uint32_t phase = (ci->size - ci->reg0 % ci->size) % ci->size, step = (uint32_t)(BM_PAGE % ci->size);
-    chunk->map[head] = bm_pm_make(BM_PAGE_SMALL, true, phase, 0, cls);
-    /* The other entries step the packed fields of one word (distance +1, phase +step mod size)
+    /* phase: the offset of each page's first region boundary; the head page's is region 0's
+     * (the header is below it), and each later page's is the last one's minus a page, mod size. */
+    uint32_t size = ci->size, step = (uint32_t)(BM_PAGE % size), phase = ci->reg0 % size;
+    chunk->map[head] = bm_pm_make(BM_PAGE_SMALL, true, ci->reg0, 0, cls);
+    /* The other entries step the packed fields of one word (distance +1, phase -step mod size)
      * instead of packing each afresh: a 10-page run's set-up was most of the worst-case
      * malloc on the Cortex-M3. */
     bm_pagemap_t entry = bm_pm_make(BM_PAGE_SMALL, false, phase, 0, cls);
-    const bm_pagemap_t next = ((bm_pagemap_t)1 << BM_PM_VALUE_SHIFT) + (step << BM_PM_PHASE_SHIFT);
-    const bm_pagemap_t wrap = (bm_pagemap_t)ci->size << BM_PM_PHASE_SHIFT;
+    const bm_pagemap_t next = (bm_pagemap_t)1 << BM_PM_VALUE_SHIFT;
     for (size_t j = 1; j < ci->run_pages; j++) {
-        phase += step;
-        entry += next;
-        if (phase >= ci->size) {
-            phase -= ci->size;
-            entry -= wrap;
-        }
+        /* phase - step, adding the size first when it would go below 0 (no borrow between fields) */
+        uint32_t up = phase < step ? size : 0;
+        phase += up - step;
+        entry += next + ((bm_pagemap_t)(up - step) << BM_PM_PHASE_SHIFT);
         chunk->map[head + j] = entry;
     }
     bm_run_t *run = bm_page_addr(chunk, head);
@@ -236,16 +233,17 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
     unsigned cls = bm_pm_class(pm);
     switch (bm_pm_kind(pm)) {
     case BM_PAGE_SMALL: {
-        if (!bm_class_divides(&bm_classes[cls], (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) + bm_pm_phase(pm)))) {
-            out->why = "pointer inside a small block, not its start";
-            return out->kind = BM_PTR_BAD;
-        }
-        /* At a multiple of the size from region 0 but before it (the run's header) or past the
-         * last region (the run's slack): no block (found by the fuzzer). */
+        /* Before region 0 (the run's header) or past the last region (the run's slack): no
+         * block (found by the fuzzer); unsigned, so the header wraps above the limit. */
         const bm_class_info_t *ci = &bm_classes[cls];
         uintptr_t reg0 = (uintptr_t)bm_page_addr(chunk, bm_page_index(ptr) - bm_pm_value(pm)) + ci->reg0;
+        uint32_t offset = (uint32_t)((uintptr_t)ptr - reg0);
         if ((uintptr_t)ptr - reg0 >= (uintptr_t)ci->nregs * ci->size) {
             out->why = "pointer into a small run's header or past its last block, not a block";
+            return out->kind = BM_PTR_BAD;
+        }
+        if (!bm_class_divides(ci, offset)) {
+            out->why = "pointer inside a small block, not its start";
             return out->kind = BM_PTR_BAD;
         }
         break;

@@ -186,9 +186,12 @@ long bm_rb_validate(const bm_rbtree_t *tree, bm_rb_cmp_t cmp);
  * Page map entries (one per page of a chunk).
  *   kind  2 bits  FREE, SMALL (page of a small run), LARGE (page of a large run), META
  *   head  1 bit   first page of its run
- *   phase P bits  SMALL pages: (page offset in run - region 0 offset) mod size, so that a
- *                 pointer p in this page starts a region iff (p & page mask) + phase is a
- *                 multiple of the size. FREE heads: bit 0 = dirty.
+ *   phase P bits  SMALL pages: the offset in the page of the first region boundary at or
+ *                 after the page's start (the head page: region 0's offset, past the run
+ *                 header; a later page: (region 0 offset - page offset in run) mod size), so
+ *                 that a pointer p in this page starts a region (or the run's slack) iff
+ *                 (p & page mask) - phase is a non-negative multiple of the size: a pointer
+ *                 into the header is below the head page's phase. FREE heads: bit 0 = dirty.
  *   value V bits  heads: run length in pages; other pages: distance to the head in pages
  *                 (kept exact for every SMALL page and for FREE run tails).
  *   class 7 bits  SMALL pages and LARGE heads: the size class; everything else BM_BIN_INVALID,
@@ -449,23 +452,29 @@ typedef struct bm_cache_bin {
                            from bm_classes (bin stays 16 bytes on 64-bit: index = class << 4) */
 } bm_cache_bin_t;
 
-/* The free fast path's "ptr starts a region of its class" (bm_class_divides on page offset +
- * phase) with one constant per bin and a fixed limit. x = (page offset + phase) << 3 (the
- * phase is masked out of the page map entry in place, no shift) < 2^16, and D = size << 3.
- * With m = ceil(2^32 / D), x * m mod 2^32 is below x if D divides x, and at least m otherwise
- * when x * D <= 2^32 (Lemire et al., "Faster remainder by direct computation"): for D <= 2^16
- * the limit 2^16 separates the two. A class over 8 KiB (more than any x / 8) has only x = 0
- * as a multiple: m = 2^13 puts every other x at 2^16 or more. Exhaustively checked for every
- * class by the test divisibility_magic_matches_modulo. A bin with no slots (m = 0) passes,
- * and its full check (head == full) sends the pointer to the slow path. */
+/* The free fast path's "ptr starts a region of its class": (page offset - phase) is a
+ * non-negative multiple of the size, with one constant per bin and a fixed limit. x = (page
+ * offset - phase) << 3 mod 2^32 (the phase is masked out of the page map entry in place, no
+ * shift) and D = size << 3, m = floor(2^32 / D) + 1, so e = m * D - 2^32 is in 1..D.
+ * For 0 <= x < 2^16, x * m mod 2^32 is below x if D divides x, and at least m otherwise
+ * (Lemire et al., "Faster remainder by direct computation"): for D <= 2^15 the limit 2^16
+ * separates the two. A large class (its blocks start pages: only x = 0 is a start) gets
+ * m = 2^13, which puts every other x, negative or not, at 2^16 or more. A negative difference (a pointer before the page's first region
+ * boundary, such as into the run header) wraps x to 2^32 - y with y < 2^16, and x * m mod 2^32
+ * is 2^32 - (y * m mod 2^32), at least 2^32 - 2^16: the +1 in m keeps e above 0 for a power
+ * of two (without it every negative multiple would pass). Exhaustively checked for every class
+ * and every difference a page map entry can give by the test divisibility_magic_matches_modulo.
+ * A bin with no slots (m = 0) passes, and its full check (head == full) sends the pointer to
+ * the slow path. */
 #define BM_BIN_DIV_LIMIT (1u << 16) /* the test below shifts by 16 */
-_Static_assert(((2 * BM_PAGE) << BM_PM_PHASE_SHIFT) <= BM_BIN_DIV_LIMIT, "x would reach the limit");
+_Static_assert((BM_PAGE << BM_PM_PHASE_SHIFT) <= BM_BIN_DIV_LIMIT / 2, "x would reach the limit");
+_Static_assert((BM_SMALL_MAX << BM_PM_PHASE_SHIFT) < BM_BIN_DIV_LIMIT / 2, "small class too large for the test");
 BM_INLINE uint32_t bm_bin_div_magic(unsigned cls) {
     uint32_t d = bm_classes[cls].size << BM_PM_PHASE_SHIFT;
-    return d <= BM_BIN_DIV_LIMIT ? 0xffffffffu / d + 1 : BM_BIN_DIV_LIMIT >> BM_PM_PHASE_SHIFT;
+    return d < BM_BIN_DIV_LIMIT / 2 ? (uint32_t)((((uint64_t)1 << 32) / d) + 1) : BM_BIN_DIV_LIMIT >> BM_PM_PHASE_SHIFT;
 }
 BM_INLINE bool bm_bin_region_start(const bm_cache_bin_t *bin, const void *ptr, bm_pagemap_t pm) {
-    uint32_t x = (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) << BM_PM_PHASE_SHIFT) +
+    uint32_t x = (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) << BM_PM_PHASE_SHIFT) -
                  (pm & (BM_PM_PHASE_MASK << BM_PM_PHASE_SHIFT));
     return (uint32_t)(x * bin->div_magic) >> 16 == 0; /* < BM_BIN_DIV_LIMIT, one compare on AArch64 */
 }

@@ -33,7 +33,7 @@ run_step freestanding tools/check-freestanding.sh
 run_step link tools/check-link.sh
 run_step host tools/run-host-tests.sh $HOST_TEST_BINS
 run_step preload tools/run-preload-tests.sh
-if [ -n "${FUZZ_BUILDS:-}" ]; then # make test FUZZ=1 (see the Makefile)
+if [ -n "${FUZZ_BUILDS:-}" ]; then # make test runs them unless FUZZ=0 (see the Makefile)
     run_step fuzz tools/run-fuzz.sh "${FUZZ_TIME:-60}" $FUZZ_BUILDS
 fi
 if [ $# -gt 0 ]; then

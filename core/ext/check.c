@@ -59,8 +59,9 @@ static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chu
     bm_run_t *run = bm_page_addr(chunk, head);
     for (size_t j = 0; j < ci->run_pages; j++) {
         bm_pagemap_t e = chunk->map[head + j];
-        long delta = (long)(j << BM_LG_PAGE) - (long)ci->reg0;
-        unsigned phase = (unsigned)(((delta % (long)ci->size) + (long)ci->size) % (long)ci->size);
+        /* the page's first region boundary (internal.h): region 0 on the head page */
+        long ahead = (long)ci->reg0 - (long)(j << BM_LG_PAGE);
+        unsigned phase = (unsigned)(ahead >= 0 ? ahead : ((ahead % (long)ci->size) + (long)ci->size) % (long)ci->size);
         expect(ctx, bm_pm_kind(e) == BM_PAGE_SMALL && bm_pm_class(e) == cls && bm_pm_value(e) == j &&
                         bm_pm_phase(e) == phase && bm_pm_head(e) == (j == 0),
                "check: page map entry of a small run is wrong", bm_page_addr(chunk, head + j));

@@ -99,10 +99,23 @@ static void free_is_reported(unsigned char *q, size_t size) {
     CHECK_EQ(bm_check(), 0);
 }
 
-/* Still open: bm_free of a pointer into a small run's header at a multiple of the size before
- * region 0 takes the fast path (its start test checks divisibility only), enters the core's
- * cache and a later malloc hands it out; the fuzzer finds it within seconds. Its test, for
- * when it is fixed: free_is_reported(not_a_region(0, 0), 8) (class 8: the header's last word). */
+/* A pointer into a small run's header at a multiple of the size before region 0 passed the
+ * fast path's start test (divisibility only), entered the core's cache and a later malloc
+ * handed it out: the run's header became a user block. Every class with such a position. */
+TEST(free_of_a_small_run_header_is_reported) {
+    unsigned tried = 0;
+    for (unsigned cls = 0; cls < BM_NSMALL; cls++)
+        if (not_a_region(cls, 0)) {
+            tried++;
+            unsigned before = test_error_reports;
+            free_is_reported(not_a_region(cls, 0), bm_classes[cls].size);
+            if (test_error_reports - before != 1) {
+                fprintf(stderr, "  class %u (%u B): header pointer taken for a block\n", cls, bm_classes[cls].size);
+                return;
+            }
+        }
+    CHECK(tried > 0);
+}
 
 TEST(free_past_the_last_region_of_a_small_run_is_reported) {
     for (unsigned cls = 0; cls < BM_NSMALL; cls++)

@@ -69,21 +69,58 @@ TEST(divisibility_test_matches_modulo) {
 }
 
 /* The free fast path's version (bm_bin_region_start, one constant per cache bin) against
- * the modulo, for every class and every page offset + phase a page map entry can give, with
- * the entry's other fields and the pointer's high bits set to show they are masked out. */
+ * the modulo, for every class and every page offset - phase a page map entry can give
+ * (negative: a pointer before the page's first region boundary, such as into the run header),
+ * with the entry's other fields and the pointer's high bits set to show they are masked out. */
 TEST(divisibility_magic_matches_modulo) {
     for (unsigned c = 0; c < BM_NCLASSES; c++) {
         bm_cache_bin_t bin = {.div_magic = bm_bin_div_magic(c)};
-        uint32_t size = bm_classes[c].size;
-        for (uint32_t x = 0; x <= BM_PAGE_MASK + BM_PM_PHASE_MASK; x++) {
-            uint32_t offset = x < BM_PAGE ? x : (uint32_t)BM_PAGE_MASK, phase = x - offset;
-            bm_pagemap_t pm = bm_pm_make(BM_PAGE_SMALL, true, phase, BM_PM_VALUE_MASK, BM_BIN_INVALID);
-            void *ptr = (void *)(((uintptr_t)0x7f5a5a5a5a5a5a5aull & ~(uintptr_t)BM_PAGE_MASK) + offset);
-            if (bm_bin_region_start(&bin, ptr, pm) != (x % size == 0)) {
-                CHECK(bm_bin_region_start(&bin, ptr, pm) == (x % size == 0));
+        long size = bm_classes[c].size;
+        for (long diff = -(long)BM_PM_PHASE_MASK; diff <= (long)BM_PAGE_MASK; diff++) {
+            long offset = diff < 0 ? 0 : diff, phase = offset - diff;
+            bm_pagemap_t pm = bm_pm_make(BM_PAGE_SMALL, true, (unsigned)phase, BM_PM_VALUE_MASK, BM_BIN_INVALID);
+            void *ptr = (void *)(((uintptr_t)0x7f5a5a5a5a5a5a5aull & ~(uintptr_t)BM_PAGE_MASK) + (uintptr_t)offset);
+            bool expected = diff >= 0 && diff % size == 0;
+            if (bm_bin_region_start(&bin, ptr, pm) != expected) {
+                fprintf(stderr, "  class %u (%ld B): offset %ld phase %ld\n", c, size, offset, phase);
+                CHECK(bm_bin_region_start(&bin, ptr, pm) == expected);
                 break;
             }
         }
+    }
+}
+
+/* On a real run of every small class, the fast path's start test takes exactly region 0 and
+ * the positions a multiple of the size after it (regions, then the slack the freed mark
+ * guards): never a position in the run header. */
+TEST(region_start_test_refuses_the_run_header) {
+    for (unsigned c = 0; c < BM_NSMALL; c++) {
+        const bm_class_info_t *ci = &bm_classes[c];
+        void *block = bm_malloc(ci->size);
+        CHECK(block != NULL);
+        bm_chunk_t *chunk = bm_chunk_of(block);
+        bm_pagemap_t pm = chunk->map[bm_page_index(block)];
+        unsigned char *run = bm_page_addr(chunk, bm_page_index(block) - bm_pm_value(pm));
+        bm_cache_bin_t bin = {.div_magic = bm_bin_div_magic(c)};
+        for (size_t at = 0; at < ci->run_pages * BM_PAGE; at++) {
+            unsigned char *ptr = run + at;
+            bool expected = at >= ci->reg0 && (at - ci->reg0) % ci->size == 0;
+            if (bm_bin_region_start(&bin, ptr, chunk->map[bm_page_index(ptr)]) != expected) {
+                fprintf(stderr, "  class %u (%u B, region 0 at %u): run offset %zu\n", c, ci->size, ci->reg0, at);
+                CHECK(!"start test wrong");
+                break;
+            }
+        }
+        bm_free(block);
+    }
+    CHECK_EQ(bm_check(), 0);
+}
+
+/* Every class's region 0 offset fits the page map's phase field and the head page. */
+TEST(region_0_offsets_fit_the_phase_field) {
+    for (unsigned c = 0; c < BM_NSMALL; c++) {
+        CHECK(bm_classes[c].reg0 <= BM_PM_PHASE_MASK);
+        CHECK(bm_classes[c].reg0 < BM_PAGE);
     }
 }
 

@@ -123,10 +123,10 @@ BOARDS := $(notdir $(patsubst %/board.mk,%,$(wildcard boards/*/board.mk)))
 guest-tests: deps
 	@tools/run-guest-tests.sh $(BOARDS)
 
-# make test ends with the fuzz builds, each for FUZZ_TEST_TIME seconds (30; `make fuzz` runs
+# make test ends with the fuzz builds, each for FUZZ_TEST_TIME seconds (60; `make fuzz` runs
 # longer); FUZZ=0 leaves them out.
 FUZZ ?= 1
-FUZZ_TEST_TIME ?= 30
+FUZZ_TEST_TIME ?= 60
 test: deps host-tests-build preload-tests-build $(if $(filter 1,$(FUZZ)),fuzz-build)
 	@HOST_TEST_BINS="$(HOST_TEST_BINS)" FUZZ_TIME=$(FUZZ_TEST_TIME) FUZZ_BUILDS="$(if $(filter 1,$(FUZZ)),$(FUZZ_BUILDS))" \
 	    tools/run-all-tests.sh $(BOARDS)

@@ -119,18 +119,24 @@ static void small_run_dalloc(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
     bm_arena_run_dalloc_locked(arena, chunk, head, npages);
 }
 
+/* O(1). The region index of ptr in run (small class ci), or false if ptr starts no region. */
+static bool small_region_index(const bm_class_info_t *ci, const bm_run_t *run, const void *ptr, size_t *index) {
+    uintptr_t offset = (uintptr_t)ptr - ((uintptr_t)run + ci->reg0);
+    /* For a multiple of the size, the divisibility test's rotated product is the exact
+     * quotient (size = odd * 2^shift, inverse = odd^-1 mod 2^32): no division instruction. */
+    uint32_t r = (uint32_t)offset * ci->div_inverse;
+    *index = (r >> ci->div_shift) | (r << ((32 - ci->div_shift) & 31));
+    return offset < (uintptr_t)ci->nregs * ci->size && *index <= ci->div_limit && *index < ci->nregs;
+}
+
 static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_pagemap_t entry,
                          void *ptr) {
     unsigned cls = bm_pm_class(entry);
     const bm_class_info_t *ci = &bm_classes[cls];
     size_t head = page - bm_pm_value(entry);
     bm_run_t *run = bm_page_addr(chunk, head);
-    uintptr_t offset = (uintptr_t)ptr - ((uintptr_t)run + ci->reg0);
-    /* For a multiple of the size, the divisibility test's rotated product is the exact
-     * quotient (size = odd * 2^shift, inverse = odd^-1 mod 2^32): no division instruction. */
-    uint32_t r = (uint32_t)offset * ci->div_inverse;
-    size_t index = (r >> ci->div_shift) | (r << ((32 - ci->div_shift) & 31));
-    if (offset >= (uintptr_t)ci->nregs * ci->size || index > ci->div_limit || index >= ci->nregs) {
+    size_t index;
+    if (!small_region_index(ci, run, ptr, &index)) {
         bm_report("free of a pointer that is not the start of a block (inside a small run)", ptr);
         return false;
     }
@@ -196,6 +202,66 @@ bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr) {
         return false;
     }
 }
+
+/* ---- level 2: the quarantine ---------------------------------------------------------------- */
+#if BM_HARDENING >= 2
+bool bm_harden_block_is_free(const void *ptr, unsigned cls) {
+    bm_chunk_t *chunk = bm_chunk_of(ptr);
+    bm_arena_t *arena = chunk->arena;
+    bool is_free = false;
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_arena_lock(arena);
+    for (unsigned i = 0; i < BM_QUARANTINE_SLOTS; i++)
+        is_free |= arena->quarantine[i] == ptr;
+    size_t page = bm_page_index(ptr), index;
+    bm_pagemap_t entry = chunk->map[page];
+    if (!is_free && bm_class_is_small(cls) && bm_pm_kind(entry) == BM_PAGE_SMALL) {
+        bm_run_t *run = bm_page_addr(chunk, page - bm_pm_value(entry));
+        if (small_region_index(&bm_classes[cls], run, ptr, &index))
+            is_free = (run->bitmap[index / BM_BITMAP_BITS] >> (index % BM_BITMAP_BITS)) & 1u;
+    } /* a large block's page map entry (classified a large head) already says it is live */
+    bm_arena_unlock(arena);
+    bm_port_irq_restore(irq);
+    return is_free;
+}
+
+/* O(fill). A block leaves the quarantine for its run: a write while it sat there (its mark or
+ * its fill changed) is reported once, and the block is marked and filled again, so that the
+ * check when it is handed out does not report the same write twice. */
+static void quarantine_release_locked(bm_arena_t *arena, void *ptr) {
+    bm_chunk_t *chunk = bm_chunk_of(ptr);
+    size_t size = bm_classes[bm_pm_class(chunk->map[bm_page_index(ptr)])].size;
+    if (bm_first_word(ptr) != bm_freed_key(ptr)) {
+        bm_report("block written after it was freed (its first word changed in quarantine)", ptr);
+        bm_block_retire(ptr, size);
+    } else if (!bm_harden_fill_intact(ptr, size)) {
+        bm_report("block written after it was freed (its fill pattern changed in quarantine)", ptr);
+        bm_block_retire(ptr, size);
+    }
+    bm_block_dalloc_locked(arena, chunk, ptr);
+}
+
+void bm_quarantine_locked(bm_arena_t *arena, void *ptr, size_t size) {
+    bm_lock_assert_held(&arena->lock);
+    bm_block_retire(ptr, size);
+    void *oldest = arena->quarantine[arena->quarantine_next];
+    arena->quarantine[arena->quarantine_next] = ptr;
+    arena->quarantine_next = (arena->quarantine_next + 1) % BM_QUARANTINE_SLOTS;
+    if (oldest)
+        quarantine_release_locked(arena, oldest);
+}
+
+/* O(quarantine slots x fill). Every quarantined block back to its run: an allocation that
+ * failed retries after this, and bm_check sees the arena as the program left it. */
+void bm_quarantine_drain_locked(bm_arena_t *arena) {
+    for (unsigned i = 0; i < BM_QUARANTINE_SLOTS; i++) {
+        void *ptr = arena->quarantine[i];
+        arena->quarantine[i] = NULL;
+        if (ptr)
+            quarantine_release_locked(arena, ptr);
+    }
+}
+#endif
 
 /* ---- the pointer classifier ------------------------------------------------------------------ */
 

@@ -32,7 +32,10 @@
  *      large block, checked when the block is freed or reallocated (writes past the end), and
  *      freed blocks filled with a pattern (their first BM_HARDEN_FILL_MAX bytes) that is
  *      checked when the block is handed out again (writes after free). Every malloc and free
- *      takes the slow path; a block's usable size is its class size minus the canary.
+ *      takes the slow path and no core caches blocks, so a run's bitmap and page map say
+ *      exactly what is free; a freed block waits in its arena's quarantine (the last
+ *      BM_QUARANTINE_SLOTS freed) before its run takes it back, and its fill is checked when it
+ *      leaves. A block's usable size is its class size minus the canary.
  * -DBM_FREE_CHECKS=0 (the older knob) still means level 0. */
 #ifndef BM_HARDENING
 #if defined(BM_FREE_CHECKS) && !BM_FREE_CHECKS
@@ -40,6 +43,9 @@
 #else
 #define BM_HARDENING 1
 #endif
+#endif
+#ifndef BM_QUARANTINE_SLOTS /* level 2: freed blocks each arena holds back from reuse */
+#define BM_QUARANTINE_SLOTS 32
 #endif
 #ifndef BM_HARDEN_FILL_MAX /* level 2: bytes of a freed block filled and checked (O(this)) */
 #define BM_HARDEN_FILL_MAX 4096

@@ -19,7 +19,9 @@
 
 static unsigned cache_slots_for(unsigned cls) {
     const bm_options_t *opt = &bm_state.opt;
-    if (!opt->tcache || bm_classes[cls].size > opt->tcache_max)
+    /* Level 2 caches nothing: a block's run or page map then says whether it is free, which a
+     * write after free cannot erase the way it erases the freed mark. */
+    if (BM_HARDENING >= 2 || !opt->tcache || bm_classes[cls].size > opt->tcache_max)
         return 0;
     if (!bm_class_is_small(cls))
         return opt->tcache_slots_large;
@@ -77,8 +79,16 @@ static bm_cache_t *current_cache(void) {
     if (BM_LIKELY(cache != &bm_cache_unset))
         return cache;
     unsigned core = bm_this_core();
-    if (core >= BM_MAX_CORES)
+    if (BM_UNLIKELY(core >= BM_MAX_CORES)) {
+        /* Core ids must be dense from 0 (port/bm_port.h): a raw hardware id would index past
+         * every per-core table. Said once; the core is served from arena 0 without a cache. */
+#ifndef BM_PORT_HAS_CORE_LOCAL /* with a core-local slot, BM_MAX_CORES is the port's "no slot" */
+        static bool reported;
+        if (!__atomic_exchange_n(&reported, true, __ATOMIC_RELAXED))
+            bm_report("bm_port_core_id() gave a core id of BM_MAX_CORES or more: that core runs without a cache", NULL);
+#endif
         return NULL;
+    }
     cache = bm_state.caches[core];
     if (!cache) {
         cache = cache_create(core);
@@ -227,8 +237,14 @@ void *bm_alloc_slow(size_t size, size_t align) {
          * them back and try once more. */
         if (cache)
             bm_cache_flush_all(cache);
-        for (unsigned a = 0; a < bm_state.narenas; a++)
+        for (unsigned a = 0; a < bm_state.narenas; a++) {
+#if BM_HARDENING >= 2
+            bm_arena_lock(bm_state.arenas[a]);
+            bm_quarantine_drain_locked(bm_state.arenas[a]);
+            bm_arena_unlock(bm_state.arenas[a]);
+#endif
             bm_arena_release_spare(bm_state.arenas[a]);
+        }
         p = alloc_attempt(cache, arena, size, align);
     }
     bm_port_irq_restore(irq);
@@ -361,10 +377,15 @@ static void arena_free(void *ptr, bool large) {
     bm_chunk_t *chunk = bm_chunk_of(ptr);
     bm_arena_t *arena = chunk->arena;
     bm_arena_lock(arena);
+#if BM_HARDENING >= 2
+    (void)large;
+    bm_quarantine_locked(arena, ptr, bm_classes[bm_pm_class(chunk->map[bm_page_index(ptr)])].size);
+#else
     if (large)
         bm_arena_large_dalloc_locked(arena, chunk, ptr);
     else
         bm_block_dalloc_locked(arena, chunk, ptr);
+#endif
     bm_arena_unlock(arena);
 }
 

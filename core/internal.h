@@ -369,6 +369,13 @@ typedef struct bm_arena {
     unsigned pool_epoch;       /* bm_pool_epoch then: a new arming resets pool_ops_seen */
     bm_arena_stats_t stats;
     bm_bin_t bins[BM_NSMALL];
+#if BM_HARDENING >= 2
+    /* Level 2: the last blocks freed into this arena, not yet given back to their runs
+     * (a ring, oldest at quarantine_next once full): delayed reuse makes a write after free
+     * land on a block nobody owns, and the fill check when a block leaves catches it. */
+    void *quarantine[BM_QUARANTINE_SLOTS];
+    unsigned quarantine_next;
+#endif
 } bm_arena_t;
 /* ---------------------------------------------------------------------------------------
  * Regions, chunk table, chunk pool (region.c).
@@ -550,6 +557,7 @@ BM_INLINE void bm_mark_allocated(void *ptr) { *(uintptr_t *)ptr = 0; }
 #endif
 void bm_harden_fill(void *ptr, size_t size);             /* O(min(size, BM_HARDEN_FILL_MAX)) */
 void bm_harden_check_fill(const void *ptr, size_t size); /* same; reports a write after free */
+bool bm_harden_fill_intact(const void *ptr, size_t size); /* same; false if the fill changed */
 void bm_harden_canary_set(void *ptr, size_t size);       /* O(1) */
 bool bm_harden_canary_intact(const void *ptr, size_t size);
 #endif
@@ -659,8 +667,14 @@ BM_INLINE unsigned bm_this_core(void) { return BM_MAX_CORES == 1 ? 0 : bm_port_c
 #ifdef BM_PORT_HAS_CORE_LOCAL
 BM_INLINE bm_cache_t **bm_core_local(void) { return bm_port_core_local(); }
 #else
-extern bm_cache_t *bm_core_local_table[BM_MAX_CORES];
-BM_INLINE bm_cache_t **bm_core_local(void) { return &bm_core_local_table[bm_this_core()]; }
+/* One slot per core and one more, which stays &bm_cache_unset: a core id the port gives
+ * outside 0 .. BM_MAX_CORES-1 lands there (one compare, no branch), so its calls take the
+ * slow path, which reports the id once and serves it without a cache. */
+extern bm_cache_t *bm_core_local_table[BM_MAX_CORES + 1];
+BM_INLINE bm_cache_t **bm_core_local(void) {
+    unsigned core = bm_this_core();
+    return &bm_core_local_table[core < BM_MAX_CORES ? core : BM_MAX_CORES];
+}
 #endif
 
 BM_INLINE size_t bm_min(size_t a, size_t b) { return a < b ? a : b; }
@@ -816,13 +830,32 @@ typedef struct bm_ptr_info {
 } bm_ptr_info_t;
 bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out);
 
-/* O(1) after the classification. bm_ptr_classify, and a block that holds the freed mark
- * (in some core's cache or free in its run) is BAD too: what free, realloc and usable_size
- * accept. Without BM_FREE_CHECKS no mark exists and this is bm_ptr_classify. */
+#if BM_HARDENING >= 2
+/* Level 2 (bin.c): the block of class cls at ptr is in its arena's quarantine or free in its
+ * run, whatever its first word says (a write after free may have erased the mark). O(quarantine
+ * slots); takes the arena lock. */
+bool bm_harden_block_is_free(const void *ptr, unsigned cls);
+/* Level 2 (bin.c): the block at ptr (class size size, checked live) is marked and filled and
+ * enters its arena's quarantine; the oldest one there leaves for its run, its mark and fill
+ * checked (a write after free reported). O(fill). Arena lock held, interrupts masked. */
+void bm_quarantine_locked(bm_arena_t *arena, void *ptr, size_t size);
+/* Level 2: every block in arena's quarantine back to its run. O(slots x fill). Lock held. */
+void bm_quarantine_drain_locked(bm_arena_t *arena);
+#endif
+
+/* O(1) after the classification (level 2: O(quarantine slots)). bm_ptr_classify, and a block
+ * that holds the freed mark (in some core's cache or free in its run) is BAD too: what free,
+ * realloc and usable_size accept. At level 2 the run, page map and quarantine are asked as
+ * well, so a block whose mark a write after free erased is still refused. Without
+ * BM_FREE_CHECKS no mark exists and this is bm_ptr_classify. */
 BM_INLINE bm_ptr_kind_t bm_ptr_classify_live(const void *ptr, bm_ptr_info_t *out) {
     bm_ptr_kind_t kind = bm_ptr_classify(ptr, out);
     if (BM_FREE_CHECKS && (kind == BM_PTR_SMALL || kind == BM_PTR_LARGE) &&
-        bm_first_word(ptr) == bm_freed_key(ptr)) {
+        (bm_first_word(ptr) == bm_freed_key(ptr)
+#if BM_HARDENING >= 2
+         || bm_harden_block_is_free(ptr, out->cls)
+#endif
+         )) {
         out->why = "block already freed (it is in a core's cache or back in its run): a double free or a stale pointer";
         out->usable = 0;
         return out->kind = BM_PTR_BAD;

@@ -19,7 +19,7 @@ const bm_pagemap_t **bm_fast_region_maps;
 bm_ctentry_t *bm_fast_region_table;
 
 #ifndef BM_PORT_HAS_CORE_LOCAL
-bm_cache_t *bm_core_local_table[BM_MAX_CORES] = {[0 ... BM_MAX_CORES - 1] = &bm_cache_unset};
+bm_cache_t *bm_core_local_table[BM_MAX_CORES + 1] = {[0 ... BM_MAX_CORES] = &bm_cache_unset};
 #endif
 
 /* O(1), once, from bm_init, before any block exists. Any odd value works; entropy makes it
@@ -43,15 +43,18 @@ void bm_harden_fill(void *ptr, size_t size) {
         word[i] = FILL_WORD;
 }
 
+bool bm_harden_fill_intact(const void *ptr, size_t size) {
+    const uintptr_t *word = ptr;
+    for (size_t i = 1, n = fill_words(size); i < n; i++)
+        if (word[i] != FILL_WORD)
+            return false;
+    return true;
+}
+
 /* O(min(size, BM_HARDEN_FILL_MAX)). Reports once if the fill changed since the free. */
 void bm_harden_check_fill(const void *ptr, size_t size) {
-    const uintptr_t *word = ptr;
-    for (size_t i = 1, n = fill_words(size); i < n; i++) {
-        if (word[i] != FILL_WORD) {
-            bm_report("block written after it was freed (its fill pattern changed before it was handed out again)", ptr);
-            return;
-        }
-    }
+    if (!bm_harden_fill_intact(ptr, size))
+        bm_report("block written after it was freed (its fill pattern changed before it was handed out again)", ptr);
 }
 
 /* The canary: the last word of the class size, derived from the secret and the address. */

@@ -25,7 +25,7 @@ unsigned bm_port_default_sources(const bm_page_source_t **sources) {
 /* O(1). No environment on bare metal: NULL. Any context. */
 const char *bm_port_env_options(void) { return NULL; }
 
-/* O(1): board_core_id, unchecked (an id >= BM_MAX_CORES corrupts the core's table, bm_port.h).
+/* O(1): board_core_id (an id >= BM_MAX_CORES is reported and served without a cache, bm_port.h).
  * Any context, masked or not, any lock held: board_core_id takes none. */
 unsigned bm_port_core_id(void) { return board_core_id(); }
 /* O(1): board_core_count (the core clamps it to 1..BM_MAX_CORES). Once, at initialisation. */

@@ -132,12 +132,11 @@ uintptr_t bm_port_entropy(void);
  * interrupts masked, and never the same for two contexts that can be inside the allocator at
  * once (they would share a cache that has no lock). On a hosted port a "core" is a thread
  * slot. Not called at all in a BM_MAX_CORES == 1 build (the core is always 0).
- * Out of range: a port that keeps no core-local slot (no BM_PORT_HAS_CORE_LOCAL) has the core
- * index its own table with the id on every fast path, unchecked: an id >= BM_MAX_CORES reads
- * and writes past that table (memory corruption). With a core-local slot (the host port),
- * BM_MAX_CORES is the "no slot" answer: that caller is served without a cache, from the
- * arena core 0 is bound to; bm_last_error is right for it when the port also keeps the error
- * code per context (BM_PORT_HAS_ERROR_LOCAL, as the host port does), and reads 0 otherwise.
+ * Out of range (>= BM_MAX_CORES, e.g. a raw hardware id): the caller is reported once through
+ * the error hook and served without a cache, from the arena core 0 is bound to; nothing is
+ * corrupted (the core's own table has a spare slot for such ids). bm_last_error is right for
+ * it when the port also keeps the error code per context (BM_PORT_HAS_ERROR_LOCAL, as the
+ * host port does), and reads 0 otherwise.
  * Context: from every allocator entry point: on the fast and slow paths with interrupts
  * masked and no lock held, and unmasked (bm_set_error on a failure path and bm_last_error,
  * unless the port keeps the error code per context; bm_ctl's thread.* names); with

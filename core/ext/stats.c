@@ -13,7 +13,8 @@
  */
 #include "ext.h"
 
-/* O(narenas x bins), no lock: momentary counters. Interrupt-safe. */
+/* O(narenas x bins), no lock: momentary counters. Interrupt-safe (level 2: O(narenas x
+ * quarantine slots) more, under each arena's lock, so not from an interrupt handler). */
 size_t bm_stats_allocated(void) {
     size_t total = 0;
     for (unsigned a = 0; a < bm_state.narenas; a++) {
@@ -21,6 +22,16 @@ size_t bm_stats_allocated(void) {
         for (unsigned cls = 0; cls < BM_NSMALL; cls++)
             total += BM_STAT_GET(arena->bins[cls].stats.curregs) * bm_classes[cls].size;
         total += BM_STAT_GET(arena->stats.large_allocated) + BM_STAT_GET(arena->stats.huge_allocated);
+#if BM_HARDENING >= 2
+        /* Quarantined blocks are freed by the program, only not yet back in their runs. */
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_arena_lock(arena);
+        for (unsigned i = 0; i < BM_QUARANTINE_SLOTS; i++)
+            if (arena->quarantine[i])
+                total -= bm_classes[bm_pm_class(bm_chunk_of(arena->quarantine[i])->map[bm_page_index(arena->quarantine[i])])].size;
+        bm_arena_unlock(arena);
+        bm_port_irq_restore(irq);
+#endif
     }
     return total;
 }

@@ -83,8 +83,8 @@ static bm_cache_t *current_cache(void) {
         /* Core ids must be dense from 0 (port/bm_port.h): a raw hardware id would index past
          * every per-core table. Said once; the core is served from arena 0 without a cache. */
 #ifndef BM_PORT_HAS_CORE_LOCAL /* with a core-local slot, BM_MAX_CORES is the port's "no slot" */
-        static bool reported;
-        if (!__atomic_exchange_n(&reported, true, __ATOMIC_RELAXED))
+        static unsigned reported; /* a word: not every target has byte atomics */
+        if (!__atomic_exchange_n(&reported, 1u, __ATOMIC_RELAXED))
             bm_report("bm_port_core_id() gave a core id of BM_MAX_CORES or more: that core runs without a cache", NULL);
 #endif
         return NULL;

@@ -478,7 +478,13 @@ _Static_assert((BM_PAGE << BM_PM_PHASE_SHIFT) <= BM_BIN_DIV_LIMIT / 2, "x would 
 _Static_assert((BM_SMALL_MAX << BM_PM_PHASE_SHIFT) < BM_BIN_DIV_LIMIT / 2, "small class too large for the test");
 BM_INLINE uint32_t bm_bin_div_magic(unsigned cls) {
     uint32_t d = bm_classes[cls].size << BM_PM_PHASE_SHIFT;
-    return d < BM_BIN_DIV_LIMIT / 2 ? (uint32_t)((((uint64_t)1 << 32) / d) + 1) : BM_BIN_DIV_LIMIT >> BM_PM_PHASE_SHIFT;
+    if (d >= BM_BIN_DIV_LIMIT / 2)
+        return BM_BIN_DIV_LIMIT >> BM_PM_PHASE_SHIFT;
+    /* floor(2^32 / d) in 32-bit arithmetic (a 64-bit division is a libgcc call on 32-bit
+     * targets, outside the port contract): (2^32 - 1) / d is one short exactly when d, a
+     * power of two here, divides 2^32. */
+    uint32_t q = UINT32_MAX / d + ((d & (d - 1)) == 0);
+    return q + 1;
 }
 BM_INLINE bool bm_bin_region_start(const bm_cache_bin_t *bin, const void *ptr, bm_pagemap_t pm) {
     uint32_t x = (uint32_t)(((uintptr_t)ptr & BM_PAGE_MASK) << BM_PM_PHASE_SHIFT) -

@@ -11,11 +11,22 @@
  */
 #include "internal.h"
 
+/* Every allocation the fast path does not finish: initialise on the first call (init.c), then
+ * the cache layer's slow path. O(1) once initialised, plus bm_alloc_slow's cost; NULL with
+ * BM_ENOMEM if initialisation failed. From an interrupt handler as bm_alloc_slow. */
+static void *alloc_slow(size_t size, size_t align) {
+    if (BM_UNLIKELY(!bm_ensure_init())) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    return bm_alloc_slow(size, align);
+}
+
 /* ---- malloc -------------------------------------------------------------------------------------- */
 
 void *bm_malloc(size_t size) {
     if (BM_HARDENING >= 2) /* every block gets its fill checked and its canary */
-        return bm_alloc_slow(size, 0);
+        return alloc_slow(size, 0);
     if (BM_LIKELY(size <= BM_LOOKUP_MAX)) {
         unsigned cls = bm_lookup_class(size);
         bm_irq_state_t irq = bm_port_irq_save();
@@ -34,7 +45,8 @@ void *bm_malloc(size_t size) {
         }
         bm_port_irq_restore(irq);
     }
-    return bm_malloc_slow(size);
+    void *p = bm_malloc_slow(size);
+    return BM_LIKELY(p != NULL) ? p : alloc_slow(size, 0);
 }
 
 /* ---- free ------------------------------------------------------------------------------------------ */
@@ -176,7 +188,7 @@ void *bm_aligned_alloc(size_t alignment, size_t size) {
         bm_set_error(BM_EINVAL);
         return NULL;
     }
-    return bm_alloc_slow(size, alignment);
+    return alloc_slow(size, alignment);
 }
 
 void *bm_memalign(size_t alignment, size_t size) {
@@ -188,13 +200,13 @@ void *bm_memalign(size_t alignment, size_t size) {
             return NULL;
         }
     }
-    return bm_alloc_slow(size, power);
+    return alloc_slow(size, power);
 }
 
 int bm_posix_memalign(void **memptr, size_t alignment, size_t size) {
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)))
         return BM_EINVAL;
-    void *p = bm_alloc_slow(size, alignment);
+    void *p = alloc_slow(size, alignment);
     if (!p)
         return BM_ENOMEM;
     *memptr = p;
@@ -268,7 +280,7 @@ void *bm_realloc(void *ptr, size_t size) {
         BM_EXPOSE(ptr, size, bm_usable_size(ptr));
         return ptr;
     }
-    void *p = bm_alloc_slow(size, align);
+    void *p = alloc_slow(size, align);
     if (!p)
         return NULL;
     bm_copy_block(p, ptr, old_size < size ? old_size : size);

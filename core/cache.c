@@ -218,12 +218,9 @@ static void *handed_out_hardened(void *p) {
 
 /* O(1) plus a refill, a run or a chunk taken; on failure O(cached objects + arenas) for the
  * retry. Any size and power-of-two alignment (0: the size's natural one); NULL with BM_ENOMEM
- * when even the retry fails. From an interrupt handler only if the grow hook allows it. */
+ * when even the retry fails. The allocator must be initialised (alloc.c sees to it: init.c
+ * sits above this layer). From an interrupt handler only if the grow hook allows it. */
 void *bm_alloc_slow(size_t size, size_t align) {
-    if (!bm_ensure_init()) {
-        bm_set_error(BM_ENOMEM);
-        return NULL;
-    }
     if (size == 0)
         size = 1;
     size = bm_request_size(size); /* level 2: room for the canary */
@@ -257,8 +254,9 @@ void *bm_alloc_slow(size_t size, size_t align) {
 
 /* A malloc the fast path did not serve. Up to the largest class, once this core has its
  * cache: alloc_class directly (a size past the lookup table was not tried by the fast path),
- * skipping bm_alloc_slow's set-up (about 70 Cortex-M3 instructions); that also handles
- * failure (flush and retry), size 0, huge sizes and a core's first call. */
+ * skipping bm_alloc_slow's set-up (about 70 Cortex-M3 instructions). NULL when not served
+ * (failure, size 0, huge sizes, a core's first call, before initialisation): the caller then
+ * goes through bm_alloc_slow, which flushes and retries. O(1) plus a refill or a run. */
 void *bm_malloc_slow(size_t size) {
     if (size - 1 < BM_LARGE_MAX && bm_is_ready()) {
         unsigned cls = bm_size_to_class(size);
@@ -269,7 +267,7 @@ void *bm_malloc_slow(size_t size) {
         if (p)
             return handed_out(p, size, bm_classes[cls].size);
     }
-    return bm_alloc_slow(size, 0);
+    return NULL; /* not served: the caller goes through initialisation and bm_alloc_slow */
 }
 
 /* ---- flushing ------------------------------------------------------------------------------------ */

@@ -17,13 +17,15 @@
  *             the purge mechanism and the sync purge policy.
  *   bin.c     small runs (equal regions of one class, header and bitmap at the start) and
  *             bins; the block dispatch and the one pointer classifier.
- *   base.c    base metadata, bootstrap, initialisation, the lock-everything helper.
+ *   base.c    base metadata, bootstrap (the tables in the first chunk), the lock-everything
+ *             helper.
  *   cache.c   per core, per class, a stack of free objects; every slow path of the API, and
  *             the one decision between the core's cache and the arena.
+ *   init.c    initialisation: the options, bootstrap once, the arenas' and caches' set-up.
  *   alloc.c   the public entry points and their fast paths.
  *
  * Locks and calling contexts (the port's side of it is in port/bm_port.h):
- *   1. init_state (base.c): not a lock but a one-time gate; the one core initialising holds it
+ *   1. init_state (init.c): not a lock but a one-time gate; the one core initialising holds it
  *      with interrupts masked while the others spin; it calls bm_port_log, the option hooks
  *      and, through the first chunk, the grow hook.
  *   2. base_lock: the base metadata bump range (bm_state.base_next/base_end/base_allocated).
@@ -873,7 +875,8 @@ BM_INLINE bm_ptr_kind_t bm_ptr_classify_live(const void *ptr, bm_ptr_info_t *out
  * Base metadata and initialisation (base.c).
  * ------------------------------------------------------------------------------------- */
 void *bm_base_alloc(size_t size); /* zeroed, cache-line aligned, never freed; takes base_lock */
-bool bm_ensure_init(void);        /* initialises on the first call; false if that failed */
+int bm_bootstrap(const bm_page_source_t *sources, unsigned nsources, unsigned narenas); /* 0 or BM_E* */
+bool bm_ensure_init(void);        /* init.c: initialises on the first call; false if that failed */
 void bm_lock_all(void);           /* every lock in order (fork, the validator) */
 void bm_unlock_all(void);
 
@@ -881,7 +884,7 @@ void bm_unlock_all(void);
  * Per-core caches and the slow paths (cache.c). Interrupts masked by each entry point.
  * ------------------------------------------------------------------------------------- */
 void *bm_alloc_slow(size_t size, size_t align); /* any size, power-of-two align (0: natural) */
-void *bm_malloc_slow(size_t size);
+void *bm_malloc_slow(size_t size);              /* NULL when not served: then bm_alloc_slow */
 void bm_free_slow(void *ptr);
 void bm_free_uncached(void *ptr, bm_pagemap_t pm); /* region 0 block the fast path did not take */
 void bm_cache_flush_all(bm_cache_t *cache);

@@ -21,6 +21,9 @@ VARIANT_CC_kernel := $(HOST_CC)
 VARIANT_FLAGS_kernel := -O2
 VARIANT_CC_small := $(HOST_CC)
 VARIANT_FLAGS_small := -O2 -DBM_GEOMETRY_SMALL
+# the small geometry's default is the real-time profile; smallgeneral keeps the general one
+VARIANT_CC_smallgeneral := $(HOST_CC)
+VARIANT_FLAGS_smallgeneral := -O2 -DBM_GEOMETRY_SMALL -DBM_REALTIME=0
 VARIANT_CC_unchecked := $(HOST_CC)
 VARIANT_FLAGS_unchecked := -O2 -DBM_FREE_CHECKS=0
 VARIANT_CC_asan := clang
@@ -31,7 +34,7 @@ VARIANT_CC_debug := $(HOST_CC)
 VARIANT_FLAGS_debug := -O1 -DBM_DEBUG_LOCKS
 VARIANT_CC_hardened := $(HOST_CC)
 VARIANT_FLAGS_hardened := -O2 -DBM_HARDENING=2
-VARIANTS := kernel small unchecked asan tsan debug hardened
+VARIANTS := kernel small smallgeneral unchecked asan tsan debug hardened
 
 # Each variant compiles the core once: build/host/<variant>/obj/<source path>.o (object paths
 # mirror source paths, so sources in subfolders of core/ work), archived in
@@ -80,6 +83,7 @@ $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 # allocator's build: kernel and ASan only.
 TESTS_kernel := $(HOST_TESTS)
 TESTS_small := $(filter-out test_print,$(HOST_TESTS))
+TESTS_smallgeneral := $(TESTS_small)
 TESTS_unchecked := $(filter-out test_api test_ownership test_fuzz_regressions test_stdnames test_print,$(HOST_TESTS))
 TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
 TESTS_tsan := test_units test_threads test_init_race

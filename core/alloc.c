@@ -238,11 +238,11 @@ void *bm_realloc(void *ptr, size_t size) {
 #endif
     /* Keep the alignment the old block may have been asked for. Nothing records it, so the
      * address is the evidence, believed up to what the old block's kind makes plausible: a
-     * small block's class alignment; half a chunk for a large run; for a huge block, its chunk
-     * alignment while it stays huge, and a page when it shrinks below that (so a huge block
-     * realloc'ed to a few bytes does not keep a chunk). */
+     * small block's class alignment; half a chunk for a large run, and for a huge block that
+     * shrinks into a large run (an aligned request is served huge when no arena run has room
+     * for it: its alignment must survive the shrink); a chunk while it stays huge. */
     uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
-    size_t cap = old_cls == BM_NCLASSES       ? (served > BM_LARGE_MAX ? BM_CHUNK : BM_PAGE)
+    size_t cap = old_cls == BM_NCLASSES       ? (served > BM_LARGE_MAX ? BM_CHUNK : BM_CHUNK / 2)
                  : bm_class_is_small(old_cls) ? bm_classes[old_cls].align
                                               : BM_CHUNK / 2;
     size_t align = addr_align < cap ? addr_align : cap;

@@ -213,6 +213,8 @@ static void arena_chunk_release(bm_arena_t *arena, bm_chunk_t *chunk) {
 }
 
 static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
+    if (BM_REALTIME)
+        return; /* kept: a chunk's set-up or release on a call would grow with its pages */
     bm_chunk_t *spare = arena->spare;
     if (BM_KEEP_SPARE_CHUNK &&
         (!spare || spare == chunk || spare->nfree != BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES)) {
@@ -222,15 +224,45 @@ static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
     arena_chunk_release(arena, chunk);
 }
 
-void bm_arena_release_spare(bm_arena_t *arena) {
+/* O(the arena's chunks): the failed-allocation path only. One chunk of the arena whose pages
+ * are all free (its spare; in the real-time profile, any) goes back to the pool, where a huge
+ * block or another arena can take it; false when there was none. Takes the arena lock; the
+ * caller masks interrupts around each call, so that it may unmask between chunks. */
+bool bm_arena_release_free_chunk(bm_arena_t *arena) {
     const size_t all_free = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES;
     bm_arena_lock(arena);
-    bm_chunk_t *spare = arena->spare;
-    arena->spare = NULL;
-    if (spare && spare->nfree == all_free)
-        arena_chunk_release(arena, spare);
+    bm_chunk_t *chunk = arena->chunks;
+    while (chunk && chunk->nfree != all_free)
+        chunk = chunk->next;
+    if (chunk) {
+        if (arena->spare == chunk)
+            arena->spare = NULL;
+        arena_chunk_release(arena, chunk);
+    }
     bm_arena_unlock(arena);
+    return chunk != NULL;
 }
+
+#if BM_REALTIME
+/* O(pooled chunks x chunk pages), once, from bm_init: every chunk in the pool is formatted
+ * and given to an arena, round robin, so that no call sets up a chunk while the heap lasts.
+ * Chunks a region could still grow by stay where they are (they are set up when taken). */
+void bm_arenas_take_pool(void) {
+    for (unsigned a = 0;; a = (a + 1) % bm_state.narenas) {
+        size_t pooled = 0;
+        for (unsigned i = 0; i < bm_state.nregions; i++)
+            pooled += bm_state.regions[i].pool_chunks;
+        if (!pooled)
+            return;
+        bm_arena_t *arena = bm_state.arenas[a];
+        bm_arena_lock(arena);
+        bm_chunk_t *chunk = arena_chunk_new(arena);
+        bm_arena_unlock(arena);
+        if (!chunk)
+            return;
+    }
+}
+#endif
 
 /* Takes a run of npages whose first page index is a multiple of align_pages; on return the
  * run's pages are still marked FREE (non-head) and the caller writes their entries. */

@@ -13,6 +13,76 @@
  */
 #include "internal.h"
 
+/* ---- a bin's non-full runs ---------------------------------------------------------------- */
+#if BM_REALTIME
+/* Real-time profile: a doubly linked list (node.left: previous, node.right: next, root: the
+ * head), O(1) to add, remove and take, where the general profile's tree keeps the lowest
+ * address first at O(log runs) rebalancing (up to 200 Cortex-M3 instructions per call). */
+static void nonfull_add(bm_bin_t *bin, bm_run_t *run) {
+    bm_rbnode_t *head = bin->nonfull.root;
+    run->node.left = NULL;
+    run->node.right = head;
+    if (head)
+        head->left = &run->node;
+    bin->nonfull.root = &run->node;
+}
+
+static void nonfull_remove(bm_bin_t *bin, bm_run_t *run) {
+    bm_rbnode_t *prev = run->node.left, *next = run->node.right;
+    if (prev)
+        prev->right = next;
+    else
+        bin->nonfull.root = next;
+    if (next)
+        next->left = prev;
+}
+
+static bm_run_t *nonfull_take(bm_bin_t *bin) {
+    bm_run_t *run = (bm_run_t *)bin->nonfull.root;
+    if (run)
+        nonfull_remove(bin, run);
+    return run;
+}
+
+long bm_bin_nonfull_count(const bm_bin_t *bin) {
+    long n = 0;
+    const bm_rbnode_t *prev = NULL;
+    for (const bm_rbnode_t *node = bin->nonfull.root; node; prev = node, node = node->right, n++)
+        if (node->left != prev)
+            return -1; /* a broken back link */
+    return n;
+}
+#else
+/* By address, so that regions come from the lowest-address run with room. O(log runs). */
+static void nonfull_add(bm_bin_t *bin, bm_run_t *run) { bm_rb_insert(&bin->nonfull, &run->node, bm_rb_addr_cmp); }
+static void nonfull_remove(bm_bin_t *bin, bm_run_t *run) { bm_rb_remove(&bin->nonfull, &run->node); }
+static bm_run_t *nonfull_take(bm_bin_t *bin) {
+    bm_rbnode_t *lowest = bm_rb_first(&bin->nonfull);
+    if (lowest)
+        bm_rb_remove(&bin->nonfull, lowest);
+    return (bm_run_t *)lowest;
+}
+long bm_bin_nonfull_count(const bm_bin_t *bin) { return bm_rb_validate(&bin->nonfull, bm_rb_addr_cmp); }
+#endif
+
+#if BM_FREE_CHECKS
+/* O(n), one store per region. Marks the n regions of `size` bytes from reg freed (internal.h)
+ * and returns the end of the last. The key of the next region is the last one's plus size:
+ * no load of the secret per region (a store could alias it), about 2 instructions each. */
+static char *mark_regions_freed(char *reg, unsigned n, uint32_t size) {
+#if BM_HARDENING >= 2 || defined(BM_ASAN)
+    for (; n; n--, reg += size)
+        bm_block_retire(reg, size); /* the fill too, and ASan's unpoisoned store */
+#else
+    uintptr_t key = bm_freed_key(reg);
+#pragma GCC unroll 4
+    for (; n; n--, reg += size, key += size)
+        *(uintptr_t *)reg = key;
+#endif
+    return reg;
+}
+#endif
+
 static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
     const bm_class_info_t *ci = &bm_classes[cls];
     bm_chunk_t *chunk;
@@ -44,10 +114,7 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
     /* Every region not handed out holds the freed mark (internal.h): these pages may hold
      * anything (zeros after a purge, an old block's data), and a stale free of a region here
      * must not pass for a live one. O(regions) once per run, one store each. */
-    char *reg = (char *)run + ci->reg0;
-#pragma GCC unroll 4
-    for (unsigned i = 0; i < ci->nregs; i++, reg += ci->size)
-        bm_block_retire(reg, ci->size);
+    char *reg = mark_regions_freed((char *)run + ci->reg0, ci->nregs, ci->size);
     /* The slack after the last region starts where region nregs would: marked too, so a wild
      * free there leaves the fast path (alloc.c's free_fast) and the classifier refuses it. */
     if ((char *)run + (ci->run_pages << BM_LG_PAGE) - reg >= (ptrdiff_t)sizeof(uintptr_t))
@@ -70,13 +137,9 @@ static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls)
     bm_run_t *run = bin->current;
     if (run && run->nfree)
         return run;
-    bm_rbnode_t *lowest = bm_rb_first(&bin->nonfull);
-    if (lowest) {
-        bm_rb_remove(&bin->nonfull, lowest);
-        run = (bm_run_t *)lowest;
-    } else {
+    run = nonfull_take(bin);
+    if (!run)
         run = small_run_new(arena, cls);
-    }
     bin->current = run;
     return run;
 }
@@ -164,7 +227,7 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
         /* Empty: its pages go back to the arena. It sat in the non-full tree unless it was
          * full until this free (possible only with one region per run). */
         if (ci->nregs > 1)
-            bm_rb_remove(&bin->nonfull, &run->node);
+            nonfull_remove(bin, run);
         small_run_dalloc(arena, bin, run);
     } else if (run->nfree == 1) {
         /* Was full, so in no tree. Prefer the lower address as the current run. */
@@ -174,9 +237,9 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
             if (old->nfree == ci->nregs)
                 small_run_dalloc(arena, bin, old);
             else if (old->nfree)
-                bm_rb_insert(&bin->nonfull, &old->node, bm_rb_addr_cmp);
+                nonfull_add(bin, old);
         } else {
-            bm_rb_insert(&bin->nonfull, &run->node, bm_rb_addr_cmp);
+            nonfull_add(bin, run);
         }
     }
     return true;

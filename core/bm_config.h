@@ -22,6 +22,20 @@
  *                                 tens of KiB: a chunk header is 512 B, the smallest unit a
  *                                 large allocation takes is 256 B. */
 
+/* Real-time profile (docs/REALTIME.md): every call does work bounded by a constant of the
+ * configuration, never of the heap. bm_init builds every core's cache and hands every pooled
+ * chunk, formatted, to an arena; an arena keeps its chunks (they go back to the pool only when
+ * an allocation fails, the one path whose cost grows with the heap); small runs hold at most
+ * 32 regions (their set-up marks each); a refill or flush moves at most BM_TCACHE_BATCH_MAX (4) objects.
+ * The default with the small geometry (microcontrollers), off with the kernel geometry. */
+#ifndef BM_REALTIME
+#if defined(BM_GEOMETRY_SMALL)
+#define BM_REALTIME 1
+#else
+#define BM_REALTIME 0
+#endif
+#endif
+
 /* Hardening level (docs/HARDENING.md has each level's cost):
  *   0  trusts the caller: no freed mark, no fast-path checks (the arena still checks every
  *      pointer that reaches it). The fastest; a bad free can give a block two owners.
@@ -93,7 +107,11 @@
 /* Objects one cache refill or flush moves at most, whatever tcache_batch/tcache_flush say:
  * it bounds the longest call (interrupts stay masked through it). */
 #ifndef BM_TCACHE_BATCH_MAX
+#if BM_REALTIME
+#define BM_TCACHE_BATCH_MAX 4
+#else
 #define BM_TCACHE_BATCH_MAX 64
+#endif
 #endif
 
 /* Bytes a small class's bin may hold even when that is more than two runs of it. */
@@ -173,6 +191,9 @@
 
 #if defined(BM_GEOMETRY_SMALL)
 #define BM_GEOMETRY_IS_SMALL 1
+#if BM_REALTIME
+#define BM_CLASSES_SHORT_RUNS 1 /* core/size_classes.h: runs of at most 32 regions */
+#endif
 #define BM_LG_PAGE 8
 #define BM_LG_CHUNK 14
 #else

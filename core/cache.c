@@ -99,6 +99,25 @@ static bm_cache_t *current_cache(void) {
     return cache;
 }
 
+#if BM_REALTIME
+/* O(cores x classes), once, from bm_init: every core's cache is built now, so that no core's
+ * first call does it (about 6,500 Cortex-M3 instructions). BM_ENOMEM when base metadata runs
+ * out. Where the core keeps the cache pointers (no port core-local slot), each core's slot is
+ * set too, and its first malloc goes straight to a refill. */
+int bm_caches_prepare(void) {
+    for (unsigned core = 0; core < bm_state.ncores; core++) {
+        bm_cache_t *cache = cache_create(core);
+        if (!cache)
+            return BM_ENOMEM;
+        __atomic_store_n(&bm_state.caches[core], cache, __ATOMIC_RELEASE);
+#ifndef BM_PORT_HAS_CORE_LOCAL
+        bm_core_local_table[core] = cache;
+#endif
+    }
+    return 0;
+}
+#endif
+
 /* ---- the cache-or-arena decision --------------------------------------------------------------- */
 
 /* The one place that decides whether a core's cache holds blocks of class cls: the class has
@@ -216,8 +235,51 @@ static void *handed_out_hardened(void *p) {
 #define handed_out(p, size, usable) (BM_EXPOSE((p), (size), (usable)), (p))
 #endif
 
-/* O(1) plus a refill, a run or a chunk taken; on failure O(cached objects + arenas) for the
- * retry. Any size and power-of-two alignment (0: the size's natural one); NULL with BM_ENOMEM
+/* O(arenas' free chunks x chunks) (level 2: plus the quarantines). Every arena's entirely
+ * free chunks go back to the pool, one per masked section: interrupts wait for one chunk's
+ * release at most, not for all of them. Interrupts enabled on entry (as the caller found them). */
+static void release_free_chunks(void) {
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        bm_arena_t *arena = bm_state.arenas[a];
+        bool more = true;
+#if BM_HARDENING >= 2
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_arena_lock(arena);
+        bm_quarantine_drain_locked(arena);
+        bm_arena_unlock(arena);
+        bm_port_irq_restore(irq);
+#endif
+        while (more) {
+            bm_irq_state_t irq_chunk = bm_port_irq_save();
+            more = bm_arena_release_free_chunk(arena);
+            bm_port_irq_restore(irq_chunk);
+        }
+    }
+}
+
+static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush);
+
+/* O(cached objects), BM_TCACHE_BATCH_MAX objects per masked section. Every block in this
+ * core's cache goes back to its arena. Interrupts enabled on entry. */
+static void flush_all_unmasked_between(void) {
+    for (unsigned cls = 0;; cls++) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_cache_t *cache = current_cache(); /* again: an interrupt may have run on this core */
+        if (!cache || cls >= cache->ncached) {
+            bm_port_irq_restore(irq);
+            return;
+        }
+        unsigned left = bm_cache_bin_count(&cache->bins[cls]);
+        cache_bin_flush(cache, cls, left < BM_TCACHE_BATCH_MAX ? left : BM_TCACHE_BATCH_MAX);
+        cache->info[cls].low_water = 0;
+        bm_port_irq_restore(irq);
+        if (left > BM_TCACHE_BATCH_MAX)
+            cls--; /* this class again */
+    }
+}
+
+/* O(1) plus a refill, a run or a chunk taken; on failure O(arenas' chunks) for the first
+ * retry and O(cached objects + chunks) for the second. Any size and power-of-two alignment (0: the size's natural one); NULL with BM_ENOMEM
  * when even the retry fails. The allocator must be initialised (alloc.c sees to it: init.c
  * sits above this layer). From an interrupt handler only if the grow hook allows it. */
 void *bm_alloc_slow(size_t size, size_t align) {
@@ -228,23 +290,24 @@ void *bm_alloc_slow(size_t size, size_t align) {
     bm_cache_t *cache = current_cache();
     bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_this_core());
     void *p = alloc_attempt(cache, arena, size, align);
-    if (BM_UNLIKELY(!p)) {
-        /* What is missing may be parked: this core's cached blocks (on a small heap a real
-         * share of it) and the arenas' spare chunks (which a huge block needs more). Give
-         * them back and try once more. */
-        if (cache)
-            bm_cache_flush_all(cache);
-        for (unsigned a = 0; a < bm_state.narenas; a++) {
-#if BM_HARDENING >= 2
-            bm_arena_lock(bm_state.arenas[a]);
-            bm_quarantine_drain_locked(bm_state.arenas[a]);
-            bm_arena_unlock(bm_state.arenas[a]);
-#endif
-            bm_arena_release_spare(bm_state.arenas[a]);
-        }
-        p = alloc_attempt(cache, arena, size, align);
-    }
     bm_port_irq_restore(irq);
+    if (BM_UNLIKELY(!p)) {
+        /* What is missing may be parked: the arenas' free chunks (a huge block needs them;
+         * in the real-time profile arenas keep every chunk, so each huge block that finds the
+         * pool empty comes here), then this core's cached blocks (on a small heap a real
+         * share of it). Give them back, the cheaper first, in short masked sections, and try
+         * again after each. */
+        for (int retry = 0; retry < 2 && !p; retry++) {
+            if (retry)
+                flush_all_unmasked_between();
+            release_free_chunks();
+            irq = bm_port_irq_save();
+            cache = current_cache();
+            arena = cache ? cache->arena : bm_arena_for_core(bm_this_core());
+            p = alloc_attempt(cache, arena, size, align);
+            bm_port_irq_restore(irq);
+        }
+    }
     if (!p) {
         bm_set_error(BM_ENOMEM);
         return NULL;
@@ -323,11 +386,20 @@ static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush) {
     cache->info[cls].nflushed += nflush;
 }
 
-/* O(1), O(batch) when the bin is full and flushes first. Pushes ptr, a checked block of
- * class cls, which this cache holds. */
+/* O(1), O(batch) when the bin is full and flushes first (real-time profile: ptr goes to its
+ * arena instead, O(1)). Pushes ptr, a checked block of class cls, which this cache holds. */
+static void arena_free(void *ptr, bool large);
+
 static void cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
     bm_cache_bin_t *bin = &cache->bins[cls];
     if ((uint16_t)(uintptr_t)bin->head == bin->low_full) {
+        if (BM_REALTIME) {
+            /* The block itself goes to its arena: one block's work, no survivors moved. */
+            if (bm_chunk_of(ptr)->arena != cache->arena)
+                cache->cross_frees++;
+            arena_free(ptr, !bm_class_is_small(cls));
+            return;
+        }
         unsigned nflush = (cache->info[cls].nmax * bm_state.opt.tcache_flush_pct + 99) / 100;
         nflush = nflush > BM_TCACHE_BATCH_MAX ? BM_TCACHE_BATCH_MAX : nflush;
         cache_bin_flush(cache, cls, nflush ? nflush : 1);

@@ -61,6 +61,13 @@ static int init_run(const bm_config_t *config) {
         return err;
     core_arena_rule_init(narenas);
     bm_purge_policy_init();
+#if BM_REALTIME
+    /* The caches first: their metadata then sits in the first chunk's spare pages. */
+    err = bm_caches_prepare();
+    if (err)
+        return err;
+    bm_arenas_take_pool();
+#endif
     bm_region_t *r0 = &bm_state.regions[0];
     bm_fast_region_maps = r0->maps;
     bm_fast_region_table = r0->table;

@@ -348,7 +348,7 @@ typedef struct bm_arena_stats {
  * ------------------------------------------------------------------------------------- */
 typedef struct bm_bin {
     bm_run_t *current;    /* run regions come from now; NULL when none */
-    bm_rbtree_t nonfull;  /* other runs with free regions, by address */
+    bm_rbtree_t nonfull;  /* other runs with free regions: by address (a list in the real-time profile) */
     bm_bin_stats_t stats;
 } bm_bin_t;
 
@@ -805,8 +805,10 @@ bool bm_arena_large_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *pt
 void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls); /* in place */
 bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);   /* if room follows */
 void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages); /* META pages for base.c */
-/* Gives the arena's spare chunk back to the pool if it is still entirely free. */
-void bm_arena_release_spare(bm_arena_t *arena);
+/* Gives one entirely free chunk of the arena back to the pool; false if it has none (the
+ * failed-allocation path, one masked section per call). */
+bool bm_arena_release_free_chunk(bm_arena_t *arena);
+void bm_arenas_take_pool(void); /* real-time profile, from bm_init: every pooled chunk to an arena */
 /* Purge the oldest dirty runs until ndirty <= target, at most max_runs of them, none dirty for
  * fewer than min_age of the arena's run operations. Returns pages purged. */
 size_t bm_arena_purge_oldest_locked(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age);
@@ -824,6 +826,7 @@ size_t bm_purge_bound_locked(const bm_arena_t *arena); /* dirty pages it may kee
 /* Up to n regions of small class cls into out[] (ascending address); returns how many (0
  * only when memory is exhausted). O(n), plus at most one new run per run filled. */
 unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n);
+long bm_bin_nonfull_count(const bm_bin_t *bin); /* the non-full runs linked, -1 if the links are broken (bm_check) */
 /* Gives back the small region or large run at ptr; reports and ignores bad pointers. */
 bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
 
@@ -884,6 +887,7 @@ void bm_unlock_all(void);
  * Per-core caches and the slow paths (cache.c). Interrupts masked by each entry point.
  * ------------------------------------------------------------------------------------- */
 void *bm_alloc_slow(size_t size, size_t align); /* any size, power-of-two align (0: natural) */
+int bm_caches_prepare(void); /* real-time profile, from bm_init: every core's cache; 0 or BM_ENOMEM */
 void *bm_malloc_slow(size_t size);              /* NULL when not served: then bm_alloc_slow */
 void bm_free_slow(void *ptr);
 void bm_free_uncached(void *ptr, bm_pagemap_t pm); /* region 0 block the fast path did not take */

@@ -108,6 +108,53 @@
     27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, \
     27 \
 
+#elif __SIZEOF_POINTER__ == 8 && defined(BM_GEOMETRY_IS_SMALL) && defined(BM_CLASSES_SHORT_RUNS)
+#define BM_LG_QUANTUM 4
+#define BM_CHUNK_HEADER_PAGES 2
+#define BM_NSMALL 12
+#define BM_NCLASSES 31
+#define BM_SMALL_MAX 224
+#define BM_LARGE_MAX 14336
+#define BM_LOOKUP_MAX 224 /* sizes up to here map to a class by table */
+#define BM_RUN_MAX_REGS 30
+#define BM_RUN_MAX_PAGES 4
+#define BM_SIZE_CLASS_TABLE \
+    {8u, 1u, 27u, 40u, 8u, 3u, 0x00000001u, 0x1fffffffu}, \
+    {16u, 2u, 29u, 48u, 16u, 4u, 0x00000001u, 0x0fffffffu}, \
+    {32u, 4u, 30u, 64u, 32u, 5u, 0x00000001u, 0x07ffffffu}, \
+    {48u, 3u, 15u, 48u, 16u, 4u, 0xaaaaaaabu, 0x05555555u}, \
+    {64u, 4u, 15u, 64u, 64u, 6u, 0x00000001u, 0x03ffffffu}, \
+    {80u, 3u, 9u, 48u, 16u, 4u, 0xcccccccdu, 0x03333333u}, \
+    {96u, 4u, 10u, 64u, 32u, 5u, 0xaaaaaaabu, 0x02aaaaaau}, \
+    {112u, 2u, 4u, 48u, 16u, 4u, 0xb6db6db7u, 0x02492492u}, \
+    {128u, 4u, 7u, 64u, 64u, 7u, 0x00000001u, 0x01ffffffu}, \
+    {160u, 4u, 6u, 64u, 32u, 5u, 0xcccccccdu, 0x01999999u}, \
+    {192u, 4u, 5u, 64u, 64u, 6u, 0xaaaaaaabu, 0x01555555u}, \
+    {224u, 2u, 2u, 64u, 32u, 5u, 0xb6db6db7u, 0x01249249u}, \
+    {256u, 1u, 1u, 0u, 256u, 8u, 0x00000001u, 0x00ffffffu}, \
+    {512u, 2u, 1u, 0u, 256u, 9u, 0x00000001u, 0x007fffffu}, \
+    {768u, 3u, 1u, 0u, 256u, 8u, 0xaaaaaaabu, 0x00555555u}, \
+    {1024u, 4u, 1u, 0u, 256u, 10u, 0x00000001u, 0x003fffffu}, \
+    {1280u, 5u, 1u, 0u, 256u, 8u, 0xcccccccdu, 0x00333333u}, \
+    {1536u, 6u, 1u, 0u, 256u, 9u, 0xaaaaaaabu, 0x002aaaaau}, \
+    {1792u, 7u, 1u, 0u, 256u, 8u, 0xb6db6db7u, 0x00249249u}, \
+    {2048u, 8u, 1u, 0u, 256u, 11u, 0x00000001u, 0x001fffffu}, \
+    {2560u, 10u, 1u, 0u, 256u, 9u, 0xcccccccdu, 0x00199999u}, \
+    {3072u, 12u, 1u, 0u, 256u, 10u, 0xaaaaaaabu, 0x00155555u}, \
+    {3584u, 14u, 1u, 0u, 256u, 9u, 0xb6db6db7u, 0x00124924u}, \
+    {4096u, 16u, 1u, 0u, 256u, 12u, 0x00000001u, 0x000fffffu}, \
+    {5120u, 20u, 1u, 0u, 256u, 10u, 0xcccccccdu, 0x000cccccu}, \
+    {6144u, 24u, 1u, 0u, 256u, 11u, 0xaaaaaaabu, 0x000aaaaau}, \
+    {7168u, 28u, 1u, 0u, 256u, 10u, 0xb6db6db7u, 0x00092492u}, \
+    {8192u, 32u, 1u, 0u, 256u, 13u, 0x00000001u, 0x0007ffffu}, \
+    {10240u, 40u, 1u, 0u, 256u, 11u, 0xcccccccdu, 0x00066666u}, \
+    {12288u, 48u, 1u, 0u, 256u, 12u, 0xaaaaaaabu, 0x00055555u}, \
+    {14336u, 56u, 1u, 0u, 256u, 11u, 0xb6db6db7u, 0x00049249u} \
+
+#define BM_SIZE_LOOKUP_TABLE \
+    0, 0, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, \
+    8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11 \
+
 #elif __SIZEOF_POINTER__ == 8 && defined(BM_GEOMETRY_IS_SMALL)
 #define BM_LG_QUANTUM 4
 #define BM_CHUNK_HEADER_PAGES 2
@@ -259,6 +306,56 @@
     30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, \
     30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, \
     30 \
+
+#elif __SIZEOF_POINTER__ == 4 && defined(BM_GEOMETRY_IS_SMALL) && defined(BM_CLASSES_SHORT_RUNS)
+#define BM_LG_QUANTUM 3
+#define BM_CHUNK_HEADER_PAGES 2
+#define BM_NSMALL 15
+#define BM_NCLASSES 34
+#define BM_SMALL_MAX 224
+#define BM_LARGE_MAX 14336
+#define BM_LOOKUP_MAX 224 /* sizes up to here map to a class by table */
+#define BM_RUN_MAX_REGS 31
+#define BM_RUN_MAX_PAGES 4
+#define BM_SIZE_CLASS_TABLE \
+    {8u, 1u, 29u, 24u, 8u, 3u, 0x00000001u, 0x1fffffffu}, \
+    {16u, 2u, 30u, 32u, 16u, 4u, 0x00000001u, 0x0fffffffu}, \
+    {24u, 3u, 31u, 24u, 8u, 3u, 0xaaaaaaabu, 0x0aaaaaaau}, \
+    {32u, 3u, 23u, 32u, 32u, 5u, 0x00000001u, 0x07ffffffu}, \
+    {40u, 4u, 25u, 24u, 8u, 3u, 0xcccccccdu, 0x06666666u}, \
+    {48u, 2u, 10u, 32u, 16u, 4u, 0xaaaaaaabu, 0x05555555u}, \
+    {56u, 3u, 13u, 24u, 8u, 3u, 0xb6db6db7u, 0x04924924u}, \
+    {64u, 4u, 15u, 64u, 64u, 6u, 0x00000001u, 0x03ffffffu}, \
+    {80u, 2u, 6u, 32u, 16u, 4u, 0xcccccccdu, 0x03333333u}, \
+    {96u, 2u, 5u, 32u, 32u, 5u, 0xaaaaaaabu, 0x02aaaaaau}, \
+    {112u, 1u, 2u, 32u, 16u, 4u, 0xb6db6db7u, 0x02492492u}, \
+    {128u, 4u, 7u, 64u, 64u, 7u, 0x00000001u, 0x01ffffffu}, \
+    {160u, 2u, 3u, 32u, 32u, 5u, 0xcccccccdu, 0x01999999u}, \
+    {192u, 4u, 5u, 64u, 64u, 6u, 0xaaaaaaabu, 0x01555555u}, \
+    {224u, 1u, 1u, 32u, 32u, 5u, 0xb6db6db7u, 0x01249249u}, \
+    {256u, 1u, 1u, 0u, 256u, 8u, 0x00000001u, 0x00ffffffu}, \
+    {512u, 2u, 1u, 0u, 256u, 9u, 0x00000001u, 0x007fffffu}, \
+    {768u, 3u, 1u, 0u, 256u, 8u, 0xaaaaaaabu, 0x00555555u}, \
+    {1024u, 4u, 1u, 0u, 256u, 10u, 0x00000001u, 0x003fffffu}, \
+    {1280u, 5u, 1u, 0u, 256u, 8u, 0xcccccccdu, 0x00333333u}, \
+    {1536u, 6u, 1u, 0u, 256u, 9u, 0xaaaaaaabu, 0x002aaaaau}, \
+    {1792u, 7u, 1u, 0u, 256u, 8u, 0xb6db6db7u, 0x00249249u}, \
+    {2048u, 8u, 1u, 0u, 256u, 11u, 0x00000001u, 0x001fffffu}, \
+    {2560u, 10u, 1u, 0u, 256u, 9u, 0xcccccccdu, 0x00199999u}, \
+    {3072u, 12u, 1u, 0u, 256u, 10u, 0xaaaaaaabu, 0x00155555u}, \
+    {3584u, 14u, 1u, 0u, 256u, 9u, 0xb6db6db7u, 0x00124924u}, \
+    {4096u, 16u, 1u, 0u, 256u, 12u, 0x00000001u, 0x000fffffu}, \
+    {5120u, 20u, 1u, 0u, 256u, 10u, 0xcccccccdu, 0x000cccccu}, \
+    {6144u, 24u, 1u, 0u, 256u, 11u, 0xaaaaaaabu, 0x000aaaaau}, \
+    {7168u, 28u, 1u, 0u, 256u, 10u, 0xb6db6db7u, 0x00092492u}, \
+    {8192u, 32u, 1u, 0u, 256u, 13u, 0x00000001u, 0x0007ffffu}, \
+    {10240u, 40u, 1u, 0u, 256u, 11u, 0xcccccccdu, 0x00066666u}, \
+    {12288u, 48u, 1u, 0u, 256u, 12u, 0xaaaaaaabu, 0x00055555u}, \
+    {14336u, 56u, 1u, 0u, 256u, 11u, 0xb6db6db7u, 0x00049249u} \
+
+#define BM_SIZE_LOOKUP_TABLE \
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, \
+    11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14 \
 
 #elif __SIZEOF_POINTER__ == 4 && defined(BM_GEOMETRY_IS_SMALL)
 #define BM_LG_QUANTUM 3

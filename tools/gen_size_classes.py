@@ -19,9 +19,11 @@ import sys
 import os
 
 GEOMETRIES = {
-    # name: (lg_page, lg_chunk, max_run_pages, region_align_cap)
-    "KERNEL": (12, 21, 16, 256),
-    "SMALL": (8, 14, 16, 64),
+    # name: (lg_page, lg_chunk, max_run_pages, region_align_cap, max_run_regions, C condition)
+    "KERNEL": (12, 21, 16, 256, None, "defined(BM_GEOMETRY_IS_KERNEL)"),
+    # The real-time profile's table: a run's set-up marks every region, so runs stay short.
+    "SMALL_SHORT_RUNS": (8, 14, 4, 64, 32, "defined(BM_GEOMETRY_IS_SMALL) && defined(BM_CLASSES_SHORT_RUNS)"),
+    "SMALL": (8, 14, 16, 64, None, "defined(BM_GEOMETRY_IS_SMALL)"),
 }
 CHUNK_HEADER_FIXED = 64   # bytes before the page map in bm_chunk_t (checked by a static assert)
 PAGEMAP_ENTRY = 4         # sizeof(bm_pagemap_t)
@@ -54,13 +56,15 @@ def run_header_size(ptr_bytes, nregs):
     return fixed + words * ptr_bytes
 
 
-def small_run_geometry(size, lg_page, max_pages, align_cap, ptr_bytes):
+def small_run_geometry(size, lg_page, max_pages, align_cap, max_regs, ptr_bytes):
     page = 1 << lg_page
     align = min(pow2_factor(size), align_cap)
     best = None
     for pages in range(1, max_pages + 1):
         run_bytes = pages * page
         nregs = run_bytes // size
+        if max_regs is not None:
+            nregs = min(nregs, max_regs)
         while nregs > 0:
             reg0 = ceil_div(run_header_size(ptr_bytes, nregs), align) * align
             if reg0 + nregs * size <= run_bytes:
@@ -85,7 +89,7 @@ def modular_inverse_odd(odd):
 
 
 def generate_variant(ptr_bytes, geometry):
-    lg_page, lg_chunk, max_pages, align_cap = GEOMETRIES[geometry]
+    lg_page, lg_chunk, max_pages, align_cap, regs_cap, _ = GEOMETRIES[geometry]
     page = 1 << lg_page
     chunk = 1 << lg_chunk
     lg_quantum = 4 if ptr_bytes == 8 else 3
@@ -114,7 +118,7 @@ def generate_variant(ptr_bytes, geometry):
     max_regs = 0
     rows = []
     for s in small:
-        pages, nregs, reg0, align = small_run_geometry(s, lg_page, max_pages, align_cap, ptr_bytes)
+        pages, nregs, reg0, align = small_run_geometry(s, lg_page, max_pages, align_cap, regs_cap, ptr_bytes)
         max_regs = max(max_regs, nregs)
         rows.append((s, pages, nregs, reg0, align))
     for s in large:
@@ -161,7 +165,7 @@ def generate():
     first = True
     for ptr_bytes in (8, 4):
         for geometry in GEOMETRIES:
-            cond = f"__SIZEOF_POINTER__ == {ptr_bytes} && defined(BM_GEOMETRY_IS_{geometry})"
+            cond = f"__SIZEOF_POINTER__ == {ptr_bytes} && {GEOMETRIES[geometry][5]}"
             lines.append(("#if " if first else "#elif ") + cond)
             first = False
             lines.extend(generate_variant(ptr_bytes, geometry))

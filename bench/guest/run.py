@@ -116,6 +116,8 @@ def parse_fields(line):
 def run_variant(board, allocator, overrides, qemu):
     build = fresh("%s/%s-%s" % (OUT, board, allocator))
     define = "-DBENCH_ALLOCATOR=\\\"%s\\\"" % allocator
+    if allocator.startswith("baremalloc"):
+        define += " -DBENCH_INIT=1"  # bm_init at boot, as a firmware does: timed on its own
     extra = [o for o in overrides if o.startswith("EXTRA_CFLAGS+=")]
     overrides = [o for o in overrides if not o.startswith("EXTRA_CFLAGS+=")]
     cflags = " ".join([define] + [o[len("EXTRA_CFLAGS+="):] for o in extra]).replace(
@@ -134,6 +136,7 @@ def run_variant(board, allocator, overrides, qemu):
         elif fields.get("op") == "first_malloc":
             result["first_malloc"] = int(fields["instructions"])
             result["failures"] = int(fields["failures"])
+            result["init"] = int(fields.get("init", 0))
         elif "band" in fields:
             result["bands"][(fields["op"], fields["band"])] = fields
         elif "op" in fields:
@@ -161,8 +164,8 @@ def print_trace_tables(results):
         print("counter: %s; read overhead %s subtracted; nop blocks 0/100/1000 read %s/%s/%s (%s)\n" %
               (cal.get("counter"), cal.get("read_overhead"), cal.get("nops0"), cal.get("nops100"),
                cal.get("nops1000"), cal.get("calibration")))
-        print("| allocator | malloc mean | p50 | p99 | max | free mean | p50 | p99 | max | first malloc |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| allocator | malloc mean | p50 | p99 | p99.9 | max | free mean | p50 | p99 | p99.9 | max | first malloc | bm_init |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             m, f = r["ops"].get("malloc"), r["ops"].get("free")
             if not m or not f:
@@ -170,10 +173,11 @@ def print_trace_tables(results):
                 continue
             def pct(value):  # the guest's histogram stops at 4095
                 return ">=4095" if value == "4095" else value
-            print("| %s | %.1f | %s | %s | %s (%s B) | %.1f | %s | %s | %s (%s B) | %s |" % (
-                r["allocator"], mean(m), pct(m["p50"]), pct(m["p99"]), m["max"], m["max_size"],
-                mean(f), pct(f["p50"]), pct(f["p99"]), f["max"], f["max_size"],
-                "%s%s" % (r.get("first_malloc"), " (%d mallocs FAILED)" % r["failures"] if r.get("failures") else "")))
+            print("| %s | %.1f | %s | %s | %s | %s (%s B) | %.1f | %s | %s | %s | %s (%s B) | %s | %s |" % (
+                r["allocator"], mean(m), pct(m["p50"]), pct(m["p99"]), pct(m.get("p999", "?")), m["max"], m["max_size"],
+                mean(f), pct(f["p50"]), pct(f["p99"]), pct(f.get("p999", "?")), f["max"], f["max_size"],
+                "%s%s" % (r.get("first_malloc"), " (%d mallocs FAILED)" % r["failures"] if r.get("failures") else ""),
+                r.get("init") or "-"))
         print()
         print("by size band (mean / max instructions):\n")
         bands = ["8-128", "129-1024", "1025-4096", "4097-12288"]

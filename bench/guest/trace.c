@@ -2,10 +2,22 @@
  * Guest benchmark: one fixed trace of malloc/free, instructions per call.
  *
  * The same deterministic trace (xorshift32, fixed seed; the decisions never depend on what the
- * allocator returns) runs on every board and with every allocator:
- *   - TRACE_STEPS steps over TRACE_SLOTS slots: a random slot is freed if it holds a block,
- *     else filled with a new block; then every remaining block is freed;
- *   - sizes: 60% 8-128 B, 25% 129-1024 B, 13% 1 KiB-4 KiB, 2% 4 KiB-12 KiB.
+ * allocator returns) runs on every board and with every allocator. TRACE_KIND picks it:
+ *   0 mixed: TRACE_STEPS steps over 128 slots: a random slot is freed if it holds a block,
+ *     else filled with a new block; then every remaining block is freed; sizes 60% 8-128 B,
+ *     25% 129-1024 B, 13% 1 KiB-4 KiB, 2% 4 KiB-12 KiB.
+ *   1 firmware: 20,000 calls in sawtooth phases of at most 256 live blocks (a phase mallocs
+ *     three times in four until 256 are live, the next frees three times in four until none
+ *     is), sizes 95% uniform 8-256 B and 5% 257-4096 B.
+ *   2 adversarial: every slow path on purpose, 16 rounds of: a burst of 192 blocks of one
+ *     small class (refills from an empty arena, new runs), all freed in order (flushes that
+ *     empty runs and chunks), 8 large blocks, a block grown by realloc in small steps (in
+ *     place) and then past a page (moving) and shrunk, 16 callocs, 8 memaligns (64 B to
+ *     1 KiB), all freed; then exhaustion (1 KiB blocks until malloc fails, every other one
+ *     freed, 512 B blocks into the holes until it fails again, all freed) and recovery (a
+ *     12 KiB block must then succeed). NULLs during exhaustion are expected, not failures.
+ * Every block's first and last byte are written when it is allocated and checked when it is
+ * freed (a mismatch counts as a failure).
  * Each malloc and free is timed on its own with the board's instruction counter:
  *   - Cortex-M3 (mps2-an385): SysTick on the processor clock under QEMU -icount shift=7
  *     (3.2 ticks per instruction, docs/shared QEMU notes);
@@ -33,9 +45,20 @@
 #ifndef TRACE_STEPS
 #define TRACE_STEPS 20000u
 #endif
-#ifndef TRACE_SLOTS
-#define TRACE_SLOTS 128u
+#ifndef TRACE_KIND
+#define TRACE_KIND 0
 #endif
+#if TRACE_KIND == 0
+#define TRACE_NAME "mixed"
+#elif TRACE_KIND == 1
+#define TRACE_NAME "firmware"
+#else
+#define TRACE_NAME "adversarial"
+#endif
+#ifndef TRACE_SLOTS
+#define TRACE_SLOTS (TRACE_KIND == 0 ? 128u : 256u)
+#endif
+#define SLOTS_MAX 320u /* slots of every kind: 256, or the adversarial burst plus its extras */
 #define HIST_BUCKETS 4096u /* exact per-instruction histogram up to 4095, then one bucket */
 
 /* BENCH_CONF: a baremalloc options string for this build (bm_malloc_conf is weak in core). */
@@ -43,15 +66,27 @@
 const char *bm_malloc_conf = BENCH_CONF;
 #endif
 
+#if defined(BENCH_INIT) && BENCH_INIT
+#include "baremalloc.h" /* bm_init, timed before the first malloc (baremalloc's own variants) */
+#endif
 #if defined(BENCH_BM) && BENCH_BM
 #include "baremalloc.h"
 #define BENCH_MALLOC bm_malloc
 #define BENCH_FREE bm_free
+#define BENCH_REALLOC bm_realloc
+#define BENCH_CALLOC bm_calloc
+#define BENCH_MEMALIGN bm_memalign
 #else
 void *malloc(size_t size);
 void free(void *ptr);
+void *realloc(void *ptr, size_t size);
+void *calloc(size_t n, size_t size);
+void *memalign(size_t align, size_t size);
 #define BENCH_MALLOC malloc
 #define BENCH_FREE free
+#define BENCH_REALLOC realloc
+#define BENCH_CALLOC calloc
+#define BENCH_MEMALIGN memalign
 #endif
 
 /* ---- instruction counter ------------------------------------------------------------- */
@@ -143,6 +178,9 @@ typedef struct band_stats {
     uint32_t max;
 } band_stats_t;
 static band_stats_t malloc_bands[BANDS], free_bands[BANDS];
+#if TRACE_KIND == 2
+static band_stats_t other_bands[BANDS]; /* realloc, calloc, memalign: not printed */
+#endif
 static const char *const band_names[BANDS] = {"8-128", "129-1024", "1025-4096", "4097-12288"};
 
 static unsigned band_of(uint32_t size) { return size <= 128 ? 0 : size <= 1024 ? 1 : size <= 4096 ? 2 : 3; }
@@ -179,8 +217,8 @@ static void stats_add(op_stats_t *stats, uint32_t instructions, uint32_t size) {
     stats->hist[instructions < HIST_BUCKETS ? instructions : HIST_BUCKETS - 1]++;
 }
 
-static uint32_t stats_percentile(const op_stats_t *stats, uint32_t per_mille) {
-    uint64_t wanted = ((uint64_t)stats->calls * per_mille + 999) / 1000;
+static uint32_t stats_percentile(const op_stats_t *stats, uint32_t per_10k) {
+    uint64_t wanted = ((uint64_t)stats->calls * per_10k + 9999) / 10000;
     uint64_t seen = 0;
     for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
         seen += stats->hist[i];
@@ -198,8 +236,9 @@ static void stats_print(const char *op, const op_stats_t *stats) {
     put_field("calls", stats->calls);
     /* mean in hundredths of an instruction, rounded */
     put_field("mean_x100", stats->calls ? (stats->total * 100 + stats->calls / 2) / stats->calls : 0);
-    put_field("p50", stats_percentile(stats, 500));
-    put_field("p99", stats_percentile(stats, 990));
+    put_field("p50", stats_percentile(stats, 5000));
+    put_field("p99", stats_percentile(stats, 9900));
+    put_field("p999", stats_percentile(stats, 9990));
     put_field("max", stats->max);
     put_field("max_size", stats->max_size);
     board_putc('\n');
@@ -214,20 +253,10 @@ static uint32_t xorshift32(uint32_t *state) {
     return *state = x;
 }
 
-static uint32_t trace_size(uint32_t *random) {
-    uint32_t kind = xorshift32(random) % 100, r = xorshift32(random);
-    if (kind < 60)
-        return 8 + r % 121; /* 8..128 */
-    if (kind < 85)
-        return 129 + r % 896; /* 129..1024 */
-    if (kind < 98)
-        return 1025 + r % 3072; /* 1025..4096 */
-    return 4097 + r % 8192; /* 4097..12288 */
-}
-
-static uint8_t *slots[TRACE_SLOTS];
-static uint32_t slot_sizes[TRACE_SLOTS];
+static uint8_t *slots[SLOTS_MAX];
+static uint32_t slot_sizes[SLOTS_MAX];
 static uint32_t read_overhead;
+static uint32_t corruptions; /* a block's first or last byte changed while it was live */
 
 static uint32_t measure_read_overhead(void) {
     uint32_t best = UINT32_MAX;
@@ -258,35 +287,191 @@ static uint32_t timed_nops_1000(void) {
     return counter_elapsed(before, after);
 }
 
-static void timed_malloc(uint32_t slot, uint32_t size, uint32_t *failures) {
-    uint32_t before = counter_read();
-    uint8_t *block = BENCH_MALLOC(size);
-    uint32_t after = counter_read();
-    uint32_t elapsed = counter_elapsed(before, after);
-    elapsed = elapsed > read_overhead ? elapsed - read_overhead : 0;
-    stats_add(&malloc_stats, elapsed, size);
-    band_add(malloc_bands, elapsed, size);
-    if (block == NULL) {
-        (*failures)++;
-        return;
-    }
-    block[0] = (uint8_t)slot; /* touch it, as a program would */
+/* Each timed call: the counter read just before and just after, its own cost subtracted. */
+#define TIMED(stats, bands, size, call)                                           \
+    do {                                                                          \
+        uint32_t before_ = counter_read();                                        \
+        call;                                                                     \
+        uint32_t after_ = counter_read();                                         \
+        uint32_t elapsed_ = counter_elapsed(before_, after_);                     \
+        elapsed_ = elapsed_ > read_overhead ? elapsed_ - read_overhead : 0;       \
+        stats_add(&(stats), elapsed_, (size));                                    \
+        band_add((bands), elapsed_, (size));                                      \
+    } while (0)
+
+/* The block now in slot: its first and last byte written, as a program would. */
+static void slot_fill(uint32_t slot, uint8_t *block, uint32_t size) {
+    block[0] = (uint8_t)slot;
     block[size - 1] = (uint8_t)size;
     slots[slot] = block;
     slot_sizes[slot] = size;
 }
 
+static void slot_check(uint32_t slot) {
+    const uint8_t *block = slots[slot];
+    uint32_t size = slot_sizes[slot];
+    if (block[0] != (uint8_t)slot || block[size - 1] != (uint8_t)size)
+        corruptions++;
+}
+
+/* A malloc into an empty slot; a NULL counts in *failures (NULL: expected, not counted). */
+static int timed_malloc(uint32_t slot, uint32_t size, uint32_t *failures) {
+    uint8_t *block;
+    TIMED(malloc_stats, malloc_bands, size, block = BENCH_MALLOC(size));
+    if (block == NULL) {
+        if (failures)
+            (*failures)++;
+        return 0;
+    }
+    slot_fill(slot, block, size);
+    return 1;
+}
+
 static void timed_free(uint32_t slot) {
     uint8_t *block = slots[slot];
-    uint32_t before = counter_read();
-    BENCH_FREE(block);
-    uint32_t after = counter_read();
-    uint32_t elapsed = counter_elapsed(before, after);
-    elapsed = elapsed > read_overhead ? elapsed - read_overhead : 0;
-    stats_add(&free_stats, elapsed, slot_sizes[slot]);
-    band_add(free_bands, elapsed, slot_sizes[slot]);
+    slot_check(slot);
+    TIMED(free_stats, free_bands, slot_sizes[slot], BENCH_FREE(block));
     slots[slot] = NULL;
 }
+
+static void free_all_slots(void) {
+    for (uint32_t slot = 0; slot < SLOTS_MAX; slot++)
+        if (slots[slot] != NULL)
+            timed_free(slot);
+}
+
+#if TRACE_KIND == 0
+static uint32_t trace_size(uint32_t *random) {
+    uint32_t kind = xorshift32(random) % 100, r = xorshift32(random);
+    if (kind < 60)
+        return 8 + r % 121; /* 8..128 */
+    if (kind < 85)
+        return 129 + r % 896; /* 129..1024 */
+    if (kind < 98)
+        return 1025 + r % 3072; /* 1025..4096 */
+    return 4097 + r % 8192; /* 4097..12288 */
+}
+
+static void run_trace(uint32_t *failures) {
+    uint32_t random = 0x2545F491u;
+    for (uint32_t step = 0; step < TRACE_STEPS; step++) {
+        uint32_t slot = xorshift32(&random) % TRACE_SLOTS;
+        if (slots[slot] != NULL)
+            timed_free(slot);
+        else
+            timed_malloc(slot, trace_size(&random), failures);
+    }
+    free_all_slots();
+}
+#elif TRACE_KIND == 1
+static uint32_t trace_size(uint32_t *random) {
+    uint32_t kind = xorshift32(random) % 100, r = xorshift32(random);
+    return kind < 95 ? 8 + r % 249 : 257 + r % 3840; /* 8..256, 257..4096 */
+}
+
+static void run_trace(uint32_t *failures) {
+    uint32_t random = 0x2545F491u, live = 0;
+    int filling = 1;
+    for (uint32_t calls = 0; calls < TRACE_STEPS; calls++) {
+        if (live == TRACE_SLOTS)
+            filling = 0;
+        else if (live == 0)
+            filling = 1;
+        uint32_t roll = xorshift32(&random) % 4;
+        int do_malloc = live == 0 || (live < TRACE_SLOTS && (filling ? roll != 0 : roll == 0));
+        /* a random slot of the wanted state, found by walking from a random start */
+        uint32_t slot = xorshift32(&random) % TRACE_SLOTS;
+        while ((slots[slot] == NULL) != do_malloc)
+            slot = (slot + 1) % TRACE_SLOTS;
+        if (do_malloc) {
+            live += (uint32_t)timed_malloc(slot, trace_size(&random), failures);
+        } else {
+            timed_free(slot);
+            live--;
+        }
+    }
+    free_all_slots();
+}
+#else
+static op_stats_t realloc_stats, calloc_stats, aligned_stats;
+
+static void run_trace(uint32_t *failures) {
+    uint32_t random = 0x2545F491u;
+    for (uint32_t round = 0; round < 16; round++) {
+        /* a burst of one small class (8..256 B by round), freed in allocation order */
+        uint32_t small = 8 + round * 16;
+        for (uint32_t i = 0; i < 192; i++)
+            timed_malloc(i, small, failures);
+        for (uint32_t i = 0; i < 192; i++)
+            if (slots[i])
+                timed_free(i);
+        /* large blocks */
+        for (uint32_t i = 0; i < 8; i++)
+            timed_malloc(200 + i, 1024 + xorshift32(&random) % 7168, failures);
+        /* realloc: small steps (in place where the allocator can), then past a page, shrunk */
+        uint32_t size = 24;
+        uint8_t *block;
+        TIMED(malloc_stats, malloc_bands, size, block = BENCH_MALLOC(size));
+        if (!block) {
+            (*failures)++;
+        } else {
+            slot_fill(210, block, size);
+            static const uint32_t steps[] = {40, 56, 100, 200, 240, 700, 1500, 3000, 6000, 900, 60};
+            for (uint32_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+                uint8_t *moved;
+                slot_check(210);
+                TIMED(realloc_stats, other_bands, steps[i], moved = BENCH_REALLOC(slots[210], steps[i]));
+                if (!moved) {
+                    (*failures)++;
+                    break;
+                }
+                uint32_t keep = slot_sizes[210] < steps[i] ? slot_sizes[210] : steps[i];
+                if (moved[0] != 210u % 256u || (keep == slot_sizes[210] && moved[keep - 1] != (uint8_t)keep))
+                    corruptions++; /* the contents must survive the move */
+                slot_fill(210, moved, steps[i]);
+            }
+        }
+        /* callocs: every byte must read zero */
+        for (uint32_t i = 0; i < 16; i++) {
+            uint32_t n = 1 + xorshift32(&random) % 16, each = 4 + xorshift32(&random) % 60;
+            uint8_t *zeroed;
+            TIMED(calloc_stats, other_bands, n * each, zeroed = BENCH_CALLOC(n, each));
+            if (!zeroed) {
+                (*failures)++;
+                continue;
+            }
+            for (uint32_t b = 0; b < n * each; b++)
+                corruptions += zeroed[b] != 0;
+            slot_fill(220 + i, zeroed, n * each);
+        }
+        /* aligned blocks, 64 B to 1 KiB */
+        for (uint32_t i = 0; i < 8; i++) {
+            uint32_t align = 64u << (i % 5), bytes = 16 + xorshift32(&random) % 2000;
+            uint8_t *aligned;
+            TIMED(aligned_stats, other_bands, bytes, aligned = BENCH_MEMALIGN(align, bytes));
+            if (!aligned || ((uintptr_t)aligned & (align - 1))) {
+                (*failures)++;
+                continue;
+            }
+            slot_fill(240 + i, aligned, bytes);
+        }
+        free_all_slots();
+    }
+    /* exhaustion and recovery */
+    uint32_t held = 0;
+    while (held < SLOTS_MAX && timed_malloc(held, 1024, NULL))
+        held++;
+    for (uint32_t i = 0; i < held; i += 2)
+        timed_free(i);
+    for (uint32_t i = 0; i < held; i += 2)
+        if (!timed_malloc(i, 512, NULL))
+            break;
+    free_all_slots();
+    if (!timed_malloc(0, 12288, failures))
+        put_text("guest-bench: no recovery: a 12 KiB block failed after exhaustion\n");
+    free_all_slots();
+}
+#endif
 
 static int bench_run(void) {
     counter_start();
@@ -305,38 +490,50 @@ static int bench_run(void) {
     put_field("nops1000", n1000);
     put_text(calibration_ok ? " calibration=ok\n" : " calibration=BAD\n");
 
-    /* The first call sets the allocator up (baremalloc: bm_init from the board's heap;
-     * newlib: the first sbrk): timed, reported on its own, kept out of the trace. */
+    /* A firmware initialises baremalloc at boot (BENCH_INIT): that is timed and reported on
+     * its own. Then the first call (newlib: the first sbrk; baremalloc without BENCH_INIT:
+     * bm_init from the board's heap), timed, reported on its own, kept out of the trace. */
+    uint32_t init_cost = 0;
+#if defined(BENCH_INIT) && BENCH_INIT
+    {
+        uint32_t t0 = counter_read();
+        int err = bm_init(NULL);
+        uint32_t t1 = counter_read();
+        init_cost = counter_elapsed(t0, t1) - read_overhead;
+        if (err)
+            put_text("guest-bench: bm_init FAILED\n");
+    }
+#endif
     uint32_t before = counter_read();
     void *first = BENCH_MALLOC(16);
     uint32_t after = counter_read();
     uint32_t first_malloc = counter_elapsed(before, after) - read_overhead;
     BENCH_FREE(first);
 
-    uint32_t random = 0x2545F491u, failures = 0;
-    for (uint32_t step = 0; step < TRACE_STEPS; step++) {
-        uint32_t slot = xorshift32(&random) % TRACE_SLOTS;
-        if (slots[slot] != NULL)
-            timed_free(slot);
-        else
-            timed_malloc(slot, trace_size(&random), &failures);
-    }
-    for (uint32_t slot = 0; slot < TRACE_SLOTS; slot++)
-        if (slots[slot] != NULL)
-            timed_free(slot);
+    uint32_t failures = 0;
+    run_trace(&failures);
 
     put_text("guest-bench: board=");
     put_text(board_name());
     put_text(" allocator=" BENCH_ALLOCATOR " op=first_malloc");
     put_field("instructions", first_malloc);
     put_field("failures", failures);
+    put_field("init", init_cost);
+    put_field("corruptions", corruptions);
+    put_text(" trace=" TRACE_NAME);
     board_putc('\n');
     stats_print("malloc", &malloc_stats);
     stats_print("free", &free_stats);
+#if TRACE_KIND == 2
+    stats_print("realloc", &realloc_stats);
+    stats_print("calloc", &calloc_stats);
+    stats_print("aligned", &aligned_stats);
+#endif
     bands_print("malloc", malloc_bands);
     bands_print("free", free_bands);
-    put_text(failures == 0 && calibration_ok ? "guest-bench: done ok\n" : "guest-bench: done FAILED\n");
-    return failures == 0 && calibration_ok ? 0 : 1;
+    int ok = failures == 0 && corruptions == 0 && calibration_ok;
+    put_text(ok ? "guest-bench: done ok\n" : "guest-bench: done FAILED\n");
+    return ok ? 0 : 1;
 }
 
 #if defined(__ARM_ARCH_7M__)

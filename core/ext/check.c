@@ -309,7 +309,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     expect(ctx, listed == arena->nchunks, "check: arena chunk list length is wrong", arena);
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         bm_bin_t *bin = &arena->bins[cls];
-        expect(ctx, bm_rb_validate(&bin->nonfull, bm_rb_addr_cmp) == (long)ctx->nonfull_runs[a][cls],
+        expect(ctx, bm_bin_nonfull_count(bin) == (long)ctx->nonfull_runs[a][cls],
                "check: bin non-full tree is broken or misses runs", bin);
         expect(ctx, !bin->current || bin->current->cls == cls, "check: bin current run has another class", bin);
         expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->live_regions[a][cls],

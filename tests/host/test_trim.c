@@ -86,15 +86,16 @@ static void burst_free(size_t n) {
         bm_free(blocks[i]);
 }
 
+/* Resident growth over base, printed in MiB (base may exceed the current figure). */
+static size_t growth(size_t now, size_t base) { return now > base ? now - base : 0; }
+
+#if !BM_REALTIME /* the real-time profile's arenas keep their chunks: see the #else */
 /* The program goes on with a little work: rounds of 1 MiB (1/16 of the small geometry's
  * burst) allocated in small blocks and freed again. */
 static void allocate_a_little(unsigned rounds) {
     for (unsigned r = 0; r < rounds; r++)
         burst_free(burst_alloc(BURST / 16 < ((size_t)1 << 20) ? BURST / 16 : (size_t)1 << 20, r + 7));
 }
-
-/* Resident growth over base, printed in MiB (base may exceed the current figure). */
-static size_t growth(size_t now, size_t base) { return now > base ? now - base : 0; }
 
 TEST(slow_paths_release_pooled_chunks_by_age) {
     bm_trim(); /* start from nothing to give back */
@@ -114,6 +115,21 @@ TEST(slow_paths_release_pooled_chunks_by_age) {
     CHECK(rq("stats.maintenance.decayed") - decayed >= BURST / 2);
     CHECK_EQ(bm_check(), 0);
 }
+
+#else
+/* Real-time profile: a chunk an arena took stays its own when its blocks are freed (no call
+ * pays for releasing or setting it up again); purging still gives its pages back. */
+TEST(arenas_keep_their_chunks_in_the_real_time_profile) {
+    uint64_t chunks_before = rq("stats.arenas.0.nchunks");
+    size_t n = burst_alloc(BURST / 4, 2);
+    uint64_t chunks_peak = rq("stats.arenas.0.nchunks");
+    burst_free(n);
+    bm_cache_flush();
+    CHECK(chunks_peak > chunks_before);
+    CHECK_EQ(rq("stats.arenas.0.nchunks"), chunks_peak);
+    CHECK_EQ(bm_check(), 0);
+}
+#endif
 
 TEST(purge_releases_the_chunks_a_burst_emptied) {
     set_purge_mode("idle"); /* nothing but the purge below gives pages back */

@@ -98,7 +98,7 @@ HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$
 
 help:
 	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
-	@echo "make test                 every test: host (6 build variants), freestanding check, QEMU boards"
+	@echo "make test                 every test: host (8 build variants), freestanding check, QEMU boards, fuzzing"
 	@echo "make test-host            host tests only (and the LD_PRELOAD tests of the drop-in library)"
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"

@@ -158,8 +158,14 @@ void bm_free_sized(void *ptr, size_t size) {
     bm_pagemap_t pm = 0;
     if (BM_HARDENING < 2 && BM_LIKELY(size <= BM_LOOKUP_MAX) && BM_LIKELY(free_lookup(ptr, &pm))) {
         unsigned cls = bm_lookup_class(size);
-        if ((!BM_FREE_CHECKS || BM_LIKELY(bm_pm_class(pm) == cls)) && BM_LIKELY(free_fast(ptr, pm, cls)))
+        if (!BM_FREE_CHECKS || BM_LIKELY(bm_pm_class(pm) == cls)) {
+            if (BM_LIKELY(free_fast(ptr, pm, cls)))
+                return;
+            /* The size matches the block's class: the rest is a plain free's (a full bin,
+             * a class this core does not cache, or a pointer the checks refused). */
+            bm_free_uncached(ptr, pm);
             return;
+        }
     }
     free_sized_slow(ptr, size);
 }

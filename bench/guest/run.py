@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Guest benchmarks under QEMU: instructions per malloc/free on one fixed trace, and code size.
 
-  python3 bench/guest/run.py [--only trace|size] [--verify-min]
+  python3 bench/guest/run.py [--only trace|realtime|size] [--verify-min]
 
 1. Trace (bench/guest/trace.c), deterministic under QEMU -icount, the same operations for
    every allocator:
@@ -12,6 +12,9 @@
        PMU INST_RETIRED counter, -icount shift=0.
    Each variant is built with mk/guest.mk (overrides on the command line, own build
    directory under build/guest-bench/) and run with a timeout.
+   Then (issue 12) the firmware and adversarial traces on mps2-an385 for baremalloc, newlib
+   and newlib-nano, with baremalloc's maxima checked against the documented bounds in
+   tests/common/realtime_bounds.h (docs/REALTIME.md): the script exits 1 if one is exceeded.
 2. Size: `size` (text/data/bss) of libbaremalloc.a per `make lib` target, in the Makefile's
    configuration (build/<target>/libbaremalloc.a) and in the smallest one (MIN_FLAGS and
    NOCHECK_FLAGS below, built in build/guest-bench/size/), plus what a Cortex-M firmware links
@@ -113,9 +116,9 @@ def parse_fields(line):
     return {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)', line)}
 
 
-def run_variant(board, allocator, overrides, qemu):
-    build = fresh("%s/%s-%s" % (OUT, board, allocator))
-    define = "-DBENCH_ALLOCATOR=\\\"%s\\\"" % allocator
+def run_variant(board, allocator, overrides, qemu, trace_kind=0):
+    build = fresh("%s/%s-%s%s" % (OUT, board, allocator, "" if trace_kind == 0 else "-trace%d" % trace_kind))
+    define = "-DBENCH_ALLOCATOR=\\\"%s\\\" -DTRACE_KIND=%d" % (allocator, trace_kind)
     if allocator.startswith("baremalloc"):
         define += " -DBENCH_INIT=1"  # bm_init at boot, as a firmware does: timed on its own
     extra = [o for o in overrides if o.startswith("EXTRA_CFLAGS+=")]
@@ -126,7 +129,7 @@ def run_variant(board, allocator, overrides, qemu):
          "GUEST_SRCS=" + TRACE, "EXTRA_CFLAGS=" + cflags] + overrides + ["elf"])
     proc = run(["timeout", "120"] + qemu + ["-kernel", build + "/guest.elf"], timeout=150, check=False)
     result = {"board": board, "allocator": allocator, "status": proc.returncode, "ops": {},
-              "bands": {}, "output": proc.stdout}
+              "bands": {}, "output": proc.stdout, "trace": trace_kind}
     for line in proc.stdout.splitlines():
         if not line.startswith("guest-bench:"):
             continue
@@ -137,6 +140,7 @@ def run_variant(board, allocator, overrides, qemu):
             result["first_malloc"] = int(fields["instructions"])
             result["failures"] = int(fields["failures"])
             result["init"] = int(fields.get("init", 0))
+            result["corruptions"] = int(fields.get("corruptions", 0))
         elif "band" in fields:
             result["bands"][(fields["op"], fields["band"])] = fields
         elif "op" in fields:
@@ -214,6 +218,96 @@ def print_targets(results):
         print("| max %s >= 10x lower than newlib's | newlib %s / baremalloc %s = %.2fx | %s |" % (
             op, nl["ops"][op]["max"], bm["ops"][op]["max"], ratio, "PASS" if ratio >= 10 else "MISS"))
     print()
+
+
+# ---- real-time traces (issue 12) -------------------------------------------------------------
+
+# The firmware (1) and adversarial (2) traces of bench/guest/trace.c on the Cortex-M3, each
+# allocator at the board's -O2, as in VARIANTS.
+RT_VARIANTS = [v for v in VARIANTS if v[0] == "mps2-an385" and v[1] in ("baremalloc", "newlib", "newlib-nano")]
+# Published figures (issue 12's measurement of the firmware trace, not run here: the peers'
+# sources are not in this tree): malloc mean / p99.9 / max, free mean / p99.9 / max, code bytes.
+RT_REFERENCES = [("o1heap 2.2", "75.8 / 90 / 91", "47.0 / 85 / 86", "1,048 B (-Os: 608 B)"),
+                 ("TLSF", "141.5 / 184 / 184", "88.6 / 162 / 162", "1,143 B (-Os: 1,093 B)")]
+BOUNDS_HEADER = "tests/common/realtime_bounds.h"
+
+
+def realtime_bounds():
+    """The documented bounds (docs/REALTIME.md), from the header the firmware tests use too."""
+    bounds = {}
+    with open(os.path.join(REPO, BOUNDS_HEADER)) as f:
+        for line in f:
+            m = re.match(r"#define BM_RT_BOUND_(\w+) (\d+)u?", line)
+            if m:
+                bounds[m.group(1).lower()] = int(m.group(2))
+    return bounds
+
+
+def print_realtime(results):
+    """Returns the number of measured maxima above their documented bound."""
+    bounds = realtime_bounds()
+    names = {1: "firmware (sawtooth, at most 256 live, 95% 8-256 B)", 2: "adversarial (every slow path)"}
+    over = 0
+    for kind in (1, 2):
+        rows = [r for r in results if r["trace"] == kind]
+        print("#### mps2-an385 (Cortex-M3), %s trace: instructions per call\n" % names[kind])
+        print("| allocator | op | calls | mean | p50 | p99 | p99.9 | max (size) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            if not r["ops"]:
+                print("| %s | failed (status %d) | | | | | | |" % (r["allocator"], r["status"]))
+                continue
+            for op, f in r["ops"].items():
+                print("| %s | %s | %s | %.1f | %s | %s | %s | %s (%s B) |" % (
+                    r["allocator"], op, f["calls"], mean(f), f["p50"], f["p99"], f.get("p999", "?"),
+                    f["max"], f["max_size"]))
+            print("| %s | first malloc | 1 | | | | | %s |" % (r["allocator"], r.get("first_malloc")))
+            if r.get("init"):
+                print("| %s | bm_init | 1 | | | | | %s |" % (r["allocator"], r["init"]))
+            if r.get("failures") or r.get("corruptions"):
+                print("| %s | FAILED: %d mallocs failed, %d blocks corrupted | | | | | | |" % (
+                    r["allocator"], r.get("failures", 0), r.get("corruptions", 0)))
+                over += 1 if r["allocator"] == "baremalloc" else 0
+        if kind == 1:
+            for name, m, f, code in RT_REFERENCES:
+                print("| %s (published, not run here) | malloc mean / p99.9 / max %s; free %s; code %s | | | | | | |" % (
+                    name, m, f, code))
+        print()
+        bm = next((r for r in rows if r["allocator"] == "baremalloc" and r["ops"]), None)
+        if not bm:
+            over += 1
+            continue
+        print("baremalloc against its documented bounds (%s, docs/REALTIME.md):\n" % BOUNDS_HEADER)
+        print("| op | measured max | bound | verdict |")
+        print("|---|---:|---:|---|")
+        checks = [("malloc", bounds["malloc"]), ("free", bounds["free"]), ("aligned", bounds["malloc"]),
+                  ("first malloc", bounds["malloc"])]
+        for op, bound in checks:
+            if op == "first malloc":
+                measured = bm.get("first_malloc", 0)
+            elif op in bm["ops"]:
+                measured = int(bm["ops"][op]["max"])
+            else:
+                continue
+            ok = measured <= bound
+            over += 0 if ok else 1
+            print("| %s | %d | %d | %s |" % (op, measured, bound, "within" if ok else "OVER THE BOUND"))
+        for op, per_byte in (("calloc", bounds["zero_per_16_bytes"]), ("realloc", bounds["copy_per_16_bytes"])):
+            if op in bm["ops"]:
+                f = bm["ops"][op]
+                bound = bounds["malloc"] + (bounds["free"] if op == "realloc" else 0) + \
+                    (int(f["max_size"]) * per_byte + 15) // 16
+                ok = int(f["max"]) <= bound
+                over += 0 if ok else 1
+                print("| %s (of %s B) | %s | %d | %s |" % (op, f["max_size"], f["max"], bound,
+                                                        "within" if ok else "OVER THE BOUND"))
+        print()
+        if kind == 1:
+            m, f = bm["ops"]["malloc"], bm["ops"]["free"]
+            print("issue 12's targets on this trace: malloc max %s (target 150), free max %s (150), first malloc %s "
+                  "(150), p99.9 %s / %s (120), mean %.1f (50) / %.1f (60)\n" % (
+                      m["max"], f["max"], bm.get("first_malloc"), m.get("p999"), f.get("p999"), mean(m), mean(f)))
+    return over
 
 
 # ---- size ------------------------------------------------------------------------------------
@@ -383,7 +477,7 @@ def update_doc(path, text, argv):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["trace", "size"])
+    parser.add_argument("--only", choices=["trace", "realtime", "size"])
     parser.add_argument("--verify-min", action="store_true",
                         help="also run the board tests built with the smallest configuration")
     parser.add_argument("--update-doc", metavar="FILE",
@@ -391,11 +485,15 @@ def main():
     args = parser.parse_args()
     tee = Tee(sys.stdout)
     sys.stdout = tee
-    if args.only != "size":
+    over = 0
+    if args.only not in ("size", "realtime"):
         results = [run_variant(*v) for v in VARIANTS]
         print_trace_tables(results)
         print_targets(results)
-    if args.only != "trace":
+    if args.only in (None, "realtime"):
+        rt = [run_variant(*v, trace_kind=kind) for kind in (1, 2) for v in RT_VARIANTS]
+        over = print_realtime(rt)
+    if args.only in (None, "size"):
         rows = lib_sizes()
         firmware = build_firmwares(args.verify_min)
         print_sizes(rows, firmware)
@@ -403,6 +501,9 @@ def main():
     if args.update_doc:
         update_doc(args.update_doc, "".join(tee.parts), sys.argv[1:])
         print("updated %s" % args.update_doc, file=sys.stderr)
+    if over:
+        print("bench/guest/run.py: %d measured maxima above the documented real-time bounds" % over, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,8 +10,8 @@
  *     three times in four until 256 are live, the next frees three times in four until none
  *     is), sizes 95% uniform 8-256 B and 5% 257-4096 B.
  *   2 adversarial: every slow path on purpose, 16 rounds of: a burst of 192 blocks of one
- *     small class (refills from an empty arena, new runs), all freed in order (flushes that
- *     empty runs and chunks), 8 large blocks, a block grown by realloc in small steps (in
+ *     small class (refills from an empty arena, new runs), all freed in order, every third by
+ *     sized free where the allocator has one (frees into full bins that empty runs), 8 large blocks, a block grown by realloc in small steps (in
  *     place) and then past a page (moving) and shrunk, 16 callocs, 8 memaligns (64 B to
  *     1 KiB), all freed; then exhaustion (1 KiB blocks until malloc fails, every other one
  *     freed, 512 B blocks into the holes until it fails again, all freed) and recovery (a
@@ -87,6 +87,11 @@ void *memalign(size_t align, size_t size);
 #define BENCH_REALLOC realloc
 #define BENCH_CALLOC calloc
 #define BENCH_MEMALIGN memalign
+#endif
+#if (defined(BENCH_INIT) && BENCH_INIT) || (defined(BENCH_BM) && BENCH_BM)
+#define BENCH_FREE_SIZED(p, size) bm_free_sized((p), (size))
+#else
+#define BENCH_FREE_SIZED(p, size) ((void)(size), BENCH_FREE(p)) /* the peers have no sized free */
 #endif
 
 /* ---- instruction counter ------------------------------------------------------------- */
@@ -334,6 +339,16 @@ static void timed_free(uint32_t slot) {
     slots[slot] = NULL;
 }
 
+#if TRACE_KIND == 2
+/* baremalloc: bm_free_sized (the peers: free), with the size asked for. */
+static void timed_free_sized(uint32_t slot) {
+    uint8_t *block = slots[slot];
+    slot_check(slot);
+    TIMED(free_stats, free_bands, slot_sizes[slot], BENCH_FREE_SIZED(block, slot_sizes[slot]));
+    slots[slot] = NULL;
+}
+#endif
+
 static void free_all_slots(void) {
     for (uint32_t slot = 0; slot < SLOTS_MAX; slot++)
         if (slots[slot] != NULL)
@@ -393,7 +408,7 @@ static void run_trace(uint32_t *failures) {
     free_all_slots();
 }
 #else
-static op_stats_t realloc_stats, calloc_stats, aligned_stats;
+static op_stats_t realloc_stats, calloc_stats, aligned_stats, exhaust_stats;
 
 static void run_trace(uint32_t *failures) {
     uint32_t random = 0x2545F491u;
@@ -403,7 +418,9 @@ static void run_trace(uint32_t *failures) {
         for (uint32_t i = 0; i < 192; i++)
             timed_malloc(i, small, failures);
         for (uint32_t i = 0; i < 192; i++)
-            if (slots[i])
+            if (slots[i] && i % 3 == 2)
+                timed_free_sized(i);
+            else if (slots[i])
                 timed_free(i);
         /* large blocks */
         for (uint32_t i = 0; i < 8; i++)
@@ -457,15 +474,26 @@ static void run_trace(uint32_t *failures) {
         }
         free_all_slots();
     }
-    /* exhaustion and recovery */
+    /* exhaustion and recovery: these mallocs are timed apart (op=malloc_exhaustion), since a
+     * malloc that fails, or that succeeds only after giving back what the caches and arenas
+     * park, does work that grows with the heap */
     uint32_t held = 0;
-    while (held < SLOTS_MAX && timed_malloc(held, 1024, NULL))
-        held++;
+    for (; held < SLOTS_MAX; held++) {
+        uint8_t *block;
+        TIMED(exhaust_stats, other_bands, 1024, block = BENCH_MALLOC(1024));
+        if (!block)
+            break;
+        slot_fill(held, block, 1024);
+    }
     for (uint32_t i = 0; i < held; i += 2)
         timed_free(i);
-    for (uint32_t i = 0; i < held; i += 2)
-        if (!timed_malloc(i, 512, NULL))
+    for (uint32_t i = 0; i < held; i += 2) {
+        uint8_t *block;
+        TIMED(exhaust_stats, other_bands, 512, block = BENCH_MALLOC(512));
+        if (!block)
             break;
+        slot_fill(i, block, 512);
+    }
     free_all_slots();
     if (!timed_malloc(0, 12288, failures))
         put_text("guest-bench: no recovery: a 12 KiB block failed after exhaustion\n");
@@ -528,6 +556,7 @@ static int bench_run(void) {
     stats_print("realloc", &realloc_stats);
     stats_print("calloc", &calloc_stats);
     stats_print("aligned", &aligned_stats);
+    stats_print("malloc_exhaustion", &exhaust_stats);
 #endif
     bands_print("malloc", malloc_bands);
     bands_print("free", free_bands);

@@ -79,7 +79,7 @@ static int wr_epoch(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     return 0;
 }
 
-enum { K_NARENAS, K_NNODES, K_PAGE, K_CHUNK, K_NBINS, K_NLARGE, K_THREAD_CORE };
+enum { K_NARENAS, K_NNODES, K_PAGE, K_CHUNK, K_NBINS, K_NLARGE, K_THREAD_CORE, K_REALTIME, K_HARDENING };
 
 /* The arenas.* constants and thread.core, by arg (an unknown arg reads thread.core). O(1), no
  * lock, any context; but arenas.nnodes reads the snapshot as rd_epoch does (snapshot_lock, not
@@ -107,6 +107,12 @@ static int rd_const(const unsigned *ix, size_t arg, ctl_value_t *v) {
         break;
     case K_NLARGE:
         v->u = BM_NCLASSES - BM_NSMALL;
+        break;
+    case K_REALTIME:
+        v->b = BM_REALTIME != 0;
+        break;
+    case K_HARDENING:
+        v->u = BM_HARDENING;
         break;
     default:
         v->u = bm_this_core();
@@ -376,6 +382,8 @@ static const ctl_entry_t ctl_table[] = {
     {"version", T_STR, rd_version, NULL, 0},
     {"epoch", T_U64, rd_epoch, wr_epoch, 0},
 
+    {"config.realtime", T_BOOL, rd_const, NULL, K_REALTIME},
+    {"config.hardening", T_UNSIGNED, rd_const, NULL, K_HARDENING},
     {"arenas.narenas", T_UNSIGNED, rd_const, NULL, K_NARENAS},
     {"arenas.nnodes", T_UNSIGNED, rd_const, NULL, K_NNODES},
     {"arenas.page", T_SIZE, rd_const, NULL, K_PAGE},

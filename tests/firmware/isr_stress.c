@@ -29,6 +29,7 @@
 #include "baremalloc.h"
 #include "board_local.h"
 #include "firmware.h"
+#include "realtime_bounds.h"
 
 /* Ticks to instructions: 3.2 ticks each, rounded to nearest. */
 static uint32_t instructions_from_ticks(uint32_t ticks) { return (ticks * 5u + 8u) / 16u; }
@@ -591,6 +592,23 @@ void masked_time_report(void) {
            (unsigned long)masked, (unsigned long)(upper > masked ? upper : masked),
            (unsigned long)cost_max(&costs[ENTRY_MALLOC]), (unsigned long)cost_max(&costs[ENTRY_FREE]));
     if (first_call.status == 0)
-        printf("; once, the first bm_malloc (cache creation) masks >= %lu", (unsigned long)first_call.first_malloc_masked);
+        printf("; once, the first bm_malloc masks >= %lu", (unsigned long)first_call.first_malloc_masked);
     printf("\n");
+    /* The real-time profile's promise (docs/REALTIME.md): no call masks interrupts longer than
+     * its documented bound, huge blocks and the failed-allocation retry included. */
+    bool realtime = false;
+    size_t len = sizeof realtime;
+    if (bm_ctl("config.realtime", &realtime, &len, NULL, 0) == 0 && realtime) {
+        /* Every small and large call within its bound (huge blocks are outside it). */
+        static const uint32_t bounds[ENTRIES] = {BM_RT_BOUND_MALLOC, 0, BM_RT_BOUND_MALLOC, BM_RT_BOUND_FREE};
+        for (unsigned entry = 0; entry < ENTRIES; entry++)
+            for (unsigned kind = 0; kind < KINDS - 1 && bounds[entry]; kind++)
+                if (!firmware_check(costs[entry].max[kind] <= bounds[entry], "real-time profile: a call within its documented bound"))
+                    printf("%s %s: %lu instructions, bound %lu\n", entry_names[entry], kind_names[kind],
+                           (unsigned long)costs[entry].max[kind], (unsigned long)bounds[entry]);
+        uint32_t worst = masked > first_call.first_malloc_masked ? masked : first_call.first_malloc_masked;
+        if (!firmware_check(worst <= BM_RT_BOUND_MASKED,
+                            "real-time profile: interrupts masked no longer than the documented bound"))
+            printf("longest masked stretch %lu instructions, bound %u\n", (unsigned long)worst, BM_RT_BOUND_MASKED);
+    }
 }

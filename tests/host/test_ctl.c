@@ -54,6 +54,8 @@ TEST(ctl_version_and_geometry) {
     CHECK_EQ(rz("arenas.chunk"), BM_CHUNK);
     CHECK_EQ(ru("arenas.nbins"), BM_NSMALL);
     CHECK_EQ(ru("arenas.nlarge"), BM_NCLASSES - BM_NSMALL);
+    CHECK_EQ(rb("config.realtime"), BM_REALTIME != 0);
+    CHECK_EQ(ru("config.hardening"), BM_HARDENING);
     for (unsigned i = 0; i < BM_NSMALL; i++) {
         CHECK_EQ(rz("arenas.bin.%u.size", i), bm_classes[i].size);
         CHECK_EQ(r32("arenas.bin.%u.nregs", i), bm_classes[i].nregs);

@@ -24,6 +24,14 @@ static void *alloc_slow(size_t size, size_t align) {
 
 /* ---- malloc -------------------------------------------------------------------------------------- */
 
+/* A malloc the cache did not serve: the cache layer's short path, else the full one. Not
+ * inlined, so that bm_malloc's miss stays a tail call (no register saves on its hit path:
+ * 8 instructions per malloc+free pair on x86-64). */
+BM_NOINLINE static void *malloc_miss(size_t size) {
+    void *p = bm_malloc_slow(size);
+    return BM_LIKELY(p != NULL) ? p : alloc_slow(size, 0);
+}
+
 void *bm_malloc(size_t size) {
     if (BM_HARDENING >= 2) /* every block gets its fill checked and its canary */
         return alloc_slow(size, 0);
@@ -45,8 +53,7 @@ void *bm_malloc(size_t size) {
         }
         bm_port_irq_restore(irq);
     }
-    void *p = bm_malloc_slow(size);
-    return BM_LIKELY(p != NULL) ? p : alloc_slow(size, 0);
+    return malloc_miss(size);
 }
 
 /* ---- free ------------------------------------------------------------------------------------------ */

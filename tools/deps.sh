@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need from Debian's packages, if it is missing.
 # usage: tools/deps.sh [host|qemu|bench|all]   (default: all)
+#        tools/deps.sh cc <compiler>            only the package of that compiler (make lib)
 set -e
 want=${1:-all}
 need=()
 has() { command -v "$1" >/dev/null 2>&1; }
 pkg_has() { dpkg -s "$1" >/dev/null 2>&1; }
+
+if [ "$want" = cc ]; then
+    case "$2" in
+        gcc) pkg=gcc ;;
+        clang) pkg=clang ;;
+        arm-none-eabi-gcc) pkg=gcc-arm-none-eabi ;;
+        aarch64-linux-gnu-gcc) pkg=gcc-aarch64-linux-gnu ;;
+        riscv64-unknown-elf-gcc) pkg=gcc-riscv64-unknown-elf ;;
+        *) echo "deps: no package known for compiler '$2'" >&2; exit 1 ;;
+    esac
+    has "$2" && exit 0
+    has make || pkg="$pkg make"
+    echo "deps: installing $pkg"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -qq --no-install-recommends $pkg >/dev/null
+    exit 0
+fi
 
 has gcc || need+=(gcc)
 has make || need+=(make)

@@ -101,7 +101,7 @@ help:
 	@echo "make test                 every test: host (8 build variants), freestanding check, QEMU boards, fuzzing"
 	@echo "make test-host            host tests only (and the LD_PRELOAD tests of the drop-in library)"
 	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
-	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a (host, aarch64, armv7a, armv7m, x86_64, riscv64)"
+	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a ($(LIB_TARGETS))"
 	@echo "make bench                benchmarks against glibc, jemalloc, mimalloc, tcmalloc"
 	@echo "make fuzz [FUZZ_TIME=s]   libFuzzer on the whole API, each build for FUZZ_TIME seconds (default 60)"
 
@@ -183,41 +183,75 @@ qemu: deps
 	@$(MAKE) --no-print-directory -f mk/guest.mk BOARD=$(BOARD) run
 
 # ---- libraries -------------------------------------------------------------------------------------
-# TARGET -> compiler, flags, port sources, geometry
+# TARGET -> compiler, flags, port sources. One Cortex-M target per core type; armv7m is another
+# name for cortex-m3. Bare-metal targets are built without PIE (the boards link them so).
+LIB_TARGETS := host x86_64 aarch64 armv7a armv7m cortex-m0plus cortex-m3 cortex-m4f cortex-m33 riscv64
 TARGET ?= host
 LIB_CC_host := $(HOST_CC)
 LIB_FLAGS_host := -O2 -fPIC $(HOST_DEFS)
 LIB_PORT_host := port/host.c port/defaults.c
 LIB_CC_x86_64 := gcc
-LIB_FLAGS_x86_64 := -O2 -ffreestanding -mno-red-zone -mgeneral-regs-only
+LIB_FLAGS_x86_64 := -O2 -ffreestanding -fno-pie -mno-red-zone -mgeneral-regs-only
 LIB_CC_aarch64 := aarch64-linux-gnu-gcc
-LIB_FLAGS_aarch64 := -O2 -ffreestanding -mno-outline-atomics -mgeneral-regs-only -mcpu=cortex-a53
+LIB_FLAGS_aarch64 := -O2 -ffreestanding -fno-pie -mno-outline-atomics -mgeneral-regs-only -mcpu=cortex-a53
 LIB_CC_armv7a := arm-none-eabi-gcc
-LIB_FLAGS_armv7a := -O2 -ffreestanding -mcpu=cortex-a15 -marm -mfloat-abi=soft
-LIB_CC_armv7m := arm-none-eabi-gcc
-LIB_FLAGS_armv7m := -Os -ffreestanding -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1 -DBM_MAX_ARENAS=1
-LIB_PORT_armv7m := port/baremetal.c port/defaults.c # Cortex-M firmware links newlib, which has memcpy & co.
+LIB_FLAGS_armv7a := -O2 -ffreestanding -fno-pie -mcpu=cortex-a15 -marm -mfloat-abi=soft
+# Cortex-M: the small geometry, hence the real-time profile (docs/REALTIME.md); newlib or
+# picolibc supplies memcpy & co. M0+ (ARMv6-M, no exclusives): one core, atomics by masking
+# (port/armv6m.c). M4F and M33: the hard-float ABI. M33 (ARMv8-M Mainline): several cores.
+LIB_CORTEX_M := -Os -ffreestanding -fno-pie -mthumb -DBM_GEOMETRY_SMALL
+LIB_ONE_CORE := -DBM_MAX_CORES=1 -DBM_MAX_ARENAS=1
+LIB_CC_cortex-m0plus := arm-none-eabi-gcc
+LIB_FLAGS_cortex-m0plus := $(LIB_CORTEX_M) -mcpu=cortex-m0plus -mfloat-abi=soft $(LIB_ONE_CORE)
+LIB_PORT_cortex-m0plus := port/baremetal.c port/defaults.c port/armv6m.c
+LIB_CC_cortex-m3 := arm-none-eabi-gcc
+LIB_FLAGS_cortex-m3 := $(LIB_CORTEX_M) -mcpu=cortex-m3 -mfloat-abi=soft $(LIB_ONE_CORE)
+LIB_PORT_cortex-m3 := port/baremetal.c port/defaults.c
+LIB_CC_armv7m := $(LIB_CC_cortex-m3)
+LIB_FLAGS_armv7m := $(LIB_FLAGS_cortex-m3)
+LIB_PORT_armv7m := $(LIB_PORT_cortex-m3)
+LIB_CC_cortex-m4f := arm-none-eabi-gcc
+LIB_FLAGS_cortex-m4f := $(LIB_CORTEX_M) -mcpu=cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16 $(LIB_ONE_CORE)
+LIB_PORT_cortex-m4f := port/baremetal.c port/defaults.c
+LIB_CC_cortex-m33 := arm-none-eabi-gcc
+LIB_FLAGS_cortex-m33 := $(LIB_CORTEX_M) -mcpu=cortex-m33 -mfloat-abi=hard -mfpu=fpv5-sp-d16 -DBM_MAX_CORES=4
+LIB_PORT_cortex-m33 := port/baremetal.c port/defaults.c
 LIB_CC_riscv64 := riscv64-unknown-elf-gcc
-LIB_FLAGS_riscv64 := -O2 -ffreestanding -march=rv64imac -mabi=lp64 -mcmodel=medany
+LIB_FLAGS_riscv64 := -O2 -ffreestanding -fno-pie -march=rv64imac -mabi=lp64 -mcmodel=medany
 # Function and data sections, so an integrator's --gc-sections drops what the program never calls.
 LIB_SECTIONS := -ffunction-sections -fdata-sections
 LIB_PORT_default := port/baremetal.c port/defaults.c port/libc_mini.c
 LIB_PORT = $(or $(LIB_PORT_$(TARGET)),$(LIB_PORT_default))
 LIB_SRCS = $(CORE_SRCS) $(LIB_PORT)
-LIB_OBJS = $(patsubst %.c,build/$(TARGET)/obj/%.o,$(LIB_SRCS))
+LIB_DIR = build/$(TARGET)
+LIB_OBJS = $(patsubst %.c,$(LIB_DIR)/obj/%.o,$(LIB_SRCS))
+# LIB_CFLAGS: the integrator's own additions (-DBM_HARDENING=2, -O2, ...).
+LIB_CFLAGS ?=
+LIB_COMMAND = $(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) $(LIB_SECTIONS) $(LIB_CFLAGS) -Iinclude -Iport -Icore -Icore/ext
 
-lib: deps
-	@$(MAKE) --no-print-directory build/$(TARGET)/libbaremalloc.a TARGET=$(TARGET)
-	@echo "built build/$(TARGET)/libbaremalloc.a"
+lib:
+	@if [ -z "$(filter $(TARGET),$(LIB_TARGETS))" ]; then \
+	    echo "make lib: unknown TARGET '$(TARGET)'; the targets are: $(LIB_TARGETS)" >&2; exit 2; fi
+	@tools/deps.sh cc $(LIB_CC_$(TARGET))
+	@$(MAKE) --no-print-directory $(LIB_DIR)/libbaremalloc.a TARGET=$(TARGET)
+	@echo "built $(LIB_DIR)/libbaremalloc.a"
+
+# The compile command as last used: a change of flags (LIB_CFLAGS, a target's flags) rebuilds
+# every object instead of reusing the old ones.
+$(LIB_DIR)/flags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LIB_COMMAND) $(LIB_PORT)' | cmp -s - $@ || echo '$(LIB_COMMAND) $(LIB_PORT)' > $@
+FORCE:
+.PHONY: FORCE
 
 # The library needs nothing from boards/: what a board provides is declared in port/baremetal.h.
-build/$(TARGET)/obj/%.o: %.c $(CORE_HDRS)
+$(LIB_DIR)/obj/%.o: %.c $(CORE_HDRS) $(LIB_DIR)/flags
 	@mkdir -p $(dir $@)
-	$(LIB_CC_$(TARGET)) -std=c11 -g $(WARN) $(LIB_FLAGS_$(TARGET)) $(LIB_SECTIONS) -Iinclude -Iport -Icore -Icore/ext -c -o $@ $<
+	$(LIB_COMMAND) -c -o $@ $<
 
-build/$(TARGET)/libbaremalloc.a: $(LIB_OBJS)
+$(LIB_DIR)/libbaremalloc.a: $(LIB_OBJS) $(LIB_DIR)/flags
 	@rm -f $@
-	$(patsubst %gcc,%ar,$(LIB_CC_$(TARGET))) rcs $@ $^
+	$(patsubst %gcc,%ar,$(LIB_CC_$(TARGET))) rcs $@ $(LIB_OBJS)
 
 # Drop-in shared library with the standard names, for LD_PRELOAD.
 build/host/libbaremalloc.so: $(HOST_SRCS) port/stdnames.c $(CORE_HDRS)

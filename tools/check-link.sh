@@ -75,6 +75,20 @@ PY
 )
         echo "info: baremalloc code + read-only data in a malloc/free-only Cortex-M3 program: $bytes bytes ($(arm-none-eabi-size $out/m3-malloc-free.elf | awk 'NR == 2 {print $1}') bytes of text in the whole program with newlib)"
     fi
+    # Every Cortex-M library links a program using the whole allocation API with newlib, each
+    # with its own core's flags and float ABI: the M0+ one resolves its atomics (port/armv6m.c).
+    for t in cortex-m0plus:cortex-m0plus:soft cortex-m4f:cortex-m4:hard cortex-m33:cortex-m33:hard; do
+        target=${t%%:*}; rest=${t#*:}; cpu=${rest%%:*}; abi=${rest#*:}
+        fpu=""; [ $target = cortex-m4f ] && fpu=-mfpu=fpv4-sp-d16; [ $target = cortex-m33 ] && fpu=-mfpu=fpv5-sp-d16
+        make -s --no-print-directory build/$target/libbaremalloc.a TARGET=$target || exit 1
+        if arm-none-eabi-gcc -std=c11 -Os -mcpu=$cpu -mthumb -mfloat-abi=$abi $fpu --specs=nosys.specs -Iinclude \
+            -Wl,--gc-sections $heap -o $out/$target-alloc-api.elf tests/link/alloc_api.c build/$target/libbaremalloc.a \
+            2>$out/$target.err; then
+            result ok "$target: the allocation API links ($abi float ABI)"
+        else
+            result FAIL "$target: did not link: $(head -n 3 $out/$target.err | tr '\n' ' ')"
+        fi
+    done
 else
     echo "skip Cortex-M3: arm-none-eabi-gcc missing"
 fi

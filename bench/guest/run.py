@@ -71,7 +71,7 @@ VARIANTS = [
       "-Wl,--defsym=__heap_end=__bm_heap_end" % PICOLIBC_A64], QEMU_A64),
 ]
 
-LIB_TARGETS = ["host", "x86_64", "aarch64", "armv7a", "armv7m", "riscv64"]
+LIB_TARGETS = ["host", "x86_64", "aarch64", "armv7a", "cortex-m0plus", "cortex-m3", "cortex-m4f", "cortex-m33", "riscv64"]
 # Smaller configurations, added after the Makefile's own flags for the target (later options
 # win); no core/ edits. MIN_FLAGS is the smallest that passes every test (tests/guest and the
 # mps2-an385 board checks, --verify-min); NOCHECK_FLAGS also drops the free-path pointer

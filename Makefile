@@ -233,8 +233,8 @@ lib:
 	@if [ -z "$(filter $(TARGET),$(LIB_TARGETS))" ]; then \
 	    echo "make lib: unknown TARGET '$(TARGET)'; the targets are: $(LIB_TARGETS)" >&2; exit 2; fi
 	@tools/deps.sh cc $(LIB_CC_$(TARGET))
-	@$(MAKE) --no-print-directory $(LIB_DIR)/libbaremalloc.a TARGET=$(TARGET)
-	@echo "built $(LIB_DIR)/libbaremalloc.a"
+	@$(MAKE) --no-print-directory $(LIB_DIR)/libbaremalloc.a $(if $(filter cortex-m% armv7m,$(TARGET)),$(LIB_DIR)/baremalloc_newlib.o) TARGET=$(TARGET)
+	@echo "built $(LIB_DIR)/libbaremalloc.a$(if $(filter cortex-m% armv7m,$(TARGET)), and $(LIB_DIR)/baremalloc_newlib.o (link it as an object: newlib's allocator is then never linked))"
 
 # The compile command as last used: a change of flags (LIB_CFLAGS, a target's flags) rebuilds
 # every object instead of reusing the old ones.
@@ -246,6 +246,13 @@ FORCE:
 
 # The library needs nothing from boards/: what a board provides is declared in port/baremetal.h.
 $(LIB_DIR)/obj/%.o: %.c $(CORE_HDRS) $(LIB_DIR)/flags
+	@mkdir -p $(dir $@)
+	$(LIB_COMMAND) -c -o $@ $<
+
+# newlib glue (port/newlib.c): an object, not an archive member, so the linker always takes it
+# and never newlib's own malloc (which an archive member would lose to when libc is searched
+# for _malloc_r after the archive). Needs newlib's headers.
+$(LIB_DIR)/baremalloc_newlib.o: port/newlib.c include/baremalloc.h $(LIB_DIR)/flags
 	@mkdir -p $(dir $@)
 	$(LIB_COMMAND) -c -o $@ $<
 

@@ -89,6 +89,20 @@ PY
             result FAIL "$target: did not link: $(head -n 3 $out/$target.err | tr '\n' ' ')"
         fi
     done
+    # newlib glue as `make lib` ships it: printf's buffers and strdup must reach baremalloc and
+    # newlib's allocator must not be linked (checked on the map and on the ELF).
+    make -s --no-print-directory build/cortex-m4f/baremalloc_newlib.o TARGET=cortex-m4f || exit 1
+    if arm-none-eabi-gcc -std=c11 -Os -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 --specs=nosys.specs \
+        -Wl,--gc-sections -Wl,-Map=$out/m4f-newlib.map -Wl,--cref $heap -o $out/m4f-newlib.elf tests/link/newlib_stdio.c \
+        build/cortex-m4f/baremalloc_newlib.o build/cortex-m4f/libbaremalloc.a 2>$out/m4f-newlib.err; then
+        if tools/check-newlib-malloc.sh $out/m4f-newlib.map >$out/m4f-newlib.check && tools/check-newlib-malloc.sh $out/m4f-newlib.elf >>$out/m4f-newlib.check; then
+            result ok "cortex-m4f + newlib: printf and strdup reach baremalloc, newlib's allocator not linked (map and ELF)"
+        else
+            result FAIL "cortex-m4f + newlib: $(grep FAIL $out/m4f-newlib.check | head -n 1)"
+        fi
+    else
+        result FAIL "cortex-m4f + newlib: did not link: $(head -n 3 $out/m4f-newlib.err | tr '\n' ' ')"
+    fi
 else
     echo "skip Cortex-M3: arm-none-eabi-gcc missing"
 fi

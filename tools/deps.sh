@@ -12,12 +12,16 @@ if [ "$want" = cc ]; then
     case "$2" in
         gcc) pkg=gcc ;;
         clang) pkg=clang ;;
-        arm-none-eabi-gcc) pkg=gcc-arm-none-eabi ;;
+        arm-none-eabi-gcc) pkg="gcc-arm-none-eabi libnewlib-arm-none-eabi" ;; # newlib: the glue's headers
         aarch64-linux-gnu-gcc) pkg=gcc-aarch64-linux-gnu ;;
         riscv64-unknown-elf-gcc) pkg=gcc-riscv64-unknown-elf ;;
         *) echo "deps: no package known for compiler '$2'" >&2; exit 1 ;;
     esac
-    has "$2" && exit 0
+    if has "$2"; then
+        [ "$2" != arm-none-eabi-gcc ] && exit 0
+        pkg_has libnewlib-arm-none-eabi && exit 0
+        pkg=libnewlib-arm-none-eabi
+    fi
     has make || pkg="$pkg make"
     echo "deps: installing $pkg"
     sudo=""

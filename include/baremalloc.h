@@ -30,7 +30,17 @@ extern "C" {
 
 #define BM_VERSION "0.1.0"
 
-struct bm_page_source; /* port/bm_port.h */
+/* A page source: memory the allocator may carve up (port/bm_port.h states the contract and
+ * when grow and release are called). A heap handed to bm_init needs base and size only: any
+ * alignment, used to within a page at each end. */
+typedef struct bm_page_source {
+    void *base;
+    size_t size;
+    void *(*grow)(void *ctx, size_t incr);              /* NULL: the whole range is usable now */
+    bool (*release)(void *ctx, void *addr, size_t len); /* NULL: pages are never given back */
+    void *ctx;
+    unsigned node; /* memory node (SRAM bank, NUMA node) this range belongs to */
+} bm_page_source_t;
 
 /* Run-time configuration for bm_init. Zero/NULL fields take the compile-time defaults. */
 typedef struct bm_config {

@@ -11,10 +11,19 @@
 static bm_page_source_t baremetal_heap;
 
 /* O(1). The linker script's heap, the one source (grown through board_sbrk under
- * BOARD_HEAP_SBRK); the linker symbols are trusted. Once, at initialisation (masked, no lock). */
+ * BOARD_HEAP_SBRK); the linker symbols are trusted when defined. None when the firmware does
+ * not define them (bm_init then fails with BM_EINVAL and says why). Once, at initialisation
+ * (masked, no lock). */
 unsigned bm_port_default_sources(const bm_page_source_t **sources) {
+    uintptr_t start = (uintptr_t)__bm_heap_start, end = (uintptr_t)__bm_heap_end;
+    if (!start || end <= start) {
+        bm_port_log("baremalloc: no heap: the linker script defines no __bm_heap_start/__bm_heap_end "
+                    "and bm_init was given no page sources");
+        *sources = NULL;
+        return 0;
+    }
     baremetal_heap.base = __bm_heap_start;
-    baremetal_heap.size = (size_t)(__bm_heap_end - __bm_heap_start);
+    baremetal_heap.size = (size_t)(end - start);
 #ifdef BOARD_HEAP_SBRK
     baremetal_heap.grow = (void *(*)(void *, size_t))board_sbrk;
 #endif

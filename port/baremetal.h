@@ -30,7 +30,8 @@ unsigned board_core_id(void);    /* 0 .. board_core_count()-1, the calling core 
  * and returns where they start, or NULL. */
 void *board_sbrk(void *ctx, uintptr_t incr);
 
-/* The heap, from the linker script. */
-extern char __bm_heap_start[], __bm_heap_end[];
+/* The heap, from the linker script. Weak: a firmware that hands bm_init its own page sources
+ * need not define them (without them and without sources, bm_init returns BM_EINVAL). */
+extern char __bm_heap_start[] __attribute__((weak)), __bm_heap_end[] __attribute__((weak));
 
 #endif /* BM_PORT_BAREMETAL_H */

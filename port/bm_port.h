@@ -89,14 +89,9 @@
  *            pooled chunks: bm_maintenance, arena.<i>.purge), interrupts masked. Same rules
  *            as grow.
  * ------------------------------------------------------------------------------------- */
-typedef struct bm_page_source {
-    void *base;
-    size_t size;
-    void *(*grow)(void *ctx, size_t incr);
-    bool (*release)(void *ctx, void *addr, size_t len);
-    void *ctx;
-    unsigned node; /* memory node (SRAM bank, NUMA node) this range belongs to */
-} bm_page_source_t;
+/* bm_page_source_t is defined in include/baremalloc.h, so that a program handing bm_init its
+ * own heap needs that one header. */
+#include "baremalloc.h"
 
 /* The page sources used when the allocator initialises itself lazily (no bm_init call, or
  * bm_init without sources). Returns how many entries *sources points to (0: none, every

@@ -10,7 +10,7 @@ mkdir -p "$out"
 # _GLOBAL_OFFSET_TABLE_ is the linker's own symbol (position-independent x86-64 code names it)
 allowed='^(_GLOBAL_OFFSET_TABLE_|bm_port_core_node|bm_port_entropy|bm_port_set_errno|bm_port_default_sources|bm_port_core_id|bm_port_core_count|bm_port_error|bm_port_log|bm_port_env_options|memcpy|memset|memmove)$'
 # the bare-metal port may also use what boards provide (port/baremetal.h) and the heap symbols
-allowed_port='^(board_[a-z_]+|__bm_heap_start|__bm_heap_end|bm_cache_unset|bm_[a-z_]+)$'
+allowed_port='^(_GLOBAL_OFFSET_TABLE_|board_[a-z_]+|__bm_heap_start|__bm_heap_end|bm_cache_unset|bm_[a-z_]+)$'
 flags="-std=c11 -O2 -ffreestanding -nostdlib -Wall -Wextra -Werror -Iinclude -Iport -Icore -Icore/ext" # no -Iboards
 pass=0 fail=0
 check() { # name compiler flags...

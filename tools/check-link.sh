@@ -37,6 +37,10 @@ make -s --no-print-directory build/host/libbaremalloc.a TARGET=host || exit 1
 gcc -std=c11 -O2 -Iinclude -ffunction-sections -Wl,--gc-sections -o $out/host-alloc-api \
     tests/link/alloc_api.c build/host/libbaremalloc.a -lpthread && $out/host-alloc-api &&
     check host "host, allocation API" $out/host-alloc-api || result FAIL "host program did not build or run"
+# A program handing bm_init its own heap (tests/link/own_heap.c) runs and allocates from it.
+gcc -std=c11 -O2 -Iinclude -o $out/host-own-heap tests/link/own_heap.c build/host/libbaremalloc.a -lpthread &&
+    $out/host-own-heap && result ok "host: bm_init with the program's own heap serves from it" ||
+    result FAIL "host: own-heap program failed (status $?)"
 # The check itself: the same program calling the validator must be caught.
 gcc -std=c11 -O2 -Iinclude -DCALL_VALIDATOR -ffunction-sections -Wl,--gc-sections -o $out/host-validator \
     tests/link/alloc_api.c build/host/libbaremalloc.a -lpthread
@@ -89,6 +93,14 @@ PY
             result FAIL "$target: did not link: $(head -n 3 $out/$target.err | tr '\n' ' ')"
         fi
     done
+    # Its own page sources, no heap symbols: must link (the port's references to them are weak).
+    if arm-none-eabi-gcc -std=c11 -Os -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 --specs=nosys.specs \
+        -Iinclude -Wl,--gc-sections -o $out/m4f-own-heap.elf tests/link/own_heap.c build/cortex-m4f/libbaremalloc.a \
+        2>$out/m4f-own-heap.err; then
+        result ok "cortex-m4f: a firmware with its own page sources links without __bm_heap_start/__bm_heap_end"
+    else
+        result FAIL "cortex-m4f, own page sources: did not link: $(head -n 3 $out/m4f-own-heap.err | tr '\n' ' ')"
+    fi
     # newlib glue as `make lib` ships it: printf's buffers and strdup must reach baremalloc and
     # newlib's allocator must not be linked (checked on the map and on the ELF).
     make -s --no-print-directory build/cortex-m4f/baremalloc_newlib.o TARGET=cortex-m4f || exit 1

@@ -93,6 +93,8 @@ TESTS_debug := $(filter-out test_print,$(HOST_TESTS)) test_locks
 TESTS_hardened := test_api test_ownership test_hardening test_random test_threads test_config test_stdnames test_init_race
 HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$(v))))
 
+
+.PHONY: install
 .PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
         check-generated check-freestanding clean guest-tests so preload-tests-build fuzz fuzz-build
 
@@ -259,6 +261,24 @@ $(LIB_DIR)/baremalloc_newlib.o: port/newlib.c include/baremalloc.h $(LIB_DIR)/fl
 $(LIB_DIR)/libbaremalloc.a: $(LIB_OBJS) $(LIB_DIR)/flags
 	@rm -f $@
 	$(patsubst %gcc,%ar,$(LIB_CC_$(TARGET))) rcs $@ $(LIB_OBJS)
+
+# make install PREFIX=<dir> TARGET=<target>: the library, its one header, the newlib glue
+# (Cortex-M targets), the CMake package (find_package(baremalloc): baremalloc::baremalloc,
+# baremalloc::newlib) and baremalloc.pc, in the layout CMake's own install writes.
+PREFIX ?= /usr/local
+BM_VERSION_STRING := $(shell sed -n 's/^\#define BM_VERSION "\(.*\)"/\1/p' include/baremalloc.h)
+INSTALL_GLUE = $(if $(filter cortex-m% armv7m,$(TARGET)),1,0)
+INSTALL_LINK_EXTRA = $(if $(filter host,$(TARGET)),-lpthread)
+install: lib
+	@mkdir -p $(PREFIX)/lib/cmake/baremalloc $(PREFIX)/lib/pkgconfig $(PREFIX)/include
+	cp $(LIB_DIR)/libbaremalloc.a $(PREFIX)/lib/
+	cp include/baremalloc.h $(PREFIX)/include/
+	$(if $(filter 1,$(INSTALL_GLUE)),cp $(LIB_DIR)/baremalloc_newlib.o $(PREFIX)/lib/)
+	sed -e 's|@BM_VERSION@|$(BM_VERSION_STRING)|' -e 's|@BM_LINK_EXTRA@|$(INSTALL_LINK_EXTRA)|' \
+	    -e 's|@BM_HAS_NEWLIB_GLUE@|$(INSTALL_GLUE)|' cmake/baremallocConfig.cmake.in > $(PREFIX)/lib/cmake/baremalloc/baremallocConfig.cmake
+	sed -e 's|@BM_VERSION@|$(BM_VERSION_STRING)|' -e 's|@BM_LINK_EXTRA@|$(INSTALL_LINK_EXTRA)|' \
+	    -e 's|@CMAKE_INSTALL_PREFIX@|$(abspath $(PREFIX))|' cmake/baremalloc.pc.in > $(PREFIX)/lib/pkgconfig/baremalloc.pc
+	@echo "installed $(TARGET) into $(PREFIX)"
 
 # Drop-in shared library with the standard names, for LD_PRELOAD.
 build/host/libbaremalloc.so: $(HOST_SRCS) port/stdnames.c $(CORE_HDRS)

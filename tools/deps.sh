@@ -37,6 +37,8 @@ has gcc || need+=(gcc)
 has make || need+=(make)
 has clang || need+=(clang)
 has python3 || need+=(python3)
+has cmake || need+=(cmake)             # the CMake package check (tools/check-install.sh)
+has pkg-config || need+=(pkg-config) # and its pkg-config one
 pkg_has libclang-rt-14-dev || need+=(libclang-rt-14-dev) # sanitizer and libFuzzer runtimes for clang
 if [ "$want" = qemu ] || [ "$want" = all ]; then
     has qemu-system-aarch64 || need+=(qemu-system-arm)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything `make test` runs: generated-file check, freestanding check, the host test matrix,
+# Everything `make test` runs: generated-file check, freestanding check, link and install
+# checks, the host test matrix,
 # the drop-in library under LD_PRELOAD, the fuzz builds for FUZZ_TIME seconds each (default 60)
 # and every QEMU board. Ends with one line "N passed, N failed" over all of it; exits non-zero
 # if anything failed.
@@ -31,6 +32,7 @@ start=$(date +%s)
 if python3 tools/gen_size_classes.py --check; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 run_step freestanding tools/check-freestanding.sh
 run_step link tools/check-link.sh
+run_step install tools/check-install.sh
 run_step host tools/run-host-tests.sh $HOST_TEST_BINS
 run_step preload tools/run-preload-tests.sh
 if [ -n "${FUZZ_BUILDS:-}" ]; then # make test runs them unless FUZZ=0 (see the Makefile)

@@ -58,6 +58,7 @@ check gcc-riscv64 riscv64-unknown-elf-gcc -march=rv64imac -mabi=lp64 -mcmodel=me
 check gcc-aarch64-ticket-lock aarch64-linux-gnu-gcc -mno-outline-atomics -mgeneral-regs-only -DBM_LOCK_TICKET
 check gcc-aarch64-debug-locks aarch64-linux-gnu-gcc -mno-outline-atomics -mgeneral-regs-only -DBM_DEBUG_LOCKS
 check gcc-cortex-m3-1core-debug-locks arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1 -DBM_DEBUG_LOCKS
+check gcc-cortex-m4f-basepri arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -DBM_GEOMETRY_SMALL -DBM_CORTEX_M_BASEPRI=0x80
 # ARMv6-M: libgcc's division and Thumb-1 switch helpers, and the atomics port/armv6m.c provides
 allowed_more='^(__aeabi_u?idiv(mod)?|__aeabi_lmul|__ctzsi2|__gnu_thumb1_case_[a-z]+|__atomic_(fetch_add|exchange|compare_exchange)_4)$' \
     check gcc-cortex-m0plus-1core arm-none-eabi-gcc -mcpu=cortex-m0plus -mthumb -DBM_GEOMETRY_SMALL -DBM_MAX_CORES=1

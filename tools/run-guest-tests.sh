@@ -8,12 +8,17 @@ cd "$(dirname "$0")/.." || exit 1
 logs=build/guest-logs
 mkdir -p "$logs"
 declare -A SMP_VARIANTS=([virt-aarch64]="4 2 8" [pc-x86_64]="4 2 8")
+# Build-flag variants: name=flags (their own build directory)
+declare -A FLAG_VARIANTS=([mps2-an385]="basepri=-DBM_CORTEX_M_BASEPRI=0x80")
 total_pass=0 total_fail=0
 for board in "$@"; do
-    for smp in ${SMP_VARIANTS[$board]:-default}; do
+    for smp in ${SMP_VARIANTS[$board]:-default} ${FLAG_VARIANTS[$board]:-}; do
         name=$board
         args=()
-        if [ "$smp" != default ]; then
+        if [[ "$smp" == *=* ]]; then
+            name="$board-${smp%%=*}"
+            args=(B="build/$name" EXTRA_CFLAGS="${smp#*=}")
+        elif [ "$smp" != default ]; then
             name="$board-smp$smp"
             args=(SMP="$smp")
         fi

@@ -190,6 +190,9 @@ int main(void) {
     newlib_glue_checks();
     isr_stress_checks();
     masked_time_report();
+#if defined(BM_CORTEX_M_BASEPRI)
+    basepri_checks();
+#endif
     firmware_check(bm_check() == 0, "bm_check finds no violation at the end");
 
     printf("tests/guest: %u passed, %u failed; board checks: %u passed, %u failed\n", guest_passed, guest_failed,

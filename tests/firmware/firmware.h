@@ -32,5 +32,8 @@ init_cost_t measure_initialisation(void);
 void newlib_glue_checks(void);
 void isr_stress_checks(void);
 void masked_time_report(void);
+#if defined(BM_CORTEX_M_BASEPRI)
+void basepri_checks(void); /* masking by BASEPRI, not PRIMASK (the basepri board variant) */
+#endif
 
 #endif

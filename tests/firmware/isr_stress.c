@@ -87,7 +87,7 @@ typedef struct latency {
     int32_t min_ticks, max_ticks; /* signed: the dense probe's estimate may be a tick early */
 } latency_t;
 
-typedef enum { PROBE_STRESS, PROBE_ONESHOT, PROBE_DENSE } probe_mode_t;
+typedef enum { PROBE_STRESS, PROBE_ONESHOT, PROBE_DENSE, PROBE_COUNT } probe_mode_t;
 
 static volatile probe_mode_t probe_mode;
 static volatile bool isr_allocates;
@@ -108,6 +108,7 @@ static volatile uint32_t isr_ticks, isr_allocations, isr_frees, isr_alloc_failur
  * arrive in the middle of one (between its masked sections). */
 static volatile bool main_in_allocator;
 static volatile uint32_t isr_inside_main_allocator;
+static volatile uint32_t count_ticks, count_inside_allocator; /* PROBE_COUNT */
 
 static void isr_allocate_and_free(void) {
     for (unsigned op = 0; op < ISR_OPS_PER_TICK; op++) {
@@ -159,6 +160,18 @@ static uint32_t dense_pending_wrap(uint32_t now) {
 
 void systick_service(const uint32_t *frame) __attribute__((used));
 void systick_service(const uint32_t *frame) {
+    if (probe_mode == PROBE_COUNT) { /* BASEPRI checks: count, never allocate */
+        count_ticks++;
+#if defined(BM_CORTEX_M_BASEPRI)
+        /* Exception entry leaves BASEPRI alone: what it holds now is what the interrupted code
+         * held, so a non-zero value means this interrupt arrived inside an allocator section. */
+        uint32_t basepri;
+        __asm__ volatile("mrs %0, basepri" : "=r"(basepri));
+        if (basepri != 0)
+            count_inside_allocator++;
+#endif
+        return;
+    }
     if (probe_mode == PROBE_DENSE) {
         uint32_t now = dense.start - BOARD_TIMER0_VALUE;
         latency_record((int32_t)(now - dense_pending_wrap(now)), frame[6]);
@@ -516,7 +529,21 @@ static void report_cost(const char *name, const call_cost_t *cost) {
 /* The first bm_malloc's masked stretch, for the summary (valid if this firmware initialised). */
 static init_cost_t first_call;
 
+#if defined(BM_CORTEX_M_BASEPRI)
+/* SysTick's priority (SHPR3 bits 31:24): below the allocator's mask for every check that lets
+ * the handler allocate, above it only for basepri_checks. */
+#define BOARD_SHPR3 BOARD_REG(0xE000ED20)
+#define BOARD_ICSR BOARD_REG(0xE000ED04)
+#define BOARD_ICSR_PENDSTSET (1u << 26)
+#define SYSTICK_BELOW_MASK 0xC0u
+#define SYSTICK_ABOVE_MASK 0x00u
+static void systick_priority(uint32_t priority) { BOARD_SHPR3 = (BOARD_SHPR3 & 0x00FFFFFFu) | (priority << 24); }
+#endif
+
 init_cost_t measure_initialisation(void) {
+#if defined(BM_CORTEX_M_BASEPRI)
+    systick_priority(SYSTICK_BELOW_MASK);
+#endif
     init_cost_t cost;
     uint32_t read_overhead = systick_free_running();
     uint32_t before_init = BOARD_SYST_CVR;
@@ -612,3 +639,57 @@ void masked_time_report(void) {
             printf("longest masked stretch %lu instructions, bound %u\n", (unsigned long)worst, BM_RT_BOUND_MASKED);
     }
 }
+
+#if defined(BM_CORTEX_M_BASEPRI)
+#include "bm_port.h" /* the port's own save/restore, to test the mask itself */
+
+static workload_t above_mask;
+
+/* Pends SysTick by software and says whether its handler ran by the time the pipeline has
+ * taken any interrupt that is not masked. */
+static uint32_t pend_systick_and_count(void) {
+    BOARD_ICSR = BOARD_ICSR_PENDSTSET;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+    return count_ticks;
+}
+
+/* BASEPRI masking (-DBM_CORTEX_M_BASEPRI=0x80 in this variant): an interrupt at a masked
+ * priority waits for the allocator's critical section and runs when it ends; one above the
+ * mask runs inside it; and while main allocates and frees, interrupts above the mask keep
+ * arriving inside allocator calls (the allocator never falls back to PRIMASK). */
+void basepri_checks(void) {
+    systick_stop();
+    probe_mode = PROBE_COUNT;
+    count_ticks = count_inside_allocator = 0;
+
+    systick_priority(SYSTICK_BELOW_MASK);
+    bm_irq_state_t irq = bm_port_irq_save();
+    uint32_t while_masked = pend_systick_and_count();
+    bm_port_irq_restore(irq);
+    __asm__ volatile("isb" ::: "memory");
+    uint32_t after_restore = count_ticks;
+    if (!firmware_check(while_masked == 0 && after_restore == 1,
+                        "BASEPRI: an interrupt at the masked priority waits for the critical section, then runs"))
+        printf("handler runs: %lu while masked, %lu after\n", (unsigned long)while_masked, (unsigned long)after_restore);
+
+    systick_priority(SYSTICK_ABOVE_MASK);
+    irq = bm_port_irq_save();
+    uint32_t through = pend_systick_and_count();
+    bm_port_irq_restore(irq);
+    firmware_check(through == 2, "BASEPRI: an interrupt above the mask runs inside the critical section");
+
+    count_ticks = count_inside_allocator = 0;
+    BOARD_SYST_RVR = ticks_from_instructions(400);
+    BOARD_SYST_CVR = 0;
+    BOARD_SYST_CSR = BOARD_SYST_CSR_ENABLE | BOARD_SYST_CSR_TICKINT | BOARD_SYST_CSR_CLKSOURCE;
+    workload_run(&above_mask, 0xBA5E, 4000);
+    systick_stop();
+    uint32_t ticks = count_ticks, inside = count_inside_allocator;
+    systick_priority(SYSTICK_BELOW_MASK);
+    probe_mode = PROBE_STRESS;
+    printf("BASEPRI 0x%02x: %lu SysTick interrupts above the mask during 4000 workload steps, %lu of them inside an "
+           "allocator's masked section\n", (unsigned)(BM_CORTEX_M_BASEPRI), (unsigned long)ticks, (unsigned long)inside);
+    firmware_check(workload_clean(&above_mask, "workload under interrupts above the mask") && ticks > 1000 && inside > 100,
+                   "BASEPRI: interrupts above the mask keep arriving inside the allocator's masked sections");
+}
+#endif

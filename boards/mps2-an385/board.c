@@ -82,4 +82,4 @@ unsigned board_core_id(void) { return 0; }
 /* One core: there is nothing to start. */
 void board_start_secondaries(void (*entry)(unsigned core_id)) { (void)entry; }
 
-const char *board_name(void) { return "mps2-an385"; }
+const char *board_name(void) { return BOARD_MPS2_NAME; }

@@ -8,6 +8,16 @@
 
 #define BOARD_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
+/* mps2-an386 is the same FPGA image with a Cortex-M4F and builds this board's code with
+ * these two set (boards/mps2-an386/board.mk). */
+#ifndef BOARD_MPS2_NAME
+#define BOARD_MPS2_NAME "mps2-an385"
+#endif
+#ifndef BOARD_CPU_NAME
+#define BOARD_CPU_NAME "Cortex-M3"
+#endif
+#define BOARD_SCB_CPACR BOARD_REG(0xE000ED88)
+
 /* SysTick: a 24-bit down-counter; CLKSOURCE=1 counts the 25 MHz processor clock. */
 #define BOARD_SYST_CSR BOARD_REG(0xE000E010)
 #define BOARD_SYST_RVR BOARD_REG(0xE000E014)

@@ -15,7 +15,14 @@ extern uint32_t __stack[];
 void _start(void) __attribute__((noreturn)); /* newlib crt0 */
 
 void Reset_Handler(void) __attribute__((noreturn));
-void Reset_Handler(void) { _start(); }
+void Reset_Handler(void) {
+#if defined(__ARM_FP)
+    /* Cortex-M4F (mps2-an386): the FPU (CP10, CP11) on before the hard-float libc runs. */
+    BOARD_SCB_CPACR |= 0xFu << 20;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
+    _start();
+}
 
 /*
  * crt0 sets SP from the semihosting HEAPINFO answer, which QEMU derives from the largest RAM
@@ -33,7 +40,7 @@ __attribute__((naked)) void _stack_init(void) {
  * with a failure status: a fault inside the allocator must fail the run, not hang it. */
 void fault_report(const uint32_t *frame, uint32_t ipsr) __attribute__((noreturn, used));
 void fault_report(const uint32_t *frame, uint32_t ipsr) {
-    board_puts("\nmps2-an385: unexpected exception ");
+    board_puts("\n" BOARD_MPS2_NAME ": unexpected exception ");
     board_put_hex(ipsr);
     board_puts(" pc ");
     board_put_hex(frame[6]);

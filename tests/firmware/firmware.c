@@ -162,7 +162,7 @@ int main(void) {
     /* Before any printf (its stdout buffer is an allocation). */
     init_cost_t init = measure_initialisation();
 
-    printf("mps2-an385: Cortex-M3, heap %u KiB at %p, newlib %s\n",
+    printf("%s: " BOARD_CPU_NAME ", heap %u KiB at %p, newlib %s\n", board_name(),
            (unsigned)((__bm_heap_end - __bm_heap_start) / 1024), (void *)__bm_heap_start, _NEWLIB_VERSION);
     unsigned guest_passed = 0, guest_failed = 0;
     if (guest_main != NULL) {

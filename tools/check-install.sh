@@ -6,7 +6,9 @@
 #   4. make install TARGET=cortex-m4f, then tests/install/package cross-built with
 #      cmake/arm-none-eabi.cmake links a newlib firmware (printf, strdup) whose allocator is
 #      baremalloc (tools/check-newlib-malloc.sh on its map);
-#   5. CMake's own install of a cross build (the same package layout) works for step 4's program.
+#   5. an out-of-tree mps2-an386 firmware (tests/install/firmware) built through that installed
+#      package runs under QEMU and prints through newlib's stdio on baremalloc;
+#   6. CMake's own install of a cross build (the same package layout) works for step 4's program.
 # Ends with "N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 out=$PWD/build/install-check
@@ -46,6 +48,15 @@ if command -v arm-none-eabi-gcc >/dev/null; then
         result ok "cortex-m4f: make install, then find_package + baremalloc::newlib links a newlib firmware on baremalloc alone"
     else
         result FAIL "cortex-m4f: make install + find_package firmware failed (see $out/log.txt)"
+    fi
+    if quiet cmake -S tests/install/firmware -B "$out/firmware-m4f" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/arm-none-eabi.cmake" \
+            -DCMAKE_PREFIX_PATH="$out/m4f" -DBM_LINK_SPECS=--specs=rdimon.specs && quiet cmake --build "$out/firmware-m4f" &&
+        tools/check-newlib-malloc.sh "$out/firmware-m4f/firmware.map" >>"$out/log.txt" &&
+        timeout 60 qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel "$out/firmware-m4f/firmware.elf" \
+            >"$out/firmware-m4f.out" 2>&1 && grep -q '^baremalloc 0x' "$out/firmware-m4f.out"; then
+        result ok "cortex-m4f: an out-of-tree firmware built through the installed package runs on QEMU mps2-an386"
+    else
+        result FAIL "cortex-m4f: out-of-tree mps2-an386 firmware failed (see $out/log.txt, $out/firmware-m4f.out)"
     fi
     if quiet cmake -S . -B "$out/cross-build" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/arm-none-eabi.cmake" &&
         quiet cmake --build "$out/cross-build" -j2 && quiet cmake --install "$out/cross-build" --prefix "$out/cmake-m4f" &&

@@ -17,8 +17,9 @@
 
 /* ---- creating a cache ------------------------------------------------------------------------ */
 
-static unsigned cache_slots_for(unsigned cls) {
-    const bm_options_t *opt = &bm_state.opt;
+/* O(1). The slots a core's cache has for class cls under options opt (0: not cached). Any
+ * context; no bad input (cls < BM_NCLASSES). Also used by the heap-size bound (ext/sizing.c). */
+unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls) {
     /* Level 2 caches nothing: a block's run or page map then says whether it is free, which a
      * write after free cannot erase the way it erases the freed mark. */
     if (BM_HARDENING >= 2 || !opt->tcache || bm_classes[cls].size > opt->tcache_max)
@@ -39,7 +40,7 @@ static unsigned cache_slots_for(unsigned cls) {
 static bm_cache_t *cache_create(unsigned core) {
     unsigned total = 0, ncached = 0;
     for (unsigned cls = 0; cls < BM_NCLASSES; cls++) {
-        unsigned slots = cache_slots_for(cls);
+        unsigned slots = bm_cache_slots_for(&bm_state.opt, cls);
         if (slots) {
             total += slots + 1; /* + one guard slot, the "empty" position, always NULL */
             ncached = cls + 1;
@@ -57,7 +58,7 @@ static bm_cache_t *cache_create(unsigned core) {
     unsigned offset = 0;
     for (unsigned cls = 0; cls <= BM_NCLASSES; cls++) {
         bm_cache_bin_t *bin = &cache->bins[cls];
-        unsigned n = cls < BM_NCLASSES ? cache_slots_for(cls) : 0;
+        unsigned n = cls < BM_NCLASSES ? bm_cache_slots_for(&bm_state.opt, cls) : 0;
         if (!n)
             continue; /* head NULL, marks 0: empty and full at once, never usable */
         void **full = &slots[offset], **empty = &slots[offset + n];

@@ -64,6 +64,16 @@ typedef struct bm_config {
  * handler. */
 int bm_init(const bm_config_t *config);
 
+/* The size of a page source (any alignment) that guarantees no malloc, calloc or free fails
+ * for a program whose live bytes (the sizes it asked for, not yet freed) never exceed
+ * max_live, every request at most max_request bytes, on ncores cores, with this build's
+ * configuration and the options in force (their defaults before bm_init). Covers plain and
+ * zeroed allocation; a realloc counts its new block as live beside the old one; aligned
+ * allocation is not covered. 0 when max_request exceeds the largest large class (14 KiB in the
+ * small geometry, 1.75 MiB in the kernel one: huge blocks are not covered) or the arguments
+ * are out of range. docs/REALTIME.md derives the bound. O(cores + classes), any context. */
+size_t bm_heap_size_for(size_t max_live, size_t max_request, unsigned ncores);
+
 /* Options string the application may define, read at initialisation (like jemalloc's
  * malloc_conf); a weak NULL default exists. */
 extern const char *bm_malloc_conf;

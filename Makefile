@@ -67,6 +67,7 @@ $(filter-out build/host/$(1)/test_stdnames,$(addprefix build/host/$(1)/,$(HOST_T
 build/host/$(1)/test_stdnames: build/host/$(1)/libbaremalloc_stdnames.a
 build/host/$(1)/test_print: build/host/$(1)/obj/boards/common/print.o
 build/host/$(1)/test_api: $(call host_objs,$(1),obj,$(wildcard tests/common/*.c))
+build/host/$(1)/test_freertos: build/host/$(1)/obj/port/freertos.o
 endef
 # test_stdnames replaces the C library's malloc with the standard names from port/stdnames.c;
 # its own sources compile with the define too.
@@ -74,6 +75,9 @@ build/host/%/obj/tests/host/test_stdnames.o: EXTRA_DEFS := -DBM_EXPORT_STD_NAMES
 # test_print checks the boards' printf subset (boards/common/print.c) against the C library's
 build/host/%/obj/tests/host/test_print.o: EXTRA_DEFS := -Iboards
 build/host/%/obj/boards/common/print.o: EXTRA_DEFS := -Iboards
+# test_freertos checks the FreeRTOS heap adapter (port/freertos.c, linked into it only), both
+# built with the adapter's malloc-failed hook
+build/host/%/obj/port/freertos.o build/host/%/obj/tests/host/test_freertos.o: EXTRA_DEFS := -DBM_FREERTOS_MALLOC_FAILED_HOOK=1
 $(foreach v,$(VARIANTS),$(eval $(call host_variant,$(v))))
 
 # Which tests run in which variant (tools/run-host-tests.sh runs whatever was built): the
@@ -235,8 +239,8 @@ lib:
 	@if [ -z "$(filter $(TARGET),$(LIB_TARGETS))" ]; then \
 	    echo "make lib: unknown TARGET '$(TARGET)'; the targets are: $(LIB_TARGETS)" >&2; exit 2; fi
 	@tools/deps.sh cc $(LIB_CC_$(TARGET))
-	@$(MAKE) --no-print-directory $(LIB_DIR)/libbaremalloc.a $(if $(filter cortex-m% armv7m,$(TARGET)),$(LIB_DIR)/baremalloc_newlib.o) TARGET=$(TARGET)
-	@echo "built $(LIB_DIR)/libbaremalloc.a$(if $(filter cortex-m% armv7m,$(TARGET)), and $(LIB_DIR)/baremalloc_newlib.o (link it as an object: newlib's allocator is then never linked))"
+	@$(MAKE) --no-print-directory $(LIB_DIR)/libbaremalloc.a $(if $(filter cortex-m% armv7m,$(TARGET)),$(LIB_DIR)/baremalloc_newlib.o $(LIB_DIR)/baremalloc_picolibc.o) TARGET=$(TARGET)
+	@echo "built $(LIB_DIR)/libbaremalloc.a$(if $(filter cortex-m% armv7m,$(TARGET)), and the libc glue objects $(LIB_DIR)/baremalloc_newlib.o and baremalloc_picolibc.o (link one as an object: the C library's own allocator is then never linked))"
 
 # The compile command as last used: a change of flags (LIB_CFLAGS, a target's flags) rebuilds
 # every object instead of reusing the old ones.
@@ -258,6 +262,11 @@ $(LIB_DIR)/baremalloc_newlib.o: port/newlib.c include/baremalloc.h $(LIB_DIR)/fl
 	@mkdir -p $(dir $@)
 	$(LIB_COMMAND) -c -o $@ $<
 
+# picolibc glue (port/picolibc.c), likewise an object, compiled against picolibc's headers.
+$(LIB_DIR)/baremalloc_picolibc.o: port/picolibc.c include/baremalloc.h $(LIB_DIR)/flags
+	@mkdir -p $(dir $@)
+	$(LIB_COMMAND) --specs=picolibc.specs -c -o $@ $<
+
 $(LIB_DIR)/libbaremalloc.a: $(LIB_OBJS) $(LIB_DIR)/flags
 	@rm -f $@
 	$(patsubst %gcc,%ar,$(LIB_CC_$(TARGET))) rcs $@ $(LIB_OBJS)
@@ -273,7 +282,7 @@ install: lib
 	@mkdir -p $(PREFIX)/lib/cmake/baremalloc $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	cp $(LIB_DIR)/libbaremalloc.a $(PREFIX)/lib/
 	cp include/baremalloc.h $(PREFIX)/include/
-	$(if $(filter 1,$(INSTALL_GLUE)),cp $(LIB_DIR)/baremalloc_newlib.o $(PREFIX)/lib/)
+	$(if $(filter 1,$(INSTALL_GLUE)),cp $(LIB_DIR)/baremalloc_newlib.o $(LIB_DIR)/baremalloc_picolibc.o $(PREFIX)/lib/)
 	sed -e 's|@BM_VERSION@|$(BM_VERSION_STRING)|' -e 's|@BM_LINK_EXTRA@|$(INSTALL_LINK_EXTRA)|' \
 	    -e 's|@BM_HAS_NEWLIB_GLUE@|$(INSTALL_GLUE)|' cmake/baremallocConfig.cmake.in > $(PREFIX)/lib/cmake/baremalloc/baremallocConfig.cmake
 	sed -e 's|@BM_VERSION@|$(BM_VERSION_STRING)|' -e 's|@BM_LINK_EXTRA@|$(INSTALL_LINK_EXTRA)|' \

@@ -6,7 +6,7 @@
 #      and free may instead be core/alloc.c's aliases, built with -DBM_EXPORT_STD_NAMES);
 #   3. lists which newlib objects call _malloc_r (stdio, strdup, ...): they now reach baremalloc.
 # The map must come from a link with -Wl,-Map=... -Wl,--cref (the cross-reference table).
-# Given an ELF instead (any integrator's firmware, no map needed), it checks the symbols:
+# Given an ELF instead (any integrator's firmware, newlib or picolibc, no map needed), it checks the symbols:
 # none of newlib's allocator state (mallocr's __malloc_av_ and sbrk base, nano-mallocr's free
 # list and sbrk start, _sbrk_r) is present and malloc, free and _malloc_r are defined.
 # The glue may be this tree's build object (port/newlib.c.o) or `make lib`'s
@@ -26,10 +26,14 @@ if [ "$(head -c 4 "$map" | od -An -c | tr -d ' ')" = "177ELF" ]; then
     for state in __malloc_av_ __malloc_sbrk_base __malloc_free_list __malloc_sbrk_start _sbrk_r; do
         echo "$syms" | awk '{print $NF}' | grep -qx "$state" && fail "$map holds $state: newlib's allocator is linked"
     done
-    for entry in malloc free _malloc_r _free_r; do
+    entries="malloc free"
+    # newlib (its reent structure is in the program) reaches the allocator through _malloc_r
+    # too; picolibc has no reentrant family
+    echo "$syms" | awk '{print $NF}' | grep -qx _impure_ptr && entries="$entries _malloc_r _free_r"
+    for entry in $entries; do
         echo "$syms" | awk 'NF == 3 && $2 ~ /[TtW]/ {print $3}' | grep -qx "$entry" || fail "$map does not define $entry"
     done
-    echo "check-newlib-malloc: OK: $map defines malloc, free, _malloc_r and _free_r and holds none of newlib's allocator state"
+    echo "check-newlib-malloc: OK: $map defines $entries and holds none of newlib's (or picolibc's) allocator state"
     exit 0
 fi
 is_glue() { case $1 in *port/newlib.c.o | *baremalloc_newlib.o) return 0 ;; *) return 1 ;; esac; }

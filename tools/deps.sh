@@ -12,15 +12,17 @@ if [ "$want" = cc ]; then
     case "$2" in
         gcc) pkg=gcc ;;
         clang) pkg=clang ;;
-        arm-none-eabi-gcc) pkg="gcc-arm-none-eabi libnewlib-arm-none-eabi" ;; # newlib: the glue's headers
+        arm-none-eabi-gcc) pkg="gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi" ;; # the glues' headers
         aarch64-linux-gnu-gcc) pkg=gcc-aarch64-linux-gnu ;;
         riscv64-unknown-elf-gcc) pkg=gcc-riscv64-unknown-elf ;;
         *) echo "deps: no package known for compiler '$2'" >&2; exit 1 ;;
     esac
     if has "$2"; then
         [ "$2" != arm-none-eabi-gcc ] && exit 0
-        pkg_has libnewlib-arm-none-eabi && exit 0
-        pkg=libnewlib-arm-none-eabi
+        pkg=""
+        pkg_has libnewlib-arm-none-eabi || pkg="libnewlib-arm-none-eabi"
+        pkg_has picolibc-arm-none-eabi || pkg="$pkg picolibc-arm-none-eabi"
+        [ -z "$pkg" ] && exit 0
     fi
     has make || pkg="$pkg make"
     echo "deps: installing $pkg"
@@ -48,6 +50,7 @@ if [ "$want" = qemu ] || [ "$want" = all ]; then
     has aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu)
     has arm-none-eabi-gcc || need+=(gcc-arm-none-eabi)
     pkg_has libnewlib-arm-none-eabi || need+=(libnewlib-arm-none-eabi)
+    pkg_has picolibc-arm-none-eabi || need+=(picolibc-arm-none-eabi) # the picolibc glue's check
     has riscv64-unknown-elf-gcc || need+=(gcc-riscv64-unknown-elf)
 fi
 if [ "$want" = bench ] || [ "$want" = all ]; then

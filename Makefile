@@ -239,8 +239,8 @@ lib:
 	@if [ -z "$(filter $(TARGET),$(LIB_TARGETS))" ]; then \
 	    echo "make lib: unknown TARGET '$(TARGET)'; the targets are: $(LIB_TARGETS)" >&2; exit 2; fi
 	@tools/deps.sh cc $(LIB_CC_$(TARGET))
-	@$(MAKE) --no-print-directory $(LIB_DIR)/libbaremalloc.a $(if $(filter cortex-m% armv7m,$(TARGET)),$(LIB_DIR)/baremalloc_newlib.o $(LIB_DIR)/baremalloc_picolibc.o) TARGET=$(TARGET)
-	@echo "built $(LIB_DIR)/libbaremalloc.a$(if $(filter cortex-m% armv7m,$(TARGET)), and the libc glue objects $(LIB_DIR)/baremalloc_newlib.o and baremalloc_picolibc.o (link one as an object: the C library's own allocator is then never linked))"
+	@$(MAKE) --no-print-directory $(LIB_DIR)/libbaremalloc.a $(if $(filter cortex-m% armv7m,$(TARGET)),$(LIB_DIR)/baremalloc_newlib.o $(LIB_DIR)/baremalloc_picolibc.o $(LIB_DIR)/baremalloc_freertos.o) TARGET=$(TARGET)
+	@echo "built $(LIB_DIR)/libbaremalloc.a$(if $(filter cortex-m% armv7m,$(TARGET)), with the libc glue objects $(LIB_DIR)/baremalloc_newlib.o and baremalloc_picolibc.o (link one as an object: the C library's own allocator is then never linked) and the FreeRTOS heap $(LIB_DIR)/baremalloc_freertos.o (instead of heap_4.c))"
 
 # The compile command as last used: a change of flags (LIB_CFLAGS, a target's flags) rebuilds
 # every object instead of reusing the old ones.
@@ -259,6 +259,11 @@ $(LIB_DIR)/obj/%.o: %.c $(CORE_HDRS) $(LIB_DIR)/flags
 # and never newlib's own malloc (which an archive member would lose to when libc is searched
 # for _malloc_r after the archive). Needs newlib's headers.
 $(LIB_DIR)/baremalloc_newlib.o: port/newlib.c include/baremalloc.h $(LIB_DIR)/flags
+	@mkdir -p $(dir $@)
+	$(LIB_COMMAND) -c -o $@ $<
+
+# The FreeRTOS heap API (port/freertos.c), an object to link instead of heap_4.c/heap_5.c.
+$(LIB_DIR)/baremalloc_freertos.o: port/freertos.c port/freertos_heap.h include/baremalloc.h $(LIB_DIR)/flags
 	@mkdir -p $(dir $@)
 	$(LIB_COMMAND) -c -o $@ $<
 
@@ -282,7 +287,7 @@ install: lib
 	@mkdir -p $(PREFIX)/lib/cmake/baremalloc $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	cp $(LIB_DIR)/libbaremalloc.a $(PREFIX)/lib/
 	cp include/baremalloc.h $(PREFIX)/include/
-	$(if $(filter 1,$(INSTALL_GLUE)),cp $(LIB_DIR)/baremalloc_newlib.o $(LIB_DIR)/baremalloc_picolibc.o $(PREFIX)/lib/)
+	$(if $(filter 1,$(INSTALL_GLUE)),cp $(LIB_DIR)/baremalloc_newlib.o $(LIB_DIR)/baremalloc_picolibc.o $(LIB_DIR)/baremalloc_freertos.o $(PREFIX)/lib/)
 	sed -e 's|@BM_VERSION@|$(BM_VERSION_STRING)|' -e 's|@BM_LINK_EXTRA@|$(INSTALL_LINK_EXTRA)|' \
 	    -e 's|@BM_HAS_NEWLIB_GLUE@|$(INSTALL_GLUE)|' cmake/baremallocConfig.cmake.in > $(PREFIX)/lib/cmake/baremalloc/baremallocConfig.cmake
 	sed -e 's|@BM_VERSION@|$(BM_VERSION_STRING)|' -e 's|@BM_LINK_EXTRA@|$(INSTALL_LINK_EXTRA)|' \

@@ -224,16 +224,32 @@ static void arena_chunk_maybe_release(bm_arena_t *arena, bm_chunk_t *chunk) {
     arena_chunk_release(arena, chunk);
 }
 
-/* O(the arena's chunks): the failed-allocation path only. One chunk of the arena whose pages
- * are all free (its spare; in the real-time profile, any) goes back to the pool, where a huge
- * block or another arena can take it; false when there was none. Takes the arena lock; the
- * caller masks interrupts around each call, so that it may unmask between chunks. */
-bool bm_arena_release_free_chunk(bm_arena_t *arena) {
+/* O(the arena's chunks). The lowest-addressed chunk of the arena whose pages are all free (its
+ * spare; in the real-time profile, any), or NULL. Arena lock held. */
+static bm_chunk_t *lowest_free_chunk_locked(const bm_arena_t *arena) {
     const size_t all_free = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES;
+    bm_chunk_t *lowest = NULL;
+    for (bm_chunk_t *chunk = arena->chunks; chunk; chunk = chunk->next)
+        if (chunk->nfree == all_free && (!lowest || (uintptr_t)chunk < (uintptr_t)lowest))
+            lowest = chunk;
+    return lowest;
+}
+
+uintptr_t bm_arena_lowest_free_chunk(bm_arena_t *arena) {
     bm_arena_lock(arena);
-    bm_chunk_t *chunk = arena->chunks;
-    while (chunk && chunk->nfree != all_free)
-        chunk = chunk->next;
+    uintptr_t lowest = (uintptr_t)lowest_free_chunk_locked(arena);
+    bm_arena_unlock(arena);
+    return lowest;
+}
+
+/* O(the arena's chunks): the failed-allocation path only. The arena's lowest-addressed
+ * entirely free chunk goes back to the pool, where a huge block or another arena can take it
+ * (lowest first, so that huge blocks gather at low addresses and leave the top whole); false
+ * when there was none. Takes the arena lock; the caller masks interrupts around each call, so
+ * that it may unmask between chunks. */
+bool bm_arena_release_free_chunk(bm_arena_t *arena) {
+    bm_arena_lock(arena);
+    bm_chunk_t *chunk = lowest_free_chunk_locked(arena);
     if (chunk) {
         if (arena->spare == chunk)
             arena->spare = NULL;

@@ -236,25 +236,55 @@ static void *handed_out_hardened(void *p) {
 #define handed_out(p, size, usable) (BM_EXPOSE((p), (size), (usable)), (p))
 #endif
 
-/* O(arenas' free chunks x chunks) (level 2: plus the quarantines). Every arena's entirely
- * free chunks go back to the pool, one per masked section: interrupts wait for one chunk's
- * release at most, not for all of them. Interrupts enabled on entry (as the caller found them). */
-static void release_free_chunks(void) {
-    for (unsigned a = 0; a < bm_state.narenas; a++) {
-        bm_arena_t *arena = bm_state.arenas[a];
-        bool more = true;
+/* One attempt with interrupts masked, on this core's cache as it is now (an interrupt may have
+ * run on this core since the caller last looked). */
+static void *alloc_attempt_masked(size_t size, size_t align) {
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_cache_t *cache = current_cache();
+    void *p = alloc_attempt(cache, cache ? cache->arena : bm_arena_for_core(bm_this_core()), size, align);
+    bm_port_irq_restore(irq);
+    return p;
+}
+
+/* O(arenas' free chunks x (arenas x chunks + an attempt)) (level 2: plus the quarantines).
+ * The arenas' entirely free chunks go back to the pool one at a time, lowest address first,
+ * each in its own masked section, and the allocation is tried again after each: a huge block takes what it needs, not every free
+ * chunk (each of which an arena would later have to set up again). The block, or NULL when no
+ * free chunk is left. Interrupts enabled on entry (as the caller found them). */
+static void *release_free_chunks_and_retry(size_t size, size_t align) {
 #if BM_HARDENING >= 2
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
         bm_irq_state_t irq = bm_port_irq_save();
-        bm_arena_lock(arena);
-        bm_quarantine_drain_locked(arena);
-        bm_arena_unlock(arena);
+        bm_arena_lock(bm_state.arenas[a]);
+        bm_quarantine_drain_locked(bm_state.arenas[a]);
+        bm_arena_unlock(bm_state.arenas[a]);
         bm_port_irq_restore(irq);
+    }
+    void *drained = alloc_attempt_masked(size, align);
+    if (drained)
+        return drained;
 #endif
-        while (more) {
-            bm_irq_state_t irq_chunk = bm_port_irq_save();
-            more = bm_arena_release_free_chunk(arena);
-            bm_port_irq_restore(irq_chunk);
+    for (;;) {
+        /* the lowest free chunk of all arenas, so that huge blocks gather at low addresses */
+        bm_arena_t *owner = NULL;
+        uintptr_t lowest = 0;
+        for (unsigned a = 0; a < bm_state.narenas; a++) {
+            bm_irq_state_t irq = bm_port_irq_save();
+            uintptr_t chunk = bm_arena_lowest_free_chunk(bm_state.arenas[a]);
+            bm_port_irq_restore(irq);
+            if (chunk && (!owner || chunk < lowest)) {
+                owner = bm_state.arenas[a];
+                lowest = chunk;
+            }
         }
+        if (!owner)
+            return NULL;
+        bm_irq_state_t irq_chunk = bm_port_irq_save();
+        bool released = bm_arena_release_free_chunk(owner);
+        bm_port_irq_restore(irq_chunk);
+        void *p = released ? alloc_attempt_masked(size, align) : NULL;
+        if (p)
+            return p;
     }
 }
 
@@ -287,26 +317,19 @@ void *bm_alloc_slow(size_t size, size_t align) {
     if (size == 0)
         size = 1;
     size = bm_request_size(size); /* level 2: room for the canary */
-    bm_irq_state_t irq = bm_port_irq_save();
-    bm_cache_t *cache = current_cache();
-    bm_arena_t *arena = cache ? cache->arena : bm_arena_for_core(bm_this_core());
-    void *p = alloc_attempt(cache, arena, size, align);
-    bm_port_irq_restore(irq);
+    void *p = alloc_attempt_masked(size, align);
     if (BM_UNLIKELY(!p)) {
         /* What is missing may be parked: the arenas' free chunks (a huge block needs them;
          * in the real-time profile arenas keep every chunk, so each huge block that finds the
          * pool empty comes here), then this core's cached blocks (on a small heap a real
          * share of it). Give them back, the cheaper first, in short masked sections, and try
          * again after each. */
-        for (int retry = 0; retry < 2 && !p; retry++) {
-            if (retry)
-                flush_all_unmasked_between();
-            release_free_chunks();
-            irq = bm_port_irq_save();
-            cache = current_cache();
-            arena = cache ? cache->arena : bm_arena_for_core(bm_this_core());
-            p = alloc_attempt(cache, arena, size, align);
-            bm_port_irq_restore(irq);
+        p = release_free_chunks_and_retry(size, align);
+        if (!p) {
+            flush_all_unmasked_between();
+            p = alloc_attempt_masked(size, align);
+            if (!p)
+                p = release_free_chunks_and_retry(size, align);
         }
     }
     if (!p) {

@@ -808,6 +808,7 @@ void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages); /* META pages for b
 /* Gives one entirely free chunk of the arena back to the pool; false if it has none (the
  * failed-allocation path, one masked section per call). */
 bool bm_arena_release_free_chunk(bm_arena_t *arena);
+uintptr_t bm_arena_lowest_free_chunk(bm_arena_t *arena); /* its lowest entirely free chunk, 0: none */
 void bm_arenas_take_pool(void); /* real-time profile, from bm_init: every pooled chunk to an arena */
 /* Purge the oldest dirty runs until ndirty <= target, at most max_runs of them, none dirty for
  * fewer than min_age of the arena's run operations. Returns pages purged. */

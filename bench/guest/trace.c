@@ -408,7 +408,7 @@ static void run_trace(uint32_t *failures) {
     free_all_slots();
 }
 #else
-static op_stats_t realloc_stats, calloc_stats, aligned_stats, exhaust_stats;
+static op_stats_t realloc_stats, calloc_stats, aligned_stats, exhaust_stats, huge_stats;
 
 static void run_trace(uint32_t *failures) {
     uint32_t random = 0x2545F491u;
@@ -422,6 +422,20 @@ static void run_trace(uint32_t *failures) {
                 timed_free_sized(i);
             else if (slots[i])
                 timed_free(i);
+        /* a huge block (its chunk comes from the pool, or from an arena that gives back a free
+         * one) freed at once: its chunk goes back to the pool, so the large blocks below may
+         * need an arena to take a chunk from the pool and set it up */
+        {
+            uint32_t size = 16384 + xorshift32(&random) % 4096;
+            uint8_t *huge;
+            TIMED(huge_stats, other_bands, size, huge = BENCH_MALLOC(size));
+            if (!huge) {
+                (*failures)++;
+            } else {
+                slot_fill(199, huge, size);
+                timed_free(199);
+            }
+        }
         /* large blocks */
         for (uint32_t i = 0; i < 8; i++)
             timed_malloc(200 + i, 1024 + xorshift32(&random) % 7168, failures);
@@ -557,6 +571,7 @@ static int bench_run(void) {
     stats_print("calloc", &calloc_stats);
     stats_print("aligned", &aligned_stats);
     stats_print("malloc_exhaustion", &exhaust_stats);
+    stats_print("malloc_huge", &huge_stats);
 #endif
     bands_print("malloc", malloc_bands);
     bands_print("free", free_bands);

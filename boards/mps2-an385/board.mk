@@ -24,7 +24,7 @@ ARCH_LDFLAGS := -Wl,--cref -Wl,--gc-sections
 ARCH_LDLIBS := -lgcc
 GEOMETRY := small
 # newlib provides memcpy & co., so no libc_mini.c.
-PORT_SRCS := port/baremetal.c port/newlib.c
+PORT_SRCS := port/baremetal.c port/newlib.c port/freertos.c # FreeRTOS's heap API too (tests/firmware)
 # main() is the firmware test's (tests/firmware: newlib glue, SysTick ISR stress, masked time),
 # which runs the guest program (GUEST_SRCS, tests/guest by default) first; it is linked with
 # every program on this board (bench/guest/run.py sets BOARD_SRCS to the first two only).

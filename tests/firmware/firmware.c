@@ -197,6 +197,7 @@ int main(void) {
                (unsigned long)(metadata * 100 / (size_t)(__bm_heap_end - __bm_heap_start)),
                (unsigned long)(metadata * 10000 / (size_t)(__bm_heap_end - __bm_heap_start) % 100));
     newlib_glue_checks();
+    freertos_checks();
     isr_stress_checks();
     masked_time_report();
 #if defined(BM_CORTEX_M_BASEPRI)

@@ -32,6 +32,7 @@ init_cost_t measure_initialisation(void);
 void newlib_glue_checks(void);
 void isr_stress_checks(void);
 void masked_time_report(void);
+void freertos_checks(void); /* the FreeRTOS heap API (port/freertos.c) */
 #if defined(BM_CORTEX_M_BASEPRI)
 void basepri_checks(void); /* masking by BASEPRI, not PRIMASK (the basepri board variant) */
 #endif

@@ -35,8 +35,14 @@ def main():
     if len(regions) != int(expect["regions"]):
         fail("regions %d" % len(regions))
     spans = [s for r in regions for s in r["spans"]]
-    arena_chunks = [s for s in spans if s["type"] == "arena"]
+    # A map cut short (more arena chunks than the map details, as in the real-time profile,
+    # whose arenas keep every chunk) lists runs for the first chunks only: those are checked,
+    # and the totals they add up to can only be at most the expected ones.
+    truncated = d["heap"].get("truncated", False)
+    arena_chunks = [s for s in spans if s["type"] == "arena" and "runs" in s]
     runs = [run for s in arena_chunks for run in s["runs"]]
+    def differs(found, expected):
+        return found > expected if truncated else found != expected
     for s in arena_chunks:
         if sum(run[1] for run in s["runs"]) != d["geometry"]["chunk_pages"]:
             fail("runs of chunk %d do not tile it" % s["chunk"])
@@ -47,10 +53,10 @@ def main():
     if len(huge) != int(expect["huge"]):
         fail("huge spans %d, expected %s" % (len(huge), expect["huge"]))
     dirty_pages = sum(run[4] for run in runs if run[2] == "F")  # a free run's value: its dirty pages
-    if dirty_pages != int(expect["dirty_pages"]):
+    if differs(dirty_pages, int(expect["dirty_pages"])):
         fail("dirty pages %d in the map, expected %s" % (dirty_pages, expect["dirty_pages"]))
     large = sum(1 for run in runs if run[2] == "L")
-    if large != int(expect["large_live"]):
+    if differs(large, int(expect["large_live"])):
         fail("large runs %d, expected %s" % (large, expect["large_live"]))
 
     here = os.path.dirname(os.path.abspath(__file__))
@@ -76,8 +82,10 @@ def main():
     run_rects = [c for c in classes if c.startswith("run ")]
     if len(run_rects) != len(runs):
         fail("%d run rectangles for %d runs" % (len(run_rects), len(runs)))
-    for needed in ("run small", "run large", "run meta", "run free dirty", "huge", "pool", "arena-bar allocated",
-                   "node-bar mapped"):
+    needs = ["run small", "run large", "run meta", "run free dirty", "huge", "arena-bar allocated", "node-bar mapped"]
+    if any(s["type"] == "pool" for s in spans):
+        needs.append("pool")
+    for needed in needs:
         if not any(c.startswith(needed) for c in classes):
             fail("no '%s' element in the SVG" % needed)
     texts = [t.text or "" for t in root.iter(ns + "text")]

@@ -23,6 +23,7 @@ typedef struct bm_totals {
     uint64_t epoch;
     size_t allocated, active, mapped, retained, metadata;
     size_t retained_dirty; /* bytes of pooled chunks not released since they were last used */
+    size_t cached;         /* bytes of free blocks in per-core caches, counted in allocated */
     unsigned nnodes;
     bm_node_totals_t nodes[BM_MAX_REGIONS];
 } bm_totals_t;

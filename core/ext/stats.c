@@ -211,6 +211,11 @@ static void totals_compute(bm_totals_t *t) {
             n->allocated += s.allocated;
         }
     }
+    for (unsigned core = 0; core < BM_MAX_CORES; core++) {
+        bm_core_summary_t c;
+        if (bm_core_summarize(core, &c))
+            t->cached += c.cached_bytes;
+    }
     irq = bm_port_irq_save();
     bm_lock_acquire(&bm_state.base_lock);
     t->metadata += bm_state.base_allocated;
@@ -274,6 +279,7 @@ static const bm_field_t totals_fields[] = {
     T(allocated, "allocated", SIZE), T(active, "active", SIZE),     T(mapped, "mapped", SIZE),
     T(retained, "retained", SIZE),   T(metadata, "metadata", SIZE),
     T(retained_dirty, "retained dirty", SIZE),
+    T(cached, "of allocated, free in caches", SIZE),
 };
 #undef T
 const bm_field_list_t bm_totals_fields = LIST(totals_fields);

@@ -317,6 +317,26 @@ TEST(ctl_large_and_huge_counters) {
 
 /* ---- totals, epoch, peak ---- */
 
+/* stats.cached: the free blocks parked in caches, which stats.allocated counts too. */
+TEST(ctl_cached_says_what_allocated_holds_in_caches) {
+    my_core();
+    CHECK_EQ(act("thread.tcache.flush"), 0);
+    epoch_advance();
+    size_t cached0 = rz("stats.cached");
+    void *blocks[4];
+    for (unsigned i = 0; i < 4; i++)
+        blocks[i] = bm_malloc(64);
+    for (unsigned i = 0; i < 4; i++)
+        bm_free(blocks[i]);
+    epoch_advance();
+    size_t cached = rz("stats.cached");
+    CHECK(cached >= cached0 + 4 * 64); /* the four freed blocks, and the refill's leftovers */
+    CHECK(cached <= rz("stats.allocated"));
+    CHECK_EQ(act("thread.tcache.flush"), 0);
+    epoch_advance();
+    CHECK(rz("stats.cached") <= cached - 4 * 64);
+}
+
 TEST(ctl_totals_follow_the_epoch) {
     my_core();
     CHECK_EQ(act("thread.tcache.flush"), 0);

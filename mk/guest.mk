@@ -44,7 +44,7 @@ run: $(B)/guest.elf
 $(B)/guest.elf: $(OBJS) boards/$(BOARD)/link.ld
 	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T boards/$(BOARD)/link.ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)
 
-$(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h port/*.h port/arch/*.h boards/*.h tests/*/*.h boards/$(BOARD)/*.h)
+$(B)/obj/%.c.o: %.c $(wildcard include/*.h core/*.h core/ext/*.h port/*.h port/arch/*.h boards/*.h tests/*/*.h boards/$(BOARD)/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

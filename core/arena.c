@@ -235,28 +235,34 @@ static bm_chunk_t *lowest_free_chunk_locked(const bm_arena_t *arena) {
     return lowest;
 }
 
-uintptr_t bm_arena_lowest_free_chunk(bm_arena_t *arena) {
+bm_chunk_t *bm_arena_lowest_free_chunk(bm_arena_t *arena) {
     bm_arena_lock(arena);
-    uintptr_t lowest = (uintptr_t)lowest_free_chunk_locked(arena);
+    bm_chunk_t *lowest = lowest_free_chunk_locked(arena);
     bm_arena_unlock(arena);
     return lowest;
 }
 
-/* O(the arena's chunks): the failed-allocation path only. The arena's lowest-addressed
- * entirely free chunk goes back to the pool, where a huge block or another arena can take it
- * (lowest first, so that huge blocks gather at low addresses and leave the top whole); false
- * when there was none. Takes the arena lock; the caller masks interrupts around each call, so
- * that it may unmask between chunks. */
-bool bm_arena_release_free_chunk(bm_arena_t *arena) {
+/* O(1): the failed-allocation path only. chunk, which bm_arena_lowest_free_chunk gave in an
+ * earlier masked section, goes back to the pool if it is still an entirely free chunk of this
+ * arena (the chunk table says whose it is: its header is not read unless it is this arena's,
+ * so a chunk that became a huge block meanwhile is left alone); false otherwise. Takes the
+ * arena lock; the caller masks interrupts around each call, so that it may unmask between
+ * chunks. */
+bool bm_arena_release_chunk_if_free(bm_arena_t *arena, bm_chunk_t *chunk) {
+    const size_t all_free = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES;
+    bm_region_t *region = bm_region_of(chunk);
     bm_arena_lock(arena);
-    bm_chunk_t *chunk = lowest_free_chunk_locked(arena);
-    if (chunk) {
+    /* An arena chunk leaves its arena only under this lock: the entry cannot change now. */
+    bm_ctentry_t entry = region ? *bm_region_entry(region, chunk) : 0;
+    bool release = region && bm_ct_type(entry) == BM_CT_ARENA && bm_ct_arena(entry) == arena->index &&
+                   chunk->nfree == all_free;
+    if (release) {
         if (arena->spare == chunk)
             arena->spare = NULL;
         arena_chunk_release(arena, chunk);
     }
     bm_arena_unlock(arena);
-    return chunk != NULL;
+    return release;
 }
 
 #if BM_REALTIME

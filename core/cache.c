@@ -248,9 +248,10 @@ static void *alloc_attempt_masked(size_t size, size_t align) {
 
 /* O(arenas' free chunks x (arenas x chunks + an attempt)) (level 2: plus the quarantines).
  * The arenas' entirely free chunks go back to the pool one at a time, lowest address first,
- * each in its own masked section, and the allocation is tried again after each: a huge block takes what it needs, not every free
- * chunk (each of which an arena would later have to set up again). The block, or NULL when no
- * free chunk is left. Interrupts enabled on entry (as the caller found them). */
+ * each in its own masked section, and the allocation is tried again after each: a huge block
+ * takes what it needs, not every free chunk (each of which an arena would later have to set
+ * up again). The block, or NULL when no free chunk is left. Interrupts enabled on entry (as
+ * the caller found them). */
 static void *release_free_chunks_and_retry(size_t size, size_t align) {
 #if BM_HARDENING >= 2
     for (unsigned a = 0; a < bm_state.narenas; a++) {
@@ -267,12 +268,12 @@ static void *release_free_chunks_and_retry(size_t size, size_t align) {
     for (;;) {
         /* the lowest free chunk of all arenas, so that huge blocks gather at low addresses */
         bm_arena_t *owner = NULL;
-        uintptr_t lowest = 0;
+        bm_chunk_t *lowest = NULL;
         for (unsigned a = 0; a < bm_state.narenas; a++) {
             bm_irq_state_t irq = bm_port_irq_save();
-            uintptr_t chunk = bm_arena_lowest_free_chunk(bm_state.arenas[a]);
+            bm_chunk_t *chunk = bm_arena_lowest_free_chunk(bm_state.arenas[a]);
             bm_port_irq_restore(irq);
-            if (chunk && (!owner || chunk < lowest)) {
+            if (chunk && (!lowest || (uintptr_t)chunk < (uintptr_t)lowest)) {
                 owner = bm_state.arenas[a];
                 lowest = chunk;
             }
@@ -280,7 +281,7 @@ static void *release_free_chunks_and_retry(size_t size, size_t align) {
         if (!owner)
             return NULL;
         bm_irq_state_t irq_chunk = bm_port_irq_save();
-        bool released = bm_arena_release_free_chunk(owner);
+        bool released = bm_arena_release_chunk_if_free(owner, lowest);
         bm_port_irq_restore(irq_chunk);
         void *p = released ? alloc_attempt_masked(size, align) : NULL;
         if (p)
@@ -294,24 +295,26 @@ static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush);
  * core's cache goes back to its arena. Interrupts enabled on entry. */
 static void flush_all_unmasked_between(void) {
     for (unsigned cls = 0;; cls++) {
-        bm_irq_state_t irq = bm_port_irq_save();
-        bm_cache_t *cache = current_cache(); /* again: an interrupt may have run on this core */
-        if (!cache || cls >= cache->ncached) {
+        for (;;) { /* this class, a batch per masked section */
+            bm_irq_state_t irq = bm_port_irq_save();
+            bm_cache_t *cache = current_cache(); /* again: an interrupt may have run on this core */
+            if (!cache || cls >= cache->ncached) {
+                bm_port_irq_restore(irq);
+                return;
+            }
+            unsigned left = bm_cache_bin_count(&cache->bins[cls]);
+            cache_bin_flush(cache, cls, left < BM_TCACHE_BATCH_MAX ? left : BM_TCACHE_BATCH_MAX);
+            cache->info[cls].low_water = 0;
             bm_port_irq_restore(irq);
-            return;
+            if (left <= BM_TCACHE_BATCH_MAX)
+                break;
         }
-        unsigned left = bm_cache_bin_count(&cache->bins[cls]);
-        cache_bin_flush(cache, cls, left < BM_TCACHE_BATCH_MAX ? left : BM_TCACHE_BATCH_MAX);
-        cache->info[cls].low_water = 0;
-        bm_port_irq_restore(irq);
-        if (left > BM_TCACHE_BATCH_MAX)
-            cls--; /* this class again */
     }
 }
 
 /* O(1) plus a refill, a run or a chunk taken; on failure O(arenas' chunks) for the first
- * retry and O(cached objects + chunks) for the second. Any size and power-of-two alignment (0: the size's natural one); NULL with BM_ENOMEM
- * when even the retry fails. The allocator must be initialised (alloc.c sees to it: init.c
+ * retry and O(cached objects + chunks) for the second. Any size and power-of-two alignment
+ * (0: the size's natural one); NULL with BM_ENOMEM when even the retry fails. The allocator must be initialised (alloc.c sees to it: init.c
  * sits above this layer). From an interrupt handler only if the grow hook allows it. */
 void *bm_alloc_slow(size_t size, size_t align) {
     if (size == 0)

@@ -805,10 +805,11 @@ bool bm_arena_large_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *pt
 void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls); /* in place */
 bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls);   /* if room follows */
 void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages); /* META pages for base.c */
-/* Gives one entirely free chunk of the arena back to the pool; false if it has none (the
- * failed-allocation path, one masked section per call). */
-bool bm_arena_release_free_chunk(bm_arena_t *arena);
-uintptr_t bm_arena_lowest_free_chunk(bm_arena_t *arena); /* its lowest entirely free chunk, 0: none */
+/* The failed-allocation path, one masked section per call: the arena's lowest entirely free
+ * chunk (NULL: none), and giving such a chunk back to the pool if it still is one of the
+ * arena's entirely free chunks. */
+bm_chunk_t *bm_arena_lowest_free_chunk(bm_arena_t *arena);
+bool bm_arena_release_chunk_if_free(bm_arena_t *arena, bm_chunk_t *chunk);
 void bm_arenas_take_pool(void); /* real-time profile, from bm_init: every pooled chunk to an arena */
 /* Purge the oldest dirty runs until ndirty <= target, at most max_runs of them, none dirty for
  * fewer than min_age of the arena's run operations. Returns pages purged. */

@@ -17,24 +17,24 @@
 #error "baremalloc: ARMv6-M atomics by interrupt masking serve one core only (-DBM_MAX_CORES=1)"
 #endif
 
-unsigned int __atomic_fetch_add_4(volatile void *ptr, unsigned int value, int order) {
-    (void)order;
+/* The word's old value; the new one is the old plus value (add) or value itself. */
+static unsigned int read_modify_write(volatile void *ptr, unsigned int value, bool add) {
     volatile unsigned int *word = ptr;
     bm_irq_state_t irq = bm_port_irq_save();
     unsigned int old = *word;
-    *word = old + value;
+    *word = add ? old + value : value;
     bm_port_irq_restore(irq);
     return old;
 }
 
+unsigned int __atomic_fetch_add_4(volatile void *ptr, unsigned int value, int order) {
+    (void)order;
+    return read_modify_write(ptr, value, true);
+}
+
 unsigned int __atomic_exchange_4(volatile void *ptr, unsigned int value, int order) {
     (void)order;
-    volatile unsigned int *word = ptr;
-    bm_irq_state_t irq = bm_port_irq_save();
-    unsigned int old = *word;
-    *word = value;
-    bm_port_irq_restore(irq);
-    return old;
+    return read_modify_write(ptr, value, false);
 }
 
 /* On failure *expected receives the value found, as the builtin promises. */

@@ -410,6 +410,20 @@ static void run_trace(uint32_t *failures) {
 #else
 static op_stats_t realloc_stats, calloc_stats, aligned_stats, exhaust_stats, huge_stats;
 
+/* Blocks of size into slots first, first + step, ... below end until malloc fails, timed as
+ * op=malloc_exhaustion (a NULL is expected here); returns the slot index where it stopped. */
+static uint32_t exhaust(uint32_t first, uint32_t step, uint32_t end, uint32_t size) {
+    uint32_t slot = first;
+    for (; slot < end; slot += step) {
+        uint8_t *block;
+        TIMED(exhaust_stats, other_bands, size, block = BENCH_MALLOC(size));
+        if (!block)
+            break;
+        slot_fill(slot, block, size);
+    }
+    return slot;
+}
+
 static void run_trace(uint32_t *failures) {
     uint32_t random = 0x2545F491u;
     for (uint32_t round = 0; round < 16; round++) {
@@ -491,23 +505,10 @@ static void run_trace(uint32_t *failures) {
     /* exhaustion and recovery: these mallocs are timed apart (op=malloc_exhaustion), since a
      * malloc that fails, or that succeeds only after giving back what the caches and arenas
      * park, does work that grows with the heap */
-    uint32_t held = 0;
-    for (; held < SLOTS_MAX; held++) {
-        uint8_t *block;
-        TIMED(exhaust_stats, other_bands, 1024, block = BENCH_MALLOC(1024));
-        if (!block)
-            break;
-        slot_fill(held, block, 1024);
-    }
+    uint32_t held = exhaust(0, 1, SLOTS_MAX, 1024);
     for (uint32_t i = 0; i < held; i += 2)
         timed_free(i);
-    for (uint32_t i = 0; i < held; i += 2) {
-        uint8_t *block;
-        TIMED(exhaust_stats, other_bands, 512, block = BENCH_MALLOC(512));
-        if (!block)
-            break;
-        slot_fill(i, block, 512);
-    }
+    exhaust(0, 2, held, 512);
     free_all_slots();
     if (!timed_malloc(0, 12288, failures))
         put_text("guest-bench: no recovery: a 12 KiB block failed after exhaustion\n");

@@ -23,6 +23,10 @@
  *             the one decision between the core's cache and the arena.
  *   init.c    initialisation: the options, bootstrap once, the arenas' and caches' set-up.
  *   alloc.c   the public entry points and their fast paths.
+ *   mallocx.c bm_mallocx/bm_rallocx/bm_sdallocx: per-call flags over alloc.c and the arenas.
+ *   runtime.c regions and arenas added after initialisation (bm_add_source, arenas.create).
+ *   (These two sit beside alloc.c at the top: a program that does not call them does not
+ *   link them.)
  *
  * Locks and calling contexts (the port's side of it is in port/bm_port.h):
  *   1. init_state (init.c): not a lock but a one-time gate; the one core initialising holds it
@@ -744,6 +748,17 @@ BM_INLINE size_t bm_region_missing_pages(const bm_region_t *r) {
     return r->tail_pages ? BM_CHUNK_PAGES - r->tail_pages : 0;
 }
 bool bm_region_grant_locked(bm_region_t *r, size_t upto); /* grows r to upto chunks */
+/* The calling core's no-grow mark (BM_MALLOCX_NOGROW): while it is set bm_region_grant_locked
+ * refuses to call a grow hook. Sets it to on (0 or 1) and returns the previous value, for the
+ * caller to restore. O(1), any context (a per-core word; a caller without a core slot shares
+ * one word with the others: their growth may be refused meanwhile, never allowed wrongly). */
+unsigned bm_nogrow_set(unsigned on);
+/* Adds a region staged by the caller (bm_region_setup on the new source, its tail dropped,
+ * table and maps zeroed from base metadata, overlap checked) in one hold of pool_lock (taken
+ * here; interrupts masked by the caller): copied into the next slot, its granted chunks put into
+ * the pool clean, and only then published (nregions, a release store). 0, or BM_ENOMEM when all
+ * BM_MAX_REGIONS slots are used. O(its chunks) (the table's maps withdrawn). */
+int bm_region_add(const bm_region_t *staged);
 void bm_region_maps_withdraw(bm_region_t *r, size_t index, size_t n);
 /* nchunks contiguous chunks aligned to align (>= chunk), preferring node, marked type for
  * arena_index; NULL if none. *dirty (if dirty is not NULL): they came from a dirty pooled span,
@@ -811,6 +826,10 @@ void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages); /* META pages for b
 bm_chunk_t *bm_arena_lowest_free_chunk(bm_arena_t *arena);
 bool bm_arena_release_chunk_if_free(bm_arena_t *arena, bm_chunk_t *chunk);
 void bm_arenas_take_pool(void); /* real-time profile, from bm_init: every pooled chunk to an arena */
+/* runtime.c: a new arena drawing from node first, appended to bm_state.arenas; 0, BM_EINVAL (no
+ * region has that node), BM_ENOMEM (BM_MAX_ARENAS, or no metadata). Initialised allocator; not
+ * from an interrupt handler. */
+int bm_arena_create(unsigned node, unsigned *index);
 /* Purge the oldest dirty runs until ndirty <= target, at most max_runs of them, none dirty for
  * fewer than min_age of the arena's run operations. Returns pages purged. */
 size_t bm_arena_purge_oldest_locked(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age);

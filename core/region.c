@@ -34,7 +34,10 @@
 #include "internal.h"
 
 bm_region_t *bm_region_of(const void *p) {
-    for (unsigned i = 0; i < bm_state.nregions; i++) {
+    /* acquire: a region bm_region_add publishes is complete (runtime.c adds them while other
+     * cores allocate) */
+    unsigned n = __atomic_load_n(&bm_state.nregions, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++) {
         bm_region_t *r = &bm_state.regions[i];
         if ((uintptr_t)p - r->base < (r->nchunks << BM_LG_CHUNK))
             return r;
@@ -242,12 +245,34 @@ static void pool_insert(bm_region_t *r, size_t index, size_t n, const pool_part_
     bm_rb_insert(&r->pool, &span->node, bm_pool_span_cmp);
 }
 
+/* ---- the no-grow mark (BM_MALLOCX_NOGROW) ------------------------------------------------- */
+
+/* One word per core and one shared by callers without a core slot. Only its own core writes a
+ * core's word (with save/restore, so an interrupt handler's call nests inside another's). */
+static unsigned nogrow_mark[BM_MAX_CORES + 1];
+
+BM_INLINE unsigned *nogrow_slot(void) {
+    unsigned core = bm_this_core();
+    return &nogrow_mark[core < BM_MAX_CORES ? core : BM_MAX_CORES];
+}
+
+/* O(1), any context. */
+unsigned bm_nogrow_set(unsigned on) {
+    unsigned *slot = nogrow_slot();
+    unsigned old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    __atomic_store_n(slot, on, __ATOMIC_RELAXED);
+    return old;
+}
+
+/* O(1), any context: the calling core's mark. */
+static bool bm_nogrow_get(void) { return __atomic_load_n(nogrow_slot(), __ATOMIC_RELAXED) != 0; }
+
 /* Makes chunks [0, upto) of a growing region usable. Pool lock held. */
 bool bm_region_grant_locked(bm_region_t *r, size_t upto) {
     bm_lock_assert_held(&bm_state.pool_lock);
     if (upto <= r->ngranted)
         return true;
-    if (!r->source.grow || upto > r->nchunks)
+    if (!r->source.grow || upto > r->nchunks || bm_nogrow_get())
         return false;
     uintptr_t target = r->base + (upto << BM_LG_CHUNK);
     void *got = r->source.grow(r->source.ctx, target - r->grow_end);
@@ -500,3 +525,26 @@ size_t bm_region_setup(bm_region_t *r, const bm_page_source_t *src) {
 /* O(1). Chunks of r that can be pooled: every one but a partial last chunk. */
 size_t bm_region_whole_chunks(const bm_region_t *r) { return r->nchunks - (r->tail_pages != 0); }
 
+
+/* ---- regions added at run time (bm_add_source, runtime.c) ------------------------------------ */
+
+/* O(its chunks + log spans). See internal.h. The region is written completely, its chunks in the
+ * pool, before nregions (read with acquire by bm_region_of) counts it: a core that finds one of
+ * its blocks finds the region too. */
+int bm_region_add(const bm_region_t *staged) {
+    bm_lock_acquire(&bm_state.pool_lock);
+    unsigned n = bm_state.nregions;
+    if (n >= BM_MAX_REGIONS) {
+        bm_lock_release(&bm_state.pool_lock);
+        return BM_ENOMEM;
+    }
+    bm_region_t *r = &bm_state.regions[n];
+    *r = *staged;
+    bm_region_maps_withdraw(r, 0, r->nchunks);
+    if (r->ngranted)
+        pool_insert(r, 0, r->ngranted, NULL, false, NULL, false); /* never used: clean */
+    r->pool_chunks = r->ngranted;
+    __atomic_store_n(&bm_state.nregions, n + 1, __ATOMIC_RELEASE);
+    bm_lock_release(&bm_state.pool_lock);
+    return 0;
+}

@@ -207,6 +207,71 @@ void bm_maintenance(void);
  * (tcache.flush_all asks them). */
 int bm_trim(void);
 
+/* ---------------------------------------------------------------------------------------
+ * Kernel API (core/mallocx.c, core/runtime.c): per-call flags, memory and arenas added at
+ * run time. A program that calls none of them does not link them.
+ * ------------------------------------------------------------------------------------- */
+
+/* Flags for bm_mallocx/bm_rallocx/bm_sdallocx; they combine with |. 0 is bm_malloc's own
+ * behaviour. A bad flag (an arena or node no arena has, an alignment that is 0 or not a power
+ * of two, an index too large to encode, an unknown bit) makes the call return NULL with
+ * BM_EINVAL and change nothing (bm_sdallocx then frees nothing).
+ *   BM_MALLOCX_ZERO       the block is zeroed (its whole usable size);
+ *   BM_MALLOCX_ALIGN(a)   aligned to a (a power of two);
+ *   BM_MALLOCX_ARENA(i)   from arena i (arenas.narenas); implies
+ *                         NOCACHE for the allocation (the core's cache holds any arena's blocks);
+ *   BM_MALLOCX_NODE(n)    from an arena of memory node n (the calling core's own arena if it is
+ *                         on n, else the first arena on n); with ARENA the two must agree;
+ *   BM_MALLOCX_NOCACHE    the core's cache is neither taken from nor given to: the block comes
+ *                         from (and bm_sdallocx/bm_rallocx give it back to) its arena directly;
+ *   BM_MALLOCX_NOGROW     no grow hook runs during the call: it uses what the heap already
+ *                         holds (free runs, pooled chunks, granted chunks) and returns NULL
+ *                         (BM_ENOMEM) rather than grow a region. For an interrupt handler or a
+ *                         caller holding a spinlock, where the page source cannot be waited on. */
+#define BM_MALLOCX_LG_ALIGN_MASK 0x3f
+#define BM_MALLOCX_ALIGN(a) \
+    ((int)((a) != 0 && ((a) & ((a) - 1)) == 0 ? (__builtin_ctzll((unsigned long long)(a)) + 1) : 0x3f))
+#define BM_MALLOCX_ZERO 0x40
+#define BM_MALLOCX_NOCACHE 0x80
+#define BM_MALLOCX_NOGROW 0x100
+#define BM_MALLOCX_BAD_INDEX 0x40000000 /* an index that cannot be encoded: refused */
+#define BM_MALLOCX_ARENA(i) ((int)((unsigned)(i) < 255u ? ((unsigned)(i) + 1u) << 12 : BM_MALLOCX_BAD_INDEX))
+#define BM_MALLOCX_NODE(n) ((int)((unsigned)(n) < 255u ? ((unsigned)(n) + 1u) << 20 : BM_MALLOCX_BAD_INDEX))
+
+/* mallocx: a block of at least size bytes (0: a unique minimum-size block) as flags say. NULL
+ * with BM_EINVAL for a bad flag, BM_ENOMEM when it cannot be served (with NOGROW: when the heap
+ * as it is cannot serve it). O(1) with flags 0 or ZERO/ALIGN on a cache hit (plus the zeroing);
+ * with ARENA/NODE/NOCACHE one arena lock hold (bounded), huge sizes O(log spans). Any context
+ * with NOGROW (no hook runs but the error hook); without it, as bm_malloc (the grow hook may
+ * run). */
+void *bm_mallocx(size_t size, int flags);
+
+/* rallocx: ptr resized to size (0: the minimum size) under flags, contents kept up to the
+ * smaller size; ZERO zeroes what lies past the old usable size. In place when the new size has
+ * the old block's class (and its arena and alignment meet the flags), else a new block, a copy
+ * and a free of the old one (to its arena directly with NOCACHE). NULL ptr: bm_mallocx. On
+ * failure NULL and ptr untouched: BM_EINVAL for a bad flag or a bad ptr (reported through the
+ * error hook as bm_realloc does), BM_ENOMEM when it cannot be served. Bounded + copy. Any
+ * context with NOGROW, else as bm_realloc. */
+void *bm_rallocx(void *ptr, size_t size, int flags);
+
+/* sdallocx: sized free with flags (NOCACHE: straight to the block's arena; the others are
+ * accepted and ignored, as jemalloc does). size as for bm_free_sized (a larger one is reported
+ * and the block freed all the same). Bad flags: nothing freed, BM_EINVAL recorded. A bad ptr is
+ * reported and ignored. O(1) on a cache hit, else one arena lock hold. Any context (a free
+ * never grows the heap). */
+void bm_sdallocx(void *ptr, size_t size, int flags);
+
+/* Adds a page source after initialisation (initialising first if no call has yet), safely
+ * while other cores allocate: its chunks join the pool in one hold of the pool lock, and its
+ * region is published last. Returns 0, BM_EINVAL for a bad source (NULL, NULL base, size 0, a
+ * range that wraps, one that holds no whole chunk on the chunk grid, or one sharing a byte with
+ * a region already in use), BM_ENOMEM when BM_MAX_REGIONS regions exist or base metadata for
+ * its chunk table runs out. A static source's pages past its last whole chunk are not used.
+ * O(regions + its chunks). Not from an interrupt handler (takes the base lock and the pool
+ * lock; writes the chunk table). */
+int bm_add_source(const bm_page_source_t *src);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -251,8 +251,18 @@ static void *alloc_attempt_masked(size_t size, size_t align) {
  * each in its own masked section, and the allocation is tried again after each: a huge block
  * takes what it needs, not every free chunk (each of which an arena would later have to set
  * up again). The block, or NULL when no free chunk is left. Interrupts enabled on entry (as
- * the caller found them). */
-static void *release_free_chunks_and_retry(size_t size, size_t align) {
+ * the caller found them). uncached: the attempts take from that arena without any core's cache
+ * (bm_alloc_uncached); NULL: through this core's cache. */
+static void *attempt_masked(bm_arena_t *uncached, size_t size, size_t align) {
+    if (!uncached)
+        return alloc_attempt_masked(size, align);
+    bm_irq_state_t irq = bm_port_irq_save();
+    void *p = alloc_attempt(NULL, uncached, size, align); /* no cache: the arena's blocks only */
+    bm_port_irq_restore(irq);
+    return p;
+}
+
+static void *release_free_chunks_and_retry(bm_arena_t *uncached, size_t size, size_t align) {
 #if BM_HARDENING >= 2
     for (unsigned a = 0; a < bm_state.narenas; a++) {
         bm_irq_state_t irq = bm_port_irq_save();
@@ -261,7 +271,7 @@ static void *release_free_chunks_and_retry(size_t size, size_t align) {
         bm_arena_unlock(bm_state.arenas[a]);
         bm_port_irq_restore(irq);
     }
-    void *drained = alloc_attempt_masked(size, align);
+    void *drained = attempt_masked(uncached, size, align);
     if (drained)
         return drained;
 #endif
@@ -283,7 +293,7 @@ static void *release_free_chunks_and_retry(size_t size, size_t align) {
         bm_irq_state_t irq_chunk = bm_port_irq_save();
         bool released = bm_arena_release_chunk_if_free(owner, lowest);
         bm_port_irq_restore(irq_chunk);
-        void *p = released ? alloc_attempt_masked(size, align) : NULL;
+        void *p = released ? attempt_masked(uncached, size, align) : NULL;
         if (p)
             return p;
     }
@@ -327,14 +337,32 @@ void *bm_alloc_slow(size_t size, size_t align) {
          * pool empty comes here), then this core's cached blocks (on a small heap a real
          * share of it). Give them back, the cheaper first, in short masked sections, and try
          * again after each. */
-        p = release_free_chunks_and_retry(size, align);
+        p = release_free_chunks_and_retry(NULL, size, align);
         if (!p) {
             flush_all_unmasked_between();
             p = alloc_attempt_masked(size, align);
             if (!p)
-                p = release_free_chunks_and_retry(size, align);
+                p = release_free_chunks_and_retry(NULL, size, align);
         }
     }
+    if (!p) {
+        bm_set_error(BM_ENOMEM);
+        return NULL;
+    }
+    return handed_out(p, size, bm_usable_size(p));
+}
+
+/* As bm_alloc_slow, from arena and never through a core's cache (bm_mallocx's ARENA and
+ * NOCACHE): one attempt, then the arenas' free chunks given back one per masked section with an
+ * attempt after each (no cache flush: no cache is used). NULL with BM_ENOMEM. Same bounds and
+ * contexts as bm_alloc_slow. */
+void *bm_alloc_uncached(bm_arena_t *arena, size_t size, size_t align) {
+    if (size == 0)
+        size = 1;
+    size = bm_request_size(size);
+    void *p = attempt_masked(arena, size, align);
+    if (BM_UNLIKELY(!p))
+        p = release_free_chunks_and_retry(arena, size, align);
     if (!p) {
         bm_set_error(BM_ENOMEM);
         return NULL;

@@ -908,6 +908,7 @@ void bm_unlock_all(void);
  * Per-core caches and the slow paths (cache.c). Interrupts masked by each entry point.
  * ------------------------------------------------------------------------------------- */
 void *bm_alloc_slow(size_t size, size_t align); /* any size, power-of-two align (0: natural) */
+void *bm_alloc_uncached(bm_arena_t *arena, size_t size, size_t align); /* from arena, no cache */
 unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls); /* slots per class, 0: not cached */
 int bm_caches_prepare(void); /* real-time profile, from bm_init: every core's cache; 0 or BM_ENOMEM */
 void *bm_malloc_slow(size_t size);              /* NULL when not served: then bm_alloc_slow */

@@ -8,10 +8,10 @@
  *    NODE(n)), ZERO, NOCACHE, NOGROW. Any bad flag refuses the call before anything is touched.
  *  - Without ARENA, NODE and NOCACHE the call is the plain API's (bm_malloc, bm_alloc_slow for an
  *    alignment, bm_realloc, bm_free_sized): the core's cache serves it as usual.
- *  - With ARENA, NODE or NOCACHE the block comes straight from the arena (one lock hold: a bin
- *    fill of one region, a large run or a huge span), never through a core's cache; NOCACHE frees
- *    go straight to the block's arena. The failed-allocation retry gives the arenas' entirely
- *    free chunks back to the pool one at a time and tries again, as the cache layer's does.
+ *  - With ARENA, NODE or NOCACHE the block comes from the arena through the cache layer's
+ *    bm_alloc_uncached (one region, a large run or a huge span, and the cache layer's own
+ *    failed-allocation retry), never through a core's cache; NOCACHE frees go straight to the
+ *    block's arena.
  *  - NOGROW sets this core's no-grow mark (region.c) around the call; bm_region_grant_locked,
  *    the one place a grow hook is called, refuses while it is set. The mark is saved and
  *    restored, so an interrupt handler's NOGROW call inside another call on the same core
@@ -107,101 +107,10 @@ static bool decode(int flags, mx_req_t *r) {
 
 /* ---- the arena path ----------------------------------------------------------------------- */
 
-/* One attempt at a block of req bytes (the canary included) aligned to align from arena, in one
- * masked section: one region, a large run or a huge span. O(1) plus a new run or chunk. */
-static void *arena_attempt(bm_arena_t *arena, size_t req, size_t align) {
-    void *p = NULL;
-    bm_irq_state_t irq = bm_port_irq_save();
-    if (req <= BM_LARGE_MAX && align <= BM_PAGE) {
-        unsigned cls = bm_size_to_class(req);
-        while (bm_classes[cls].align < align)
-            cls++; /* ends at a large class at the latest: those are page aligned */
-        if (bm_class_is_small(cls)) {
-            bm_arena_lock(arena);
-            unsigned got = bm_bin_fill_locked(arena, cls, &p, 1);
-            bm_arena_unlock(arena);
-            if (!got)
-                p = NULL;
-        } else {
-            p = bm_arena_large_alloc(arena, cls, BM_PAGE);
-        }
-    } else if (req <= BM_LARGE_MAX && align < BM_CHUNK) {
-        unsigned cls = bm_size_to_class(req);
-        p = bm_arena_large_alloc(arena, cls < BM_NSMALL ? BM_NSMALL : cls, align);
-    }
-    if (!p && (req > BM_LARGE_MAX || align > BM_PAGE))
-        p = bm_huge_alloc(arena, req, align);
-    bm_port_irq_restore(irq);
-    return p;
-}
-
-/* O(arenas' free chunks x (arenas + an attempt)). After a failed attempt: the lowest entirely
- * free chunk of any arena goes back to the pool, one per masked section, and the attempt is
- * repeated after each, until one succeeds or no free chunk is left. */
-static void *arena_retry(bm_arena_t *arena, size_t req, size_t align) {
-    for (;;) {
-        bm_arena_t *owner = NULL;
-        bm_chunk_t *lowest = NULL;
-        unsigned narenas = __atomic_load_n(&bm_state.narenas, __ATOMIC_ACQUIRE);
-        for (unsigned a = 0; a < narenas; a++) {
-            bm_irq_state_t irq = bm_port_irq_save();
-            bm_chunk_t *chunk = bm_arena_lowest_free_chunk(bm_state.arenas[a]);
-            bm_port_irq_restore(irq);
-            if (chunk && (!lowest || (uintptr_t)chunk < (uintptr_t)lowest)) {
-                owner = bm_state.arenas[a];
-                lowest = chunk;
-            }
-        }
-        if (!owner)
-            return NULL;
-        bm_irq_state_t irq = bm_port_irq_save();
-        bool released = bm_arena_release_chunk_if_free(owner, lowest);
-        bm_port_irq_restore(irq);
-        void *p = released ? arena_attempt(arena, req, align) : NULL;
-        if (p)
-            return p;
-    }
-}
-
 /* O(1). The usable bytes of p, a block just taken (class known for small and large). */
 static size_t block_usable(void *p) {
     bm_ptr_info_t info;
     return bm_ptr_classify(p, &info) == BM_PTR_BAD ? 0 : info.usable;
-}
-
-/* O(1) (level 2: O(fill)). A block the arena path took is handed out as the cache layer hands
- * out its blocks: the freed mark cleared (level 2: the fill checked, the canary written) and
- * size bytes exposed to ASan. */
-static void *hand_out(void *p, size_t size) {
-#if BM_HARDENING >= 2
-    bm_ptr_info_t info;
-    bm_ptr_kind_t kind = bm_ptr_classify(p, &info);
-    if (kind == BM_PTR_SMALL || kind == BM_PTR_LARGE)
-        bm_block_handout(p, bm_classes[info.cls].size);
-    else
-        bm_mark_allocated(p);
-#elif BM_FREE_CHECKS
-    bm_mark_allocated(p);
-#endif
-    (void)size; /* read by BM_EXPOSE under ASan only */
-    BM_EXPOSE(p, size, block_usable(p));
-    return p;
-}
-
-/* Bounded (one attempt, then the retry). A block from arena for the request; NULL with
- * BM_ENOMEM. */
-static void *arena_alloc(bm_arena_t *arena, size_t size, size_t align) {
-    if (size == 0)
-        size = 1;
-    size_t req = bm_request_size(size);
-    void *p = arena_attempt(arena, req, align);
-    if (!p)
-        p = arena_retry(arena, req, align);
-    if (!p) {
-        bm_set_error(BM_ENOMEM);
-        return NULL;
-    }
-    return hand_out(p, size);
 }
 
 /* O(1) plus the pool's tree for a huge block. A live block (classified in info) straight back to
@@ -243,7 +152,7 @@ static void *mallocx_req(size_t size, const mx_req_t *r) {
     void *p;
     if (r->arena || r->nocache) {
         bm_arena_t *arena = r->arena ? r->arena : bm_arena_for_core(bm_this_core());
-        p = arena_alloc(arena, size, r->align);
+        p = bm_alloc_uncached(arena, size, r->align);
     } else if (r->align) {
         p = bm_alloc_slow(size, r->align);
     } else {

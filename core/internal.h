@@ -24,7 +24,7 @@
  *   init.c    initialisation: the options, bootstrap once, the arenas' and caches' set-up.
  *   alloc.c   the public entry points and their fast paths.
  *   mallocx.c bm_mallocx/bm_rallocx/bm_sdallocx: per-call flags over alloc.c and the arenas.
- *   runtime.c regions and arenas added after initialisation (bm_add_source, arenas.create).
+ *   runtime.c regions added after initialisation (bm_add_source).
  *   (These two sit beside alloc.c at the top: a program that does not call them does not
  *   link them.)
  *
@@ -826,10 +826,6 @@ void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages); /* META pages for b
 bm_chunk_t *bm_arena_lowest_free_chunk(bm_arena_t *arena);
 bool bm_arena_release_chunk_if_free(bm_arena_t *arena, bm_chunk_t *chunk);
 void bm_arenas_take_pool(void); /* real-time profile, from bm_init: every pooled chunk to an arena */
-/* runtime.c: a new arena drawing from node first, appended to bm_state.arenas; 0, BM_EINVAL (no
- * region has that node), BM_ENOMEM (BM_MAX_ARENAS, or no metadata). Initialised allocator; not
- * from an interrupt handler. */
-int bm_arena_create(unsigned node, unsigned *index);
 /* Purge the oldest dirty runs until ndirty <= target, at most max_runs of them, none dirty for
  * fewer than min_age of the arena's run operations. Returns pages purged. */
 size_t bm_arena_purge_oldest_locked(bm_arena_t *arena, size_t target, unsigned max_runs, bm_stat_t min_age);

@@ -1,14 +1,12 @@
 /*
- * Memory and arenas added after initialisation: bm_add_source (a second RAM bank, memory the boot
- * loader freed, hot-plugged memory) and bm_arena_create (arenas.create in bm_ctl). A layer at the top of the core beside alloc.c; it calls init.c, base.c, the
- * region layer and arena.c's set-up, through internal.h. A program that never calls these does
- * not link this file.
+ * Memory added after initialisation: bm_add_source (a second RAM bank, memory the boot loader
+ * freed, hot-plugged memory). A layer at the top of the core beside alloc.c; it calls init.c,
+ * base.c and the region layer, through internal.h. A program that never calls it does not link
+ * this file.
  *
- * Both only ever append: a region or an arena, once published, stays. Readers that walk the
- * regions or arenas without a lock (the pointer classifier, the statistics, the retry of a
- * failed allocation) load the count with acquire and find every slot below it complete. Arena
- * creation holds base_lock while it publishes, so bm_lock_all (which holds base_lock throughout)
- * takes and releases the same set of arena locks.
+ * It only appends: a region, once published, stays. Readers that walk the regions without a
+ * lock (the pointer classifier, the statistics) load the count with acquire and find every slot
+ * below it complete.
  */
 #include "internal.h"
 
@@ -80,43 +78,5 @@ int bm_add_source(const bm_page_source_t *src) {
         }
     }
     __atomic_store_n(&add_source_busy, 0u, __ATOMIC_RELEASE);
-    return err;
-}
-
-/* O(regions). A node some region's page source names. Any context. */
-static bool node_exists(unsigned node) {
-    unsigned n = __atomic_load_n(&bm_state.nregions, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < n; i++)
-        if (bm_state.regions[i].source.node == node)
-            return true;
-    return false;
-}
-
-/* O(1) plus base metadata for the arena. A new arena drawing its chunks from node first; its
- * index in *index. 0, BM_EINVAL (no region has that node), BM_ENOMEM (BM_MAX_ARENAS arenas, or
- * no base metadata). The allocator must be initialised. Not from an interrupt handler (takes
- * base_lock with interrupts masked around it; the metadata may take a chunk). */
-int bm_arena_create(unsigned node, unsigned *index) {
-    if (!node_exists(node))
-        return BM_EINVAL;
-    if (__atomic_load_n(&bm_state.narenas, __ATOMIC_ACQUIRE) >= BM_MAX_ARENAS)
-        return BM_ENOMEM;
-    bm_arena_t *arena = bm_base_alloc(sizeof(bm_arena_t));
-    if (!arena)
-        return BM_ENOMEM; /* (a racing creator may have taken the last index: checked again below) */
-    bm_irq_state_t irq = bm_port_irq_save();
-    bm_lock_acquire(&bm_state.base_lock);
-    unsigned i = bm_state.narenas;
-    int err = 0;
-    if (i >= BM_MAX_ARENAS) {
-        err = BM_ENOMEM; /* the metadata stays unused: base memory is never freed */
-    } else {
-        bm_arena_init(arena, i, node);
-        __atomic_store_n(&bm_state.arenas[i], arena, __ATOMIC_RELEASE);
-        __atomic_store_n(&bm_state.narenas, i + 1, __ATOMIC_RELEASE);
-        *index = i;
-    }
-    bm_lock_release(&bm_state.base_lock);
-    bm_port_irq_restore(irq);
     return err;
 }

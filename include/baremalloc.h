@@ -208,8 +208,8 @@ void bm_maintenance(void);
 int bm_trim(void);
 
 /* ---------------------------------------------------------------------------------------
- * Kernel API (core/mallocx.c, core/runtime.c): per-call flags, memory and arenas added at
- * run time. A program that calls none of them does not link them.
+ * Kernel API (core/mallocx.c, core/runtime.c): per-call flags and memory added at run
+ * time. A program that calls none of them does not link them.
  * ------------------------------------------------------------------------------------- */
 
 /* Flags for bm_mallocx/bm_rallocx/bm_sdallocx; they combine with |. 0 is bm_malloc's own

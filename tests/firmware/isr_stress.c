@@ -9,7 +9,8 @@
  *
  * masked_time_report measures, in instructions, how long the allocator keeps interrupts
  * masked. Under QEMU -icount shift=7 each instruction takes 128 ns and SysTick on the 25 MHz
- * processor clock advances 3.2 ticks per instruction, deterministically (QEMU-NOTES).
+ * processor clock advances 3.2 ticks per instruction, deterministically (QEMU-NOTES); a board
+ * on another clock gives its own ratio (BOARD_SYST_TICKS_PER_INSN_NUM/DEN).
  *   1. Per call, interrupts off: the cost of every allocation and free of a mixed workload
  *      (bm_* and newlib names, calloc, aligned, sized free). A masked stretch lies inside
  *      its call, so the longest call bounds it from above.
@@ -31,9 +32,19 @@
 #include "firmware.h"
 #include "realtime_bounds.h"
 
-/* Ticks to instructions: 3.2 ticks each, rounded to nearest. */
-static uint32_t instructions_from_ticks(uint32_t ticks) { return (ticks * 5u + 8u) / 16u; }
-static uint32_t ticks_from_instructions(uint32_t instructions) { return instructions * 16u / 5u; }
+/* SysTick ticks per instruction, NUM/DEN: 3.2 = 16/5 on a 25 MHz board (mps2-an385); a board
+ * on another clock defines both in board_local.h (mps2-an521: 20 MHz, 64/25). */
+#ifndef BOARD_SYST_TICKS_PER_INSN_NUM
+#define BOARD_SYST_TICKS_PER_INSN_NUM 16u
+#define BOARD_SYST_TICKS_PER_INSN_DEN 5u
+#endif
+/* Ticks to instructions, rounded to nearest. */
+static uint32_t instructions_from_ticks(uint32_t ticks) {
+    return (ticks * BOARD_SYST_TICKS_PER_INSN_DEN + BOARD_SYST_TICKS_PER_INSN_NUM / 2u) / BOARD_SYST_TICKS_PER_INSN_NUM;
+}
+static uint32_t ticks_from_instructions(uint32_t instructions) {
+    return instructions * BOARD_SYST_TICKS_PER_INSN_NUM / BOARD_SYST_TICKS_PER_INSN_DEN;
+}
 
 /* ---------------------------------------------------------------------------------------
  * Pattern-checked blocks, shared by both sides.
@@ -561,7 +572,9 @@ init_cost_t measure_initialisation(void) {
     void *first = bm_malloc(16);
     while (latency.samples == 0) /* (it has run: the call unmasked before returning) */
         ;
-    cost.first_malloc_masked = instructions_from_ticks((uint32_t)(latency.max_ticks - entry_ticks));
+    /* A delay a tick shorter than the unmasked entry is tick-phase jitter: nothing was masked. */
+    cost.first_malloc_masked =
+        latency.max_ticks > entry_ticks ? instructions_from_ticks((uint32_t)(latency.max_ticks - entry_ticks)) : 0;
     cost.first_malloc_pc = latency.pc_at_max;
     systick_stop();
     bm_free(first);
@@ -581,9 +594,10 @@ void masked_time_report(void) {
     timed.read_overhead = systick_free_running();
     workload_run(&timed, MEASURED_SEED, MEASURED_STEPS);
     systick_stop();
-    printf("per-call cost, interrupts off (-icount shift=7: SysTick 3.2 ticks/instruction; the %lu-instruction "
+    printf("per-call cost, interrupts off (-icount shift=7: SysTick %u/%u ticks/instruction; the %lu-instruction "
            "counter read removed); malloc = bm_malloc or newlib malloc, aligned = bm_aligned_alloc(64), "
            "free = bm_free, newlib free or bm_free_sized:\n",
+           (unsigned)BOARD_SYST_TICKS_PER_INSN_NUM, (unsigned)BOARD_SYST_TICKS_PER_INSN_DEN,
            (unsigned long)timed.read_overhead);
     for (unsigned entry = 0; entry < ENTRIES; entry++)
         report_cost(entry_names[entry], &costs[entry]);

@@ -9,7 +9,7 @@ logs=build/guest-logs
 mkdir -p "$logs"
 declare -A SMP_VARIANTS=([virt-aarch64]="4 2 8" [pc-x86_64]="4 2 8")
 # Build-flag variants: name=flags (their own build directory)
-declare -A FLAG_VARIANTS=([mps2-an385]="basepri=-DBM_CORTEX_M_BASEPRI=0x80")
+declare -A FLAG_VARIANTS=([mps2-an385]="basepri=-DBM_CORTEX_M_BASEPRI=0x80" [mps2-an521]="mttcg=-DBOARD_MTTCG")
 total_pass=0 total_fail=0
 for board in "$@"; do
     for smp in ${SMP_VARIANTS[$board]:-default} ${FLAG_VARIANTS[$board]:-}; do

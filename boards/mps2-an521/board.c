@@ -11,6 +11,11 @@
  * table to INITSVTOR1 and clears that bit, and QEMU then resets CPU1 from the new table.
  * While both cores run the guest's SMP stress, SysTick fires on each of them and its handler
  * allocates and frees (tick.c); the checks run when the guest returns (__wrap_guest_main).
+ *
+ * Built with -DBOARD_MTTCG (the "mttcg" variant of tools/run-guest-tests.sh), the board runs
+ * without -icount, so QEMU runs the two vCPUs on two host threads, truly at once; tests/firmware
+ * (which times instructions through -icount) is not linked, and main below runs the guest and
+ * the board's checks alone.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -166,3 +171,35 @@ int __wrap_guest_main(void) {
     firmware_check(bm_check() == 0, "bm_check is clean after both cores' ticks stopped");
     return status;
 }
+
+#ifdef BOARD_MTTCG
+#include <stdio.h>
+
+static unsigned checks_passed, checks_failed;
+
+/* O(1) plus the print. tests/firmware's firmware_check, for the build without it. Core 0,
+ * thread mode. */
+bool firmware_check(bool ok, const char *what) {
+    if (ok)
+        checks_passed++;
+    else
+        checks_failed++;
+    board_printf("%s: %s\n", ok ? "ok" : "FAIL", what);
+    return ok;
+}
+
+/* The guest (through __wrap_guest_main: the SMP stress with both cores' ticks, then the
+ * board's checks), one "N passed, M failed" line over both, and the exit status: 0 pass, 1 fail. */
+int main(void) {
+    int guest_status = guest_main();
+    unsigned guest_passed = 0, guest_failed = 0;
+    firmware_check(guest_status == 0, "tests/guest (guest_main) returned 0");
+    if (!board_console_summary(&guest_passed, &guest_failed))
+        firmware_check(false, "tests/guest printed its \"N passed, M failed\" line");
+    unsigned failed = guest_failed + checks_failed;
+    board_printf("tests/guest: %u passed, %u failed; board checks: %u passed, %u failed\n", guest_passed,
+                 guest_failed, checks_passed, checks_failed);
+    board_printf("%u passed, %u failed\n", guest_passed + checks_passed, failed);
+    return failed == 0 ? 0 : 1;
+}
+#endif

@@ -1,8 +1,8 @@
 /*
  * Allocation from an interrupt on each core while both cores allocate (the guest's SMP
- * stress): each core's own SysTick fires every 5000-8200 instructions at a varying phase, and
- * its handler frees or allocates a few small pattern-filled blocks, checking each pattern
- * before the free. The port masks interrupts (PRIMASK) around every per-core cache update and
+ * stress): each core's own SysTick fires every 5000-8200 instructions (50-100 us of host time
+ * in the MTTCG variant) at a varying phase, and its handler frees or allocates a few small
+ * pattern-filled blocks, checking each pattern before the free. The port masks interrupts (PRIMASK) around every per-core cache update and
  * lock hold, so the handler may interrupt its own core's allocator calls; a lapse shows up as
  * a broken pattern, a failed allocation, a fault or a bm_check violation. The handler also
  * records how often it interrupted baremalloc's own code (the stacked PC inside core/'s text,
@@ -18,9 +18,15 @@
 #define TICK_SLOTS 8
 #define TICK_OPS 3
 #define TICK_MAX_SIZE 192
+#ifdef BOARD_MTTCG
+/* Without -icount SysTick counts host time at 20 MHz: 1000..2023 ticks, 50..100 us. */
+#define TICK_PERIOD_TICKS 1000u
+#define TICK_SPREAD_MASK 0x3FFu
+#else
 /* 12800..20991 ticks at 2.56 per instruction under -icount shift=7: 5000..8200 instructions. */
 #define TICK_PERIOD_TICKS 12800u
 #define TICK_SPREAD_MASK 0x1FFFu
+#endif
 #define TICK_MIN_TICKS 100u /* far fewer than the stress lasts: a core that ticked less is wrong */
 
 extern const char __bm_core_text_start[], __bm_core_text_end[];

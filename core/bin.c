@@ -5,7 +5,8 @@
  * the lowest-address run that has room. Calls the arena below for pages.
  *
  * Invariants (checked by bm_check):
- *  - every page of a SMALL run holds its class, its distance to the head and its phase;
+ *  - every page of a SMALL run holds its class (BM_BIN_INVALID in an object cache's run, whose
+ *    header names the class and the cache), its distance to the head and its phase;
  *  - a small run's nfree equals the set bits of its bitmap; a run with free regions that is
  *    not its bin's current run is in the bin's non-full tree, and a full run is in no tree.
  *
@@ -83,7 +84,9 @@ static char *mark_regions_freed(char *reg, unsigned n, uint32_t size) {
 }
 #endif
 
-static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
+/* O(run pages + regions). A new run of class cls for bin (owner: its object cache, 0 for plain
+ * malloc's bin); NULL when the arena has no pages for it. */
+static bm_run_t *small_run_new(bm_arena_t *arena, bm_bin_t *bin, unsigned cls, unsigned owner) {
     const bm_class_info_t *ci = &bm_classes[cls];
     bm_chunk_t *chunk;
     size_t head;
@@ -92,11 +95,14 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
     /* phase: the offset of each page's first region boundary; the head page's is region 0's
      * (the header is below it), and each later page's is the last one's minus a page, mod size. */
     uint32_t size = ci->size, step = (uint32_t)(BM_PAGE % size), phase = ci->reg0 % size;
-    chunk->map[head] = bm_pm_make(BM_PAGE_SMALL, true, ci->reg0, 0, cls);
+    /* An object cache's pages name no class: every size-class path (the caches' fast free
+     * included) then sees the never-usable bin and leaves them to the classifier. */
+    unsigned pm_cls = owner ? BM_BIN_INVALID : cls;
+    chunk->map[head] = bm_pm_make(BM_PAGE_SMALL, true, ci->reg0, 0, pm_cls);
     /* The other entries step the packed fields of one word (distance +1, phase -step mod size)
      * instead of packing each afresh: a 10-page run's set-up was most of the worst-case
      * malloc on the Cortex-M3. */
-    bm_pagemap_t entry = bm_pm_make(BM_PAGE_SMALL, false, phase, 0, cls);
+    bm_pagemap_t entry = bm_pm_make(BM_PAGE_SMALL, false, phase, 0, pm_cls);
     const bm_pagemap_t next = (bm_pagemap_t)1 << BM_PM_VALUE_SHIFT;
     for (size_t j = 1; j < ci->run_pages; j++) {
         /* phase - step, adding the size first when it would go below 0 (no borrow between fields) */
@@ -108,7 +114,8 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
     bm_run_t *run = bm_page_addr(chunk, head);
     BM_POISON(run, ci->run_pages << BM_LG_PAGE);
     BM_UNPOISON(run, ci->reg0);
-    run->cls = (uint16_t)cls;
+    run->cls = (uint8_t)cls;
+    run->owner = (uint8_t)owner;
     run->nfree = (uint16_t)ci->nregs;
 #if BM_FREE_CHECKS
     /* Every region not handed out holds the freed mark (internal.h): these pages may hold
@@ -125,7 +132,6 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
         size_t bits = ci->nregs - w * BM_BITMAP_BITS;
         run->bitmap[w] = bits >= BM_BITMAP_BITS ? ~(uintptr_t)0 : (((uintptr_t)1 << bits) - 1);
     }
-    bm_bin_t *bin = &arena->bins[cls];
     BM_STAT_ADD(bin->stats.nruns, 1);
     BM_STAT_ADD(bin->stats.curruns, 1);
     return run;
@@ -133,24 +139,24 @@ static bm_run_t *small_run_new(bm_arena_t *arena, unsigned cls) {
 
 /* The run to take regions from: the current one if it has room, else the lowest-address
  * non-full run, else a new one. */
-static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls) {
+static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls, unsigned owner) {
     bm_run_t *run = bin->current;
     if (run && run->nfree)
         return run;
     run = nonfull_take(bin);
     if (!run)
-        run = small_run_new(arena, cls);
+        run = small_run_new(arena, bin, cls, owner);
     bin->current = run;
     return run;
 }
 
-unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n) {
+unsigned bm_bin_fill_owned_locked(bm_arena_t *arena, bm_bin_t *bin, unsigned cls, unsigned owner,
+                                  void **out, unsigned n) {
     bm_lock_assert_held(&arena->lock);
     const bm_class_info_t *ci = &bm_classes[cls];
-    bm_bin_t *bin = &arena->bins[cls];
     unsigned got = 0;
     while (got < n) {
-        bm_run_t *run = bin_current_run(arena, bin, cls);
+        bm_run_t *run = bin_current_run(arena, bin, cls, owner);
         if (!run)
             break;
         char *reg0 = (char *)run + ci->reg0;
@@ -171,6 +177,10 @@ unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigne
     BM_STAT_ADD(arena->stats.small_allocated, (size_t)got * ci->size);
     BM_STAT_ADD(bin->stats.nrequests, 1);
     return got;
+}
+
+unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n) {
+    return bm_bin_fill_owned_locked(arena, &arena->bins[cls], cls, 0, out, n);
 }
 
 /* An empty small run (not current, in no tree) gives its pages back. */
@@ -194,10 +204,10 @@ static bool small_region_index(const bm_class_info_t *ci, const bm_run_t *run, c
 
 static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_pagemap_t entry,
                          void *ptr) {
-    unsigned cls = bm_pm_class(entry);
-    const bm_class_info_t *ci = &bm_classes[cls];
     size_t head = page - bm_pm_value(entry);
     bm_run_t *run = bm_page_addr(chunk, head);
+    unsigned cls = run->cls; /* the page map names no class in an object cache's run */
+    const bm_class_info_t *ci = &bm_classes[cls];
     size_t index;
     if (!small_region_index(ci, run, ptr, &index)) {
         bm_report("free of a pointer that is not the start of a block (inside a small run)", ptr);
@@ -217,7 +227,7 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
     BM_POISON(ptr, ci->size);
     run->bitmap[index / BM_BITMAP_BITS] |= mask;
     run->nfree++;
-    bm_bin_t *bin = &arena->bins[cls];
+    bm_bin_t *bin = bm_run_bin(arena, run);
     BM_STAT_ADD(bin->stats.ndalloc, 1);
     BM_STAT_SUB(bin->stats.curregs, 1);
     BM_STAT_SUB(arena->stats.small_allocated, ci->size);
@@ -243,6 +253,16 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
         }
     }
     return true;
+}
+
+bool bm_bin_release_empty_locked(bm_arena_t *arena, bm_bin_t *bin) {
+    bm_lock_assert_held(&arena->lock);
+    bm_run_t *run = bin->current;
+    if (run && run->nfree == bm_classes[run->cls].nregs) {
+        bin->current = NULL;
+        small_run_dalloc(arena, bin, run);
+    }
+    return !bin->current && bm_bin_nonfull_count(bin) == 0 && BM_STAT_GET(bin->stats.curruns) == 0;
 }
 
 /* O(1) (O(run pages) when a run empties). Gives back the small region or large run at ptr in
@@ -336,6 +356,7 @@ void bm_quarantine_drain_locked(bm_arena_t *arena) {
 bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
     out->region = bm_region_of(ptr);
     out->cls = BM_BIN_INVALID;
+    out->owner = 0;
     out->usable = 0;
     if (!out->region) {
         out->why = "pointer outside every heap region (not from this allocator)";
@@ -359,13 +380,18 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
     }
     bm_chunk_t *chunk = bm_chunk_of(ptr);
     bm_pagemap_t pm = chunk->map[bm_page_index(ptr)];
-    unsigned cls = bm_pm_class(pm);
+    unsigned cls = bm_pm_class(pm), owner = 0;
     switch (bm_pm_kind(pm)) {
     case BM_PAGE_SMALL: {
+        const bm_run_t *run = bm_page_addr(chunk, bm_page_index(ptr) - bm_pm_value(pm));
+        if (cls == BM_BIN_INVALID) { /* an object cache's run: its header says whose */
+            cls = run->cls;
+            owner = run->owner; /* told only once ptr is known to start an object */
+        }
         /* Before region 0 (the run's header) or past the last region (the run's slack): no
          * block (found by the fuzzer); unsigned, so the header wraps above the limit. */
         const bm_class_info_t *ci = &bm_classes[cls];
-        uintptr_t reg0 = (uintptr_t)bm_page_addr(chunk, bm_page_index(ptr) - bm_pm_value(pm)) + ci->reg0;
+        uintptr_t reg0 = (uintptr_t)run + ci->reg0;
         uint32_t offset = (uint32_t)((uintptr_t)ptr - reg0);
         if ((uintptr_t)ptr - reg0 >= (uintptr_t)ci->nregs * ci->size) {
             out->why = "pointer into a small run's header or past its last block, not a block";
@@ -393,5 +419,11 @@ bm_ptr_kind_t bm_ptr_classify(const void *ptr, bm_ptr_info_t *out) {
     }
     out->cls = cls;
     out->usable = bm_classes[cls].size - BM_CANARY_BYTES;
+    if (owner) {
+        out->owner = owner;
+        /* Not a malloc block: free, realloc and usable_size refuse it; objcache.c asks owner. */
+        out->why = "object of an object cache given to the malloc API (bm_objcache_free gives it back)";
+        return out->kind = BM_PTR_BAD;
+    }
     return out->kind = bm_class_is_small(cls) ? BM_PTR_SMALL : BM_PTR_LARGE;
 }

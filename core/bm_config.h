@@ -76,6 +76,21 @@
 #define BM_MAX_REGIONS 4
 #endif
 
+/* Object caches (bm_objcache_create) that can exist at once; at most 255 (a run header names
+ * its cache in a byte). Each costs about a bin per possible arena and a stack per core of base
+ * metadata, kept for reuse when it is destroyed. */
+#ifndef BM_MAX_OBJCACHES
+#define BM_MAX_OBJCACHES 16
+#endif
+/* Slots in each core's stack of one object cache (fewer when two runs hold fewer objects). */
+#ifndef BM_OBJCACHE_SLOTS
+#if BM_REALTIME
+#define BM_OBJCACHE_SLOTS 8
+#else
+#define BM_OBJCACHE_SLOTS 32
+#endif
+#endif
+
 /* Arenas at most (the narenas option picks how many are used). */
 #ifndef BM_MAX_ARENAS
 #define BM_MAX_ARENAS 64

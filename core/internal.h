@@ -25,10 +25,13 @@
  *   alloc.c   the public entry points and their fast paths.
  *   mallocx.c bm_mallocx/bm_rallocx/bm_sdallocx: per-call flags over alloc.c and the arenas.
  *   runtime.c regions added after initialisation (bm_add_source).
- *   (These two sit beside alloc.c at the top: a program that does not call them does not
+ *   objcache.c typed object caches: bins and per-core stacks of their own over bin.c's runs.
+ *   (These three sit beside alloc.c at the top: a program that does not call them does not
  *   link them.)
  *
  * Locks and calling contexts (the port's side of it is in port/bm_port.h):
+ *   0. objcache_lock (objcache.c): object cache creation and destruction (the table's slots);
+ *      taken alone, outside every other lock.
  *   1. init_state (init.c): not a lock but a one-time gate; the one core initialising holds it
  *      with interrupts masked while the others spin; it calls bm_port_log, the option hooks
  *      and, through the first chunk, the grow hook.
@@ -41,7 +44,7 @@
  *   4. pool_lock: every region's chunk table, map pointers and pool, region growth (the grow
  *      hook runs under it), huge blocks and the huge counters of every arena.
  *   5. snapshot_lock (ext/stats.c): the statistics snapshot; nests inside nothing, taken alone.
- *   Order: base -> arena -> pool. Every hold of 2-5 and every cache update runs with
+ *   Order: objcache -> base -> arena -> pool. Every hold of 2-5 and every cache update runs with
  *   interrupts masked; interrupts are masked for the whole of any call that takes one. So no
  *   hook called under a lock (grow, release, the error hook, bm_port_error) may call the
  *   allocator: on the same core it would wait for a lock it holds. A function that needs a
@@ -281,7 +284,11 @@ BM_INLINE void *bm_page_addr(bm_chunk_t *chunk, size_t page) {
 /* Header at the start of every small run. bitmap bit set = region free. */
 typedef struct bm_run {
     bm_rbnode_t node; /* in the bin's non-full tree (unless current or full) */
-    uint16_t cls;
+    uint8_t cls;
+    /* 0: a run of plain malloc's bin for cls; else the object cache (objcache.c) whose bin it
+     * belongs to, and then every page map entry of the run holds class BM_BIN_INVALID, so that
+     * no core's size-class cache and no plain free takes its regions. */
+    uint8_t owner;
     uint16_t nfree;
     uintptr_t bitmap[];
 } bm_run_t;
@@ -843,6 +850,42 @@ size_t bm_purge_bound_locked(const bm_arena_t *arena); /* dirty pages it may kee
 /* Up to n regions of small class cls into out[] (ascending address); returns how many (0
  * only when memory is exhausted). O(n), plus at most one new run per run filled. */
 unsigned bm_bin_fill_locked(bm_arena_t *arena, unsigned cls, void **out, unsigned n);
+/* The same from bin, the bin of object cache owner (1..BM_MAX_OBJCACHES) in arena: runs it
+ * forms are that cache's alone (bm_run_t.owner). */
+unsigned bm_bin_fill_owned_locked(bm_arena_t *arena, bm_bin_t *bin, unsigned cls, unsigned owner,
+                                  void **out, unsigned n);
+/* O(run pages). An object cache's bin gives back its current run if that run is empty (the
+ * only empty run a bin keeps); true when the bin then holds no run at all. */
+bool bm_bin_release_empty_locked(bm_arena_t *arena, bm_bin_t *bin);
+
+/* Object caches (objcache.c creates them; the table is state.c's so that the validator and the
+ * statistics read them without linking objcache.c). Cache id's runs carry owner id; its bin in
+ * arena a is bins[a], guarded by arena a's lock; each core's stack of free objects is touched
+ * only by that core with interrupts masked (and by bm_objcache_destroy, see there). A destroyed
+ * cache keeps its table slot, bins and stacks for the next create (live false). */
+#define BM_OBJCACHE_NAME_MAX 24
+typedef struct bm_objcache_stack {
+    uint16_t count, nmax;      /* objects held, slots */
+    void **slots;
+    bm_stat_t nalloc, nfree;   /* objects handed out / taken back on this core */
+} bm_objcache_stack_t;
+
+struct bm_objcache {
+    uint8_t id;                /* 1..BM_MAX_OBJCACHES: its runs' owner byte */
+    uint8_t cls;               /* the small class its objects take */
+    bool live;                 /* created and not destroyed */
+    bool zero;                 /* BM_OBJCACHE_ZERO: every object handed out zeroed */
+    size_t size, align;        /* as created */
+    char name[BM_OBJCACHE_NAME_MAX];
+    bm_bin_t *bins;            /* [BM_MAX_ARENAS] */
+    bm_objcache_stack_t *stacks; /* [bm_state.ncores] */
+    bm_stat_t nalloc_direct, nfree_direct; /* by cores without a stack (atomic adds) */
+};
+extern bm_objcache_t *bm_objcache_table[BM_MAX_OBJCACHES + 1]; /* [0] unused: owner 0 is malloc */
+/* The bin a small run belongs to: its arena's bin for the class, or its object cache's. */
+BM_INLINE bm_bin_t *bm_run_bin(bm_arena_t *arena, const bm_run_t *run) {
+    return run->owner ? &bm_objcache_table[run->owner]->bins[arena->index] : &arena->bins[run->cls];
+}
 long bm_bin_nonfull_count(const bm_bin_t *bin); /* the non-full runs linked, -1 if the links are broken (bm_check) */
 /* Gives back the small region or large run at ptr; reports and ignores bad pointers. */
 bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
@@ -850,6 +893,7 @@ bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);
 typedef enum { BM_PTR_BAD, BM_PTR_SMALL, BM_PTR_LARGE, BM_PTR_HUGE } bm_ptr_kind_t;
 typedef struct bm_ptr_info {
     bm_ptr_kind_t kind;
+    unsigned owner;      /* an object cache's object (then kind BAD, cls and usable set), else 0 */
     unsigned cls;        /* SMALL, LARGE: the class; HUGE: BM_NCLASSES; BAD: BM_BIN_INVALID */
     size_t usable;       /* bytes the block holds; 0 for BAD */
     bm_region_t *region; /* NULL only when outside every region */
@@ -904,6 +948,9 @@ void bm_unlock_all(void);
  * Per-core caches and the slow paths (cache.c). Interrupts masked by each entry point.
  * ------------------------------------------------------------------------------------- */
 void *bm_alloc_slow(size_t size, size_t align); /* any size, power-of-two align (0: natural) */
+/* runtime.c: a new arena on memory node node, its index in *index (arenas.create); 0, BM_EINVAL
+ * (no region on node) or BM_ENOMEM (BM_MAX_ARENAS reached, no metadata). Not from an interrupt. */
+int bm_arena_create(unsigned node, unsigned *index);
 void *bm_alloc_uncached(bm_arena_t *arena, size_t size, size_t align); /* from arena, no cache */
 unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls); /* slots per class, 0: not cached */
 int bm_caches_prepare(void); /* real-time profile, from bm_init: every core's cache; 0 or BM_ENOMEM */

@@ -4,7 +4,7 @@
  * base.c and the region layer, through internal.h. A program that never calls it does not link
  * this file.
  *
- * It only appends: a region, once published, stays. Readers that walk the regions without a
+ * It only appends: a region or an arena (arenas.create in bm_ctl), once published, stays. Readers that walk the regions without a
  * lock (the pointer classifier, the statistics) load the count with acquire and find every slot
  * below it complete.
  */
@@ -78,5 +78,45 @@ int bm_add_source(const bm_page_source_t *src) {
         }
     }
     __atomic_store_n(&add_source_busy, 0u, __ATOMIC_RELEASE);
+    return err;
+}
+
+/* ---- arenas created at run time (arenas.create) ------------------------------------------------- */
+
+/* O(regions). Whether some region's page source is on memory node node. Any context. */
+static bool node_exists(unsigned node) {
+    unsigned n = __atomic_load_n(&bm_state.nregions, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (bm_state.regions[i].source.node == node)
+            return true;
+    return false;
+}
+
+/* O(1) plus base metadata for the arena. A new arena drawing its chunks from node, appended
+ * after the others: its index in *index. BM_EINVAL for a node no region is on, BM_ENOMEM when
+ * BM_MAX_ARENAS arenas exist (at most 128: the chunk table names an arena in 7 bits) or base
+ * metadata runs out. It serves BM_MALLOCX_ARENA(i) calls and cores bound to it (thread.arena);
+ * no core is bound to it by default. Published under base_lock, which bm_lock_all takes first,
+ * so a walk over every arena's lock never sees the count change. Not from an interrupt handler. */
+int bm_arena_create(unsigned node, unsigned *index) {
+    if (!bm_ensure_init())
+        return BM_ENOMEM;
+    if (!node_exists(node))
+        return BM_EINVAL;
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_arena_t *arena = bm_base_alloc(sizeof(bm_arena_t));
+    int err = arena ? 0 : BM_ENOMEM;
+    bm_lock_acquire(&bm_state.base_lock);
+    unsigned n = bm_state.narenas;
+    if (!err && (n >= BM_MAX_ARENAS || n >= 128)) /* base metadata taken stays unused */
+        err = BM_ENOMEM;
+    if (!err) {
+        bm_arena_init(arena, n, node);
+        bm_state.arenas[n] = arena;
+        __atomic_store_n(&bm_state.narenas, n + 1, __ATOMIC_RELEASE);
+        *index = n;
+    }
+    bm_lock_release(&bm_state.base_lock);
+    bm_port_irq_restore(irq);
     return err;
 }

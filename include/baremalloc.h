@@ -181,10 +181,22 @@ int bm_last_error(void);
  * stats.*largest_free (O(log n) per arena). Not from an interrupt handler. */
 int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size_t newlen);
 
+/* The control namespace by number (jemalloc's mallctlnametomib/mallctlbymib): look a name up
+ * once, then read or write it with no string compare. A MIB is BM_CTL_MIB_LEN numbers; those
+ * from mib[2] on are the name's decimal indices in order ("stats.arenas.<i>.bins.<j>.curregs":
+ * mib[2] = i, mib[3] = j), which the caller may change to reach another arena, bin, core or
+ * cache. nametomib: 0, BM_ENOENT for an unknown name, BM_EINVAL for NULL arguments or *miblen
+ * below BM_CTL_MIB_LEN (then set to it); not from an interrupt handler. bymib: as bm_ctl, and
+ * BM_ENOENT for a MIB no name gives; from an interrupt handler for the names docs/CTL.md marks
+ * interrupt-safe. */
+#define BM_CTL_MIB_LEN 5
+int bm_ctl_nametomib(const char *name, size_t *mib, size_t *miblen);
+int bm_ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, const void *newp, size_t newlen);
+
 /* Statistics as text (like jemalloc's malloc_stats_print), or JSON when opts contains 'J'.
  * Output goes to write_cb in pieces (NULL: line by line through the port's log hook). opts
  * letters omit sections: 'g' options, 'n' nodes, 'a' arenas, 'b' bins, 'c' per-core caches,
- * 'm' the heap map. Formats on the stack (about 1 KiB) and allocates nothing; write_cb is
+ * 'm' the heap map, 'o' the object caches. Formats on the stack (about 1 KiB) and allocates nothing; write_cb is
  * never called with an allocator lock held, so it may allocate. Not from an interrupt. */
 void bm_stats_print(void (*write_cb)(void *opaque, const char *text), void *opaque, const char *opts);
 
@@ -271,6 +283,43 @@ void bm_sdallocx(void *ptr, size_t size, int flags);
  * O(regions + its chunks). Not from an interrupt handler (takes the base lock and the pool
  * lock; writes the chunk table). */
 int bm_add_source(const bm_page_source_t *src);
+
+/* Typed object caches (core/objcache.c; Linux's kmem_cache, jemalloc's arenas.create in spirit).
+ * Objects of one cache come from runs of their own: they never share a run with another cache's
+ * objects or with bm_malloc's blocks, so one type's churn does not fragment the others and a
+ * write after free lands on an object of the same type. Each core keeps a small stack of a
+ * cache's free objects, served with interrupts masked and no lock, as the size classes are.
+ * Objects are small blocks: size (rounded up to align) at most the largest small class, which
+ * bm_ctl reads as "objcache.size_max". */
+typedef struct bm_objcache bm_objcache_t;
+#define BM_OBJCACHE_ZERO 0x1 /* every object is handed out zeroed (its size bytes) */
+
+/* A new cache for objects of size bytes aligned to align (0: the natural alignment of a block
+ * of that size; else a power of two). name (copied, at most 23 characters) is how statistics and
+ * bm_ctl ("objcache.<i>.*") show it. NULL with BM_EINVAL for a NULL or empty or longer name, a
+ * size of 0 or above objcache.size_max, a bad alignment, an unknown flag; NULL with
+ * BM_ENOMEM when BM_MAX_OBJCACHES caches exist or base metadata runs out. O(cores + arenas) the
+ * first time an id is used, O(1) when it reuses a destroyed cache's. Not from an interrupt
+ * handler (base metadata lock). */
+bm_objcache_t *bm_objcache_create(const char *name, size_t size, size_t align, int flags);
+
+/* An object of cache oc, or NULL with BM_ENOMEM when memory is exhausted (BM_EINVAL for a NULL or
+ * destroyed oc, reported). O(1) from the core's stack; a refill moves a bounded batch under the
+ * core's arena lock (and may call the grow hook). Any context where bm_malloc may be called. */
+void *bm_objcache_alloc(bm_objcache_t *oc);
+
+/* Gives obj back to oc. NULL is ignored. An object of another cache, a bm_malloc block, an
+ * interior, stale or already freed pointer is reported through the error hook and ignored
+ * (BM_EINVAL recorded). O(regions) to classify obj, then O(1) onto the core's stack; a full
+ * stack flushes a bounded batch to the objects' arenas. Any context (a free never grows). */
+void bm_objcache_free(bm_objcache_t *oc, void *obj);
+
+/* Destroys oc: 0 once every core's stack has given its objects back and every run of oc is
+ * empty and returned to its arena. If objects are still live (allocated and not freed) the
+ * destruction is reported through the error hook and refused: BM_EBUSY, oc unchanged and still
+ * usable. BM_EINVAL for NULL or an already destroyed oc (reported). No core may use oc during
+ * or after a successful destroy. O(cores x stack slots + arenas). Not from an interrupt handler. */
+int bm_objcache_destroy(bm_objcache_t *oc);
 
 #pragma GCC visibility pop
 

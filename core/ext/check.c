@@ -15,6 +15,10 @@ typedef struct check_ctx {
     size_t nonfull_runs[BM_MAX_ARENAS][BM_NSMALL];
     bm_stat_t live_regions[BM_MAX_ARENAS][BM_NSMALL];
     bm_stat_t small_runs[BM_MAX_ARENAS][BM_NSMALL];
+    /* the same for each object cache's bin (index: its id) */
+    size_t owner_nonfull[BM_MAX_ARENAS][BM_MAX_OBJCACHES + 1];
+    bm_stat_t owner_live[BM_MAX_ARENAS][BM_MAX_OBJCACHES + 1];
+    bm_stat_t owner_runs[BM_MAX_ARENAS][BM_MAX_OBJCACHES + 1];
     size_t dirty_pages[BM_MAX_ARENAS];
     size_t dirty_runs[BM_MAX_ARENAS];
     size_t active_pages[BM_MAX_ARENAS];
@@ -51,18 +55,39 @@ static bool expect(check_ctx_t *ctx, bool ok, const char *what, const void *wher
 
 /* O(run pages + bitmap words). The small run whose head is page head: its page map entries,
  * header and bitmap; a bad class is reported and ends the check. Every lock held (bm_check). */
-static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
+/* O(1). The class of the small run at head: its page map's, or for an object cache's run (whose
+ * entries hold BM_BIN_INVALID) its header's; BM_BIN_INVALID when neither is a small class. */
+static unsigned small_run_class(bm_chunk_t *chunk, size_t head) {
     unsigned cls = bm_pm_class(chunk->map[head]);
+    if (cls == BM_BIN_INVALID)
+        cls = ((bm_run_t *)bm_page_addr(chunk, head))->cls;
+    return cls < BM_NSMALL ? cls : BM_BIN_INVALID;
+}
+
+/* O(1). Whether an object cache's run (owner byte owner, class cls) belongs to a live cache of
+ * that class: objects of one cache never sit in another's run or in malloc's. */
+static bool owner_is_live_cache(unsigned owner, unsigned cls) {
+    const bm_objcache_t *oc = owner <= BM_MAX_OBJCACHES ? bm_objcache_table[owner] : NULL;
+    return oc && oc->live && oc->id == owner && oc->cls == cls;
+}
+
+static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
+    unsigned cls = small_run_class(chunk, head);
     if (!expect(ctx, cls < BM_NSMALL, "check: small run with a bad class", bm_page_addr(chunk, head)))
         return;
     const bm_class_info_t *ci = &bm_classes[cls];
     bm_run_t *run = bm_page_addr(chunk, head);
+    unsigned owner = run->owner;
+    if (owner && !expect(ctx, owner_is_live_cache(owner, cls),
+                         "check: small run owned by no live object cache of its class", run))
+        return;
+    unsigned pm_cls = owner ? BM_BIN_INVALID : cls;
     for (size_t j = 0; j < ci->run_pages; j++) {
         bm_pagemap_t e = chunk->map[head + j];
         /* the page's first region boundary (internal.h): region 0 on the head page */
         long ahead = (long)ci->reg0 - (long)(j << BM_LG_PAGE);
         unsigned phase = (unsigned)(ahead >= 0 ? ahead : ((ahead % (long)ci->size) + (long)ci->size) % (long)ci->size);
-        expect(ctx, bm_pm_kind(e) == BM_PAGE_SMALL && bm_pm_class(e) == cls && bm_pm_value(e) == j &&
+        expect(ctx, bm_pm_kind(e) == BM_PAGE_SMALL && bm_pm_class(e) == pm_cls && bm_pm_value(e) == j &&
                         bm_pm_phase(e) == phase && bm_pm_head(e) == (j == 0),
                "check: page map entry of a small run is wrong", bm_page_addr(chunk, head + j));
     }
@@ -77,13 +102,14 @@ static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chu
         nfree += bm_popcount(bits);
     }
     expect(ctx, nfree == run->nfree, "check: run nfree differs from its bitmap", run);
-    bm_bin_t *bin = &arena->bins[cls];
-    ctx->live_regions[arena->index][cls] += ci->nregs - run->nfree;
-    ctx->small_runs[arena->index][cls]++;
+    bm_bin_t *bin = bm_run_bin(arena, run);
+    unsigned a = arena->index;
+    *(owner ? &ctx->owner_live[a][owner] : &ctx->live_regions[a][cls]) += ci->nregs - run->nfree;
+    (*(owner ? &ctx->owner_runs[a][owner] : &ctx->small_runs[a][cls]))++;
     if (run != bin->current) {
         expect(ctx, run->nfree < ci->nregs, "check: empty small run kept (should have been freed)", run);
         if (run->nfree)
-            ctx->nonfull_runs[arena->index][cls]++;
+            (*(owner ? &ctx->owner_nonfull[a][owner] : &ctx->nonfull_runs[a][cls]))++;
     }
 }
 
@@ -134,8 +160,10 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
     while (page < BM_CHUNK_PAGES) {
         bm_pagemap_t e = chunk->map[page];
         size_t n = bm_pm_value(e);
-        if (bm_pm_kind(e) == BM_PAGE_SMALL) /* small pages hold their distance to the head */
-            n = bm_pm_class(e) < BM_NSMALL ? bm_classes[bm_pm_class(e)].run_pages : 0;
+        if (bm_pm_kind(e) == BM_PAGE_SMALL) { /* small pages hold their distance to the head */
+            unsigned cls = bm_pm_head(e) ? small_run_class(chunk, page) : BM_BIN_INVALID;
+            n = cls < BM_NSMALL ? bm_classes[cls].run_pages : 0;
+        }
         if (!expect(ctx, bm_pm_head(e) && n >= 1 && page + n <= BM_CHUNK_PAGES,
                     "check: page map does not tile the chunk with runs", bm_page_addr(chunk, page)))
             return;
@@ -317,6 +345,22 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
         expect(ctx, BM_STAT_GET(bin->stats.curruns) == ctx->small_runs[a][cls],
                "check: bin run statistic differs from the runs found", bin);
     }
+    for (unsigned id = 1; id <= BM_MAX_OBJCACHES; id++) {
+        const bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
+        if (!oc)
+            continue;
+        bm_bin_t *bin = &oc->bins[a];
+        expect(ctx, bm_bin_nonfull_count(bin) == (long)ctx->owner_nonfull[a][id],
+               "check: object cache bin's non-full runs are broken or miss runs", bin);
+        expect(ctx, !bin->current || (bin->current->owner == id && bin->current->cls == oc->cls),
+               "check: object cache bin's current run is another cache's or class's", bin);
+        expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->owner_live[a][id],
+               "check: object cache live-object statistic differs from the run bitmaps", bin);
+        expect(ctx, BM_STAT_GET(bin->stats.curruns) == ctx->owner_runs[a][id],
+               "check: object cache run statistic differs from the runs found", bin);
+        expect(ctx, oc->live || (!bin->current && ctx->owner_runs[a][id] == 0),
+               "check: a destroyed object cache still has runs", bin);
+    }
 }
 
 enum { CACHE_VERIFY, CACHE_MARK, CACHE_UNMARK };
@@ -324,11 +368,16 @@ enum { CACHE_VERIFY, CACHE_MARK, CACHE_UNMARK };
 /* The word and bit that mark a cached object: a small region's bitmap bit (clear while the
  * region is allocated), or the spare bit of a large run's head entry. NULL if obj is bad
  * (reported). O(regions) to classify it; every lock held (bm_check). */
-static bm_pagemap_t *cached_object_flag(check_ctx_t *ctx, unsigned cls, void *obj, uintptr_t **word,
-                                        uintptr_t *bit) {
+static bm_pagemap_t *cached_object_flag(check_ctx_t *ctx, unsigned owner, unsigned cls, void *obj,
+                                        uintptr_t **word, uintptr_t *bit) {
     bm_ptr_info_t info;
     bm_ptr_kind_t kind = bm_ptr_classify(obj, &info);
-    if (!expect(ctx, kind == BM_PTR_SMALL || kind == BM_PTR_LARGE, "check: cached object is not a block in an arena chunk", obj) ||
+    if (owner) /* an object cache's stack: objects of its own runs only */
+        kind = kind == BM_PTR_BAD && info.owner == owner ? BM_PTR_SMALL : BM_PTR_BAD;
+    if (!expect(ctx, kind == BM_PTR_SMALL || kind == BM_PTR_LARGE,
+                owner ? "check: object in an object cache's stack is not an object of that cache"
+                      : "check: cached object is not a block in an arena chunk",
+                obj) ||
         !expect(ctx, info.cls == cls, "check: cached object is not the start of a block of its bin's class", obj))
         return NULL;
     bm_chunk_t *chunk = bm_chunk_of(obj);
@@ -347,11 +396,11 @@ static bm_pagemap_t *cached_object_flag(check_ctx_t *ctx, unsigned cls, void *ob
 /* VERIFY: each cached object is a live block of its class (bad ones are remembered).
  * MARK: sets each good object's flag; a flag already set means it is cached twice.
  * UNMARK: clears the flags again. O(regions); every lock held (bm_check). */
-static void check_cached_object(check_ctx_t *ctx, unsigned cls, void *obj, int pass) {
+static void check_cached_object(check_ctx_t *ctx, unsigned owner, unsigned cls, void *obj, int pass) {
     if (pass != CACHE_VERIFY && check_is_bad(obj))
         return;
     uintptr_t *word, bit;
-    bm_pagemap_t *entry = cached_object_flag(ctx, cls, obj, &word, &bit);
+    bm_pagemap_t *entry = cached_object_flag(ctx, owner, cls, obj, &word, &bit);
     if (!entry) {
         if (check_nbad < CHECK_BAD_MAX)
             check_bad[check_nbad++] = obj;
@@ -376,7 +425,7 @@ static void check_cached_object(check_ctx_t *ctx, unsigned cls, void *obj, int p
     }
 }
 
-/* O(cores x classes + cached objects x regions). One pass (VERIFY, MARK or UNMARK) over every
+/* O(cores x (classes + object caches) + cached objects x regions). One pass (VERIFY, MARK or UNMARK) over every
  * core's cache; a bin holding more than its slots is reported and skipped. Every lock held. */
 static void check_caches(check_ctx_t *ctx, int pass) {
     for (unsigned core = 0; core < BM_MAX_CORES; core++) {
@@ -395,7 +444,20 @@ static void check_caches(check_ctx_t *ctx, int pass) {
                 continue;
             }
             for (unsigned i = 0; i < count; i++)
-                check_cached_object(ctx, cls, bin->head[i], pass);
+                check_cached_object(ctx, 0, cls, bin->head[i], pass);
+        }
+    }
+    for (unsigned id = 1; id <= BM_MAX_OBJCACHES; id++) {
+        const bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
+        for (unsigned core = 0; oc && core < bm_state.ncores; core++) {
+            const bm_objcache_stack_t *st = &oc->stacks[core];
+            if (st->count > st->nmax || (!oc->live && st->count)) {
+                if (pass == CACHE_VERIFY)
+                    expect(ctx, false, "check: object cache stack holds more than its slots, or a destroyed cache's objects", st);
+                continue;
+            }
+            for (unsigned i = 0; i < st->count; i++)
+                check_cached_object(ctx, id, oc->cls, st->slots[i], pass);
         }
     }
 }

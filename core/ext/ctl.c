@@ -79,7 +79,8 @@ static int wr_epoch(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     return 0;
 }
 
-enum { K_NARENAS, K_NNODES, K_PAGE, K_CHUNK, K_NBINS, K_NLARGE, K_THREAD_CORE, K_REALTIME, K_HARDENING };
+enum { K_NARENAS, K_NNODES, K_PAGE, K_CHUNK, K_NBINS, K_NLARGE, K_THREAD_CORE, K_REALTIME, K_HARDENING,
+       K_OBJCACHE_MAX, K_OBJCACHE_SIZE_MAX };
 
 /* The arenas.* constants and thread.core, by arg (an unknown arg reads thread.core). O(1), no
  * lock, any context; but arenas.nnodes reads the snapshot as rd_epoch does (snapshot_lock, not
@@ -113,6 +114,12 @@ static int rd_const(const unsigned *ix, size_t arg, ctl_value_t *v) {
         break;
     case K_HARDENING:
         v->u = BM_HARDENING;
+        break;
+    case K_OBJCACHE_MAX:
+        v->u = BM_MAX_OBJCACHES;
+        break;
+    case K_OBJCACHE_SIZE_MAX: /* the largest small class, less the level-2 canary */
+        v->z = bm_classes[BM_NSMALL - 1].size - BM_CANARY_BYTES;
         break;
     default:
         v->u = bm_this_core();
@@ -256,6 +263,26 @@ static int act_flush_all(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     return 0;
 }
 
+/* arenas.create: a new arena (runtime.c's bm_arena_create) on the node written, or without a
+ * write on the calling core's node; reads back its index. bm_ctl calls it in place of a reader
+ * and a writer. O(1) plus base metadata, base_lock. Not from an interrupt handler. A node no
+ * region is on: BM_EINVAL; no room for another arena: BM_ENOMEM. */
+static int rd_arenas_create(const unsigned *ix, size_t arg, ctl_value_t *v) {
+    (void)ix, (void)arg;
+    return bm_arena_create(v->u, &v->u);
+}
+
+/* objcache.<i>.name: the name of the object cache of index i (its id - 1). O(1), no lock, any
+ * context; no live cache there: BM_ENOENT. */
+static int rd_objcache_name(const unsigned *ix, size_t arg, ctl_value_t *v) {
+    (void)arg;
+    bm_objcache_summary_t s;
+    if (!bm_objcache_summarize(ix[0], &s))
+        return BM_ENOENT;
+    v->s = s.name;
+    return 0;
+}
+
 /* stats.peak_reset: the peak drops to the live bytes now. O(1), no lock, any context. */
 static int act_peak_reset(const unsigned *ix, size_t arg, const ctl_value_t *v) {
     (void)ix, (void)arg, (void)v;
@@ -271,6 +298,7 @@ typedef union ctl_buf {
     bm_arena_summary_t arena;
     bm_bin_summary_t bin;
     bm_core_summary_t core;
+    bm_objcache_summary_t objcache;
 } ctl_buf_t;
 
 /* Fills buf for the indices of the name; returns the group's struct, NULL: no such index
@@ -333,6 +361,12 @@ static const void *fill_core(const unsigned *ix, ctl_buf_t *buf) {
     return bm_core_summarize(ix[0], &buf->core) ? &buf->core : NULL;
 }
 
+/* stats.objcaches.<i>.*: O(arenas + cores), no lock (momentary counters), any context; NULL
+ * when no live object cache has index i. */
+static const void *fill_objcache(const unsigned *ix, ctl_buf_t *buf) {
+    return bm_objcache_summarize(ix[0], &buf->objcache) ? &buf->objcache : NULL;
+}
+
 /* Most specific prefix first: a name falls through to the next group whose prefix it matches. */
 static const struct ctl_group {
     const char *prefix;
@@ -342,6 +376,7 @@ static const struct ctl_group {
     {"stats.arenas.#.bins.#.", &bm_bin_fields, fill_bin},
     {"stats.arenas.#.", &bm_arena_fields, fill_arena},
     {"stats.cores.#.", &bm_core_fields, fill_core},
+    {"stats.objcaches.#.", &bm_objcache_fields, fill_objcache},
     {"stats.nodes.#.", &bm_node_fields, fill_node},
     {"stats.maintenance.", &bm_maint_fields, fill_maint},
     {"stats.", &bm_totals_fields, fill_totals},
@@ -398,6 +433,10 @@ static const ctl_entry_t ctl_table[] = {
     {"arenas.dirty_min", T_SIZE, rd_purge_param, wr_purge_param, BM_PURGE_DIRTY_MIN},
     {"arenas.purge_age", T_UNSIGNED, rd_purge_param, wr_purge_param, BM_PURGE_AGE},
     {"arenas.purge", T_STR, rd_purge_param, wr_purge_param, BM_PURGE_MODE},
+    {"arenas.create", T_UNSIGNED, rd_arenas_create, NULL, 0},
+    {"objcache.max", T_UNSIGNED, rd_const, NULL, K_OBJCACHE_MAX},
+    {"objcache.size_max", T_SIZE, rd_const, NULL, K_OBJCACHE_SIZE_MAX},
+    {"objcache.#.name", T_STR, rd_objcache_name, NULL, 0},
 
     {"arena.#.purge", T_VOID, NULL, act_arena_purge, 0},
 
@@ -437,9 +476,18 @@ static bool ctl_match(const char *pattern, const char *name, unsigned *ix, const
     return rest || *name == 0;
 }
 
-/* A stats.* name of a group: an entry made for it in *out (read-only, the field's type); NULL
- * for no such name. O(groups x fields x name length), no lock, any context. */
-static const ctl_entry_t *ctl_group_entry(const char *name, unsigned *ix, ctl_entry_t *out) {
+/* A name resolved to what serves it: a table entry, a group's field or an option, with the
+ * indices its '#'s captured. The MIB (bm_ctl_nametomib) is this, as numbers. */
+enum { CTL_KIND_TABLE = 1, CTL_KIND_GROUP = 2, CTL_KIND_OPT = 3 };
+typedef struct ctl_ref {
+    unsigned kind;
+    size_t which; /* table index, GROUP_ARG(group, field) or option index */
+    unsigned ix[CTL_MAX_INDEX];
+} ctl_ref_t;
+
+/* A stats.* name of a group: its GROUP_ARG in *which; false for no such name. O(groups x
+ * fields x name length), no lock, any context. */
+static bool ctl_group_find(const char *name, unsigned *ix, size_t *which) {
     for (size_t g = 0; g < sizeof ctl_groups / sizeof ctl_groups[0]; g++) {
         const char *leaf;
         if (!ctl_match(ctl_groups[g].prefix, name, ix, &leaf))
@@ -447,69 +495,84 @@ static const ctl_entry_t *ctl_group_entry(const char *name, unsigned *ix, ctl_en
         const bm_field_list_t *list = ctl_groups[g].list;
         for (unsigned f = 0; f < list->n; f++) {
             if (bm_text_is(leaf, list->fields[f].name)) {
-                *out = (ctl_entry_t){name, field_ctl_type[list->fields[f].type], rd_group, NULL, GROUP_ARG(g, f)};
-                return out;
+                *which = GROUP_ARG(g, f);
+                return true;
             }
         }
     }
-    return NULL;
+    return false;
 }
 
-/* opt.<name>: read-only, typed by the option (bool, enumeration as text, number); an unknown
- * name: BM_ENOENT. O(options x name length), no lock, any context. */
-static int ctl_opt(const char *name, ctl_type_t *type, ctl_value_t *v) {
-    for (unsigned i = 0; i < bm_option_count(); i++) {
-        if (!bm_text_is(name, bm_option_name(i)))
-            continue;
-        size_t value = bm_option_value(&bm_state.opt, i);
-        const char *text = bm_option_text(i, value);
-        if (text) {
-            *type = T_STR;
-            v->s = text;
-        } else if (bm_option_is_bool(i)) {
-            *type = T_BOOL;
-            v->b = value != 0;
-        } else if (bm_option_size(i) == sizeof(unsigned)) {
-            *type = T_UNSIGNED;
-            v->u = (unsigned)value;
-        } else {
-            *type = T_SIZE;
-            v->z = value;
+/* O(table + groups x fields + options, each x name length), no lock, any context. name to ref;
+ * BM_ENOENT for a name nothing serves. */
+static int ctl_resolve(const char *name, ctl_ref_t *ref) {
+    *ref = (ctl_ref_t){0, 0, {0, 0, 0}};
+    if (name[0] == 'o' && name[1] == 'p' && name[2] == 't' && name[3] == '.') {
+        for (unsigned i = 0; i < bm_option_count(); i++) {
+            if (bm_text_is(name + 4, bm_option_name(i))) {
+                ref->kind = CTL_KIND_OPT;
+                ref->which = i;
+                return 0;
+            }
         }
+        return BM_ENOENT;
+    }
+    for (size_t i = 0; i < sizeof ctl_table / sizeof ctl_table[0]; i++) {
+        if (ctl_match(ctl_table[i].name, name, ref->ix, NULL)) {
+            ref->kind = CTL_KIND_TABLE;
+            ref->which = i;
+            return 0;
+        }
+    }
+    if (ctl_group_find(name, ref->ix, &ref->which)) {
+        ref->kind = CTL_KIND_GROUP;
         return 0;
     }
     return BM_ENOENT;
 }
 
-/* O(table + groups x fields) to find the name, plus its reader (a summary: O(bins) for an
- * arena, O(classes) for a core). Bad input: BM_EINVAL/BM_ENOENT/BM_EPERM as docs/CTL.md says,
- * never a crash for a NULL name. Not from an interrupt handler (readers take locks). */
-int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size_t newlen) {
-    if (!name)
-        return BM_EINVAL;
-    if (!bm_ensure_init())
-        return BM_ENOMEM;
-    unsigned ix[CTL_MAX_INDEX] = {0, 0, 0};
+/* opt.<name> by option index i: typed by the option (bool, enumeration as text, number). O(1),
+ * no lock, any context. */
+static void ctl_opt_read(unsigned i, ctl_type_t *type, ctl_value_t *v) {
+    size_t value = bm_option_value(&bm_state.opt, i);
+    const char *text = bm_option_text(i, value);
+    if (text) {
+        *type = T_STR;
+        v->s = text;
+    } else if (bm_option_is_bool(i)) {
+        *type = T_BOOL;
+        v->b = value != 0;
+    } else if (bm_option_size(i) == sizeof(unsigned)) {
+        *type = T_UNSIGNED;
+        v->u = (unsigned)value;
+    } else {
+        *type = T_SIZE;
+        v->z = value;
+    }
+}
+
+/* One read and/or write of what ref names, as docs/CTL.md says: O(1) plus its reader or writer
+ * (a summary: O(bins) for an arena, O(classes) for a core). Bad input: BM_EINVAL, BM_ENOENT or
+ * BM_EPERM, never a crash. Interrupt-safe exactly for the names docs/CTL.md marks so. */
+static int ctl_access(const ctl_ref_t *ref, void *oldp, size_t *oldlenp, const void *newp, size_t newlen) {
     ctl_value_t value;
     ctl_type_t type;
     const ctl_entry_t *entry = NULL;
     ctl_entry_t made;
-    if (name[0] == 'o' && name[1] == 'p' && name[2] == 't' && name[3] == '.') {
-        int err = ctl_opt(name + 4, &type, &value);
-        if (err)
-            return err;
+    if (ref->kind == CTL_KIND_OPT) {
+        ctl_opt_read((unsigned)ref->which, &type, &value);
+    } else if (ref->kind == CTL_KIND_TABLE) {
+        entry = &ctl_table[ref->which];
     } else {
-        for (size_t i = 0; i < sizeof ctl_table / sizeof ctl_table[0] && !entry; i++)
-            if (ctl_match(ctl_table[i].name, name, ix, NULL))
-                entry = &ctl_table[i];
-        if (!entry)
-            entry = ctl_group_entry(name, ix, &made);
-        if (!entry)
-            return BM_ENOENT;
-        type = entry->type;
+        const struct ctl_group *g = &ctl_groups[ref->which >> 16];
+        made = (ctl_entry_t){g->prefix, field_ctl_type[g->list->fields[ref->which & 0xffff].type], rd_group, NULL,
+                             ref->which};
+        entry = &made;
     }
+    if (entry)
+        type = entry->type;
     if (type == T_VOID) /* an action: neither reads nor writes a value */
-        return oldp || oldlenp || newp || newlen ? BM_EPERM : entry->write(ix, entry->arg, NULL);
+        return oldp || oldlenp || newp || newlen ? BM_EPERM : entry->write(ref->ix, entry->arg, NULL);
 
     size_t size = type_size(type);
     if (oldp && !oldlenp)
@@ -519,8 +582,9 @@ int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size
         return BM_EINVAL;
     }
     bool writing = newp || newlen;
+    bool creates = entry && entry->read == rd_arenas_create; /* its written value is the input */
     if (writing) {
-        if (!entry || !entry->write)
+        if (!entry || (!entry->write && !creates))
             return BM_EPERM;
         if (!newp || newlen != size)
             return BM_EINVAL;
@@ -528,20 +592,24 @@ int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size
     ctl_value_t incoming;
     if (writing)
         __builtin_memcpy(&incoming, newp, size);
+    if (creates) {
+        value.u = writing ? incoming.u : bm_port_core_node(bm_this_core());
+        writing = false;
+    }
     /* epoch reports the epoch after the refresh, as in jemalloc; other names the old value */
     if (writing && entry->read == rd_epoch) {
-        int err = entry->write(ix, entry->arg, &incoming);
+        int err = entry->write(ref->ix, entry->arg, &incoming);
         if (err)
             return err;
         writing = false;
     }
     if (entry) {
-        int err = entry->read(ix, entry->arg, &value);
+        int err = entry->read(ref->ix, entry->arg, &value);
         if (err)
             return err;
     }
     if (writing) {
-        int err = entry->write(ix, entry->arg, &incoming);
+        int err = entry->write(ref->ix, entry->arg, &incoming);
         if (err)
             return err;
     }
@@ -550,4 +618,74 @@ int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size
     if (oldlenp)
         *oldlenp = size;
     return 0;
+}
+
+/* O(table + groups x fields) to find the name, plus ctl_access. NULL name: BM_EINVAL. Not from
+ * an interrupt handler (initialisation; and the name search is long: use a MIB there). */
+int bm_ctl(const char *name, void *oldp, size_t *oldlenp, const void *newp, size_t newlen) {
+    if (!name)
+        return BM_EINVAL;
+    if (!bm_ensure_init())
+        return BM_ENOMEM;
+    ctl_ref_t ref;
+    int err = ctl_resolve(name, &ref);
+    return err ? err : ctl_access(&ref, oldp, oldlenp, newp, newlen);
+}
+
+/* O(as bm_ctl's search). The MIB of name into mib[0 .. BM_CTL_MIB_LEN). NULL name, mib or
+ * miblen, or *miblen below BM_CTL_MIB_LEN: BM_EINVAL (*miblen set to BM_CTL_MIB_LEN when it was
+ * short); no such name: BM_ENOENT. Not from an interrupt handler. */
+int bm_ctl_nametomib(const char *name, size_t *mib, size_t *miblen) {
+    if (!name || !mib || !miblen)
+        return BM_EINVAL;
+    if (*miblen < BM_CTL_MIB_LEN) {
+        *miblen = BM_CTL_MIB_LEN;
+        return BM_EINVAL;
+    }
+    if (!bm_ensure_init())
+        return BM_ENOMEM;
+    ctl_ref_t ref;
+    int err = ctl_resolve(name, &ref);
+    if (err)
+        return err;
+    mib[0] = ref.kind;
+    mib[1] = ref.which;
+    for (unsigned k = 0; k < CTL_MAX_INDEX; k++)
+        mib[2 + k] = ref.ix[k];
+    *miblen = BM_CTL_MIB_LEN;
+    return 0;
+}
+
+/* O(1) to decode, plus ctl_access. A MIB no name gives (kind or number out of range, an index
+ * over 9 digits), or a miblen other than BM_CTL_MIB_LEN: BM_ENOENT. Before initialisation:
+ * BM_ENOMEM (a MIB comes from bm_ctl_nametomib, which initialises). From an interrupt handler
+ * for the names docs/CTL.md marks interrupt-safe. */
+int bm_ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, const void *newp, size_t newlen) {
+    if (!mib || miblen != BM_CTL_MIB_LEN)
+        return BM_ENOENT;
+    if (!bm_is_ready())
+        return BM_ENOMEM;
+    ctl_ref_t ref = {(unsigned)mib[0], mib[1], {0, 0, 0}};
+    for (unsigned k = 0; k < CTL_MAX_INDEX; k++) {
+        if (mib[2 + k] > 999999999u)
+            return BM_ENOENT;
+        ref.ix[k] = (unsigned)mib[2 + k];
+    }
+    bool known;
+    switch (ref.kind) {
+    case CTL_KIND_TABLE:
+        known = ref.which < sizeof ctl_table / sizeof ctl_table[0];
+        break;
+    case CTL_KIND_GROUP:
+        known = (ref.which >> 16) < sizeof ctl_groups / sizeof ctl_groups[0] &&
+                (ref.which & 0xffff) < ctl_groups[ref.which >> 16].list->n;
+        break;
+    case CTL_KIND_OPT:
+        known = ref.which < bm_option_count();
+        break;
+    default:
+        known = false;
+        break;
+    }
+    return known ? ctl_access(&ref, oldp, oldlenp, newp, newlen) : BM_ENOENT;
 }

@@ -49,6 +49,17 @@ typedef struct bm_bin_summary {
     size_t curruns, curregs;
 } bm_bin_summary_t;
 
+/* One object cache (stats.objcaches.<i>, i = its id - 1), summed over arenas and cores. */
+typedef struct bm_objcache_summary {
+    const char *name;
+    size_t size, align, class_size;
+    uint64_t nalloc, nfree;    /* objects handed out / given back, every core */
+    size_t live;               /* nalloc - nfree: objects the program holds */
+    size_t cached;             /* objects free in the cores' stacks */
+    size_t curruns, curregs;   /* its runs now; regions out of them (live + cached) */
+    uint64_t nruns;            /* runs formed */
+} bm_objcache_summary_t;
+
 typedef struct bm_live_totals { /* read when asked, not part of the snapshot */
     size_t peak_allocated, largest_free;
 } bm_live_totals_t;
@@ -77,6 +88,7 @@ extern const bm_field_list_t bm_node_fields;   /* bm_node_totals_t */
 extern const bm_field_list_t bm_arena_fields;  /* bm_arena_summary_t */
 extern const bm_field_list_t bm_bin_fields;    /* bm_bin_summary_t */
 extern const bm_field_list_t bm_core_fields;   /* bm_core_summary_t */
+extern const bm_field_list_t bm_objcache_fields; /* bm_objcache_summary_t (name aside) */
 
 uint64_t bm_field_get(const bm_field_t *f, const void *base); /* the field's value, widened */
 
@@ -85,6 +97,7 @@ void bm_stats_totals(bm_totals_t *out);      /* the snapshot (taken first if the
 void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *out);
 bool bm_core_summarize(unsigned core, bm_core_summary_t *out); /* false: no cache there */
 void bm_bin_summarize(bm_arena_t *arena, unsigned bin, bm_bin_summary_t *out);
+bool bm_objcache_summarize(unsigned index, bm_objcache_summary_t *out); /* false: no live cache there */
 void bm_live_totals(bm_live_totals_t *out);
 size_t bm_stats_largest_free(void);         /* bytes: longest free run or pooled span */
 void bm_stats_peak_reset(void);

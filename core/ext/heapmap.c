@@ -51,6 +51,8 @@ static unsigned map_collect(bm_region_t *r, size_t index, bm_arena_t *arena, siz
                 break;
             case BM_PAGE_SMALL:
                 run->kind = 'S';
+                if (cls == BM_BIN_INVALID) /* an object cache's run: its header has the class */
+                    cls = ((bm_run_t *)bm_page_addr(chunk, p))->cls;
                 len = cls < BM_NSMALL ? bm_classes[cls].run_pages : 1;
                 if (cls < BM_NSMALL) {
                     run->cls = (uint8_t)cls;

@@ -188,6 +188,23 @@ static void print_cores(emit_t *e) {
     emit_close(e);
 }
 
+/* O(object caches x (arenas + cores)), no lock (momentary counters); destroyed or unused ids
+ * are left out. Not from an interrupt handler (the callback). */
+static void print_objcaches(emit_t *e) {
+    emit_open_array(e, "objcaches", NULL);
+    for (unsigned i = 0; i < BM_MAX_OBJCACHES; i++) {
+        bm_objcache_summary_t s;
+        if (!bm_objcache_summarize(i, &s))
+            continue;
+        emit_open_object(e, NULL, "object cache");
+        emit_kv_u64(e, "index", "", i);
+        emit_kv_str(e, "name", "name", s.name);
+        print_fields(e, &bm_objcache_fields, &s);
+        emit_close(e);
+    }
+    emit_close(e);
+}
+
 /* O(narenas x bins + cores + the map, bounded by BM_STATS_MAP_SPANS and BM_STATS_MAP_CHUNKS).
  * opts NULL: everything, as text. Without a callback, line by line to bm_port_log. */
 void bm_stats_print(void (*write_cb)(void *opaque, const char *text), void *opaque, const char *opts) {
@@ -213,6 +230,8 @@ void bm_stats_print(void (*write_cb)(void *opaque, const char *text), void *opaq
         print_arenas(&e, !bm_text_has(opts, 'b'));
     if (!bm_text_has(opts, 'c'))
         print_cores(&e);
+    if (!bm_text_has(opts, 'o'))
+        print_objcaches(&e);
     if (!bm_text_has(opts, 'm'))
         bm_print_heap_map(&e);
     emit_close(&e);

@@ -22,6 +22,11 @@ size_t bm_stats_allocated(void) {
         for (unsigned cls = 0; cls < BM_NSMALL; cls++)
             total += BM_STAT_GET(arena->bins[cls].stats.curregs) * bm_classes[cls].size;
         total += BM_STAT_GET(arena->stats.large_allocated) + BM_STAT_GET(arena->stats.huge_allocated);
+        for (unsigned id = 1; id <= BM_MAX_OBJCACHES; id++) { /* object caches' regions too */
+            const bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
+            if (oc)
+                total += BM_STAT_GET(oc->bins[a].stats.curregs) * bm_classes[oc->cls].size;
+        }
 #if BM_HARDENING >= 2
         /* Quarantined blocks are freed by the program, only not yet back in their runs. */
         bm_irq_state_t irq = bm_port_irq_save();
@@ -124,6 +129,34 @@ void bm_bin_summarize(bm_arena_t *arena, unsigned bin, bm_bin_summary_t *s) {
     s->nruns = BM_STAT_GET(bs->nruns);
     s->curruns = BM_STAT_GET(bs->curruns);
     s->curregs = BM_STAT_GET(bs->curregs);
+}
+
+/* O(arenas + cores), no lock: momentary counters. Interrupt-safe. index: the cache's id - 1. */
+bool bm_objcache_summarize(unsigned index, bm_objcache_summary_t *s) {
+    __builtin_memset(s, 0, sizeof *s);
+    const bm_objcache_t *oc = index < BM_MAX_OBJCACHES ? __atomic_load_n(&bm_objcache_table[index + 1], __ATOMIC_ACQUIRE) : NULL;
+    if (!oc || !__atomic_load_n(&oc->live, __ATOMIC_RELAXED))
+        return false;
+    s->name = oc->name;
+    s->size = oc->size;
+    s->align = oc->align;
+    s->class_size = bm_classes[oc->cls].size;
+    s->nalloc = BM_STAT_GET(oc->nalloc_direct);
+    s->nfree = BM_STAT_GET(oc->nfree_direct);
+    for (unsigned core = 0; core < bm_state.ncores; core++) {
+        const bm_objcache_stack_t *st = &oc->stacks[core];
+        s->nalloc += BM_STAT_GET(st->nalloc);
+        s->nfree += BM_STAT_GET(st->nfree);
+        s->cached += __atomic_load_n(&st->count, __ATOMIC_RELAXED);
+    }
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        const bm_bin_stats_t *bs = &oc->bins[a].stats;
+        s->curruns += BM_STAT_GET(bs->curruns);
+        s->curregs += BM_STAT_GET(bs->curregs);
+        s->nruns += BM_STAT_GET(bs->nruns);
+    }
+    s->live = s->nalloc >= s->nfree ? (size_t)(s->nalloc - s->nfree) : 0; /* torn reads: never below 0 */
+    return true;
 }
 
 /* O(narenas + nregions), one lock at a time. */
@@ -365,3 +398,13 @@ static const bm_field_t core_fields[] = {
 };
 #undef C
 const bm_field_list_t bm_core_fields = LIST(core_fields);
+
+#define O(member, label, type) FIELD(bm_objcache_summary_t, member, #member, label, type)
+static const bm_field_t objcache_fields[] = {
+    O(size, "object size", SIZE), O(align, "align", SIZE),       O(class_size, "class size", SIZE),
+    O(nalloc, "allocs", U64),     O(nfree, "frees", U64),        O(live, "live objects", SIZE),
+    O(cached, "cached objects", SIZE), O(curruns, "runs", SIZE), O(curregs, "regions out", SIZE),
+    O(nruns, "runs formed", U64),
+};
+#undef O
+const bm_field_list_t bm_objcache_fields = LIST(objcache_fields);

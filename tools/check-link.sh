@@ -119,18 +119,35 @@ PY
     make -s --no-print-directory build/cortex-m4f/baremalloc_picolibc.o TARGET=cortex-m4f || exit 1
     pico_mem="-Wl,--defsym=__flash=0 -Wl,--defsym=__flash_size=0x400000 -Wl,--defsym=__ram=0x20000000 -Wl,--defsym=__ram_size=0x400000"
     if arm-none-eabi-gcc -std=c11 -Os --specs=picolibc.specs --oslib=semihost -mcpu=cortex-m4 -mthumb -mfloat-abi=hard \
-        -mfpu=fpv4-sp-d16 -Iinclude -Wl,--gc-sections $pico_mem -o $out/m4f-picolibc.elf tests/link/picolibc_stdio.c \
+        -mfpu=fpv4-sp-d16 -Iinclude -Wl,--gc-sections -Wl,-Map=$out/m4f-picolibc.map -Wl,--cref $pico_mem \
+        -o $out/m4f-picolibc.elf tests/link/picolibc_stdio.c \
         build/cortex-m4f/baremalloc_picolibc.o build/cortex-m4f/libbaremalloc.a 2>$out/m4f-picolibc.err; then
-        if ! tools/check-newlib-malloc.sh $out/m4f-picolibc.elf >$out/m4f-picolibc.check; then
-            result FAIL "cortex-m4f + picolibc: $(head -n 1 $out/m4f-picolibc.check)"
+        if ! { tools/check-newlib-malloc.sh $out/m4f-picolibc.map >$out/m4f-picolibc.check &&
+               tools/check-newlib-malloc.sh $out/m4f-picolibc.elf >>$out/m4f-picolibc.check; }; then
+            result FAIL "cortex-m4f + picolibc: $(grep FAIL $out/m4f-picolibc.check | head -n 1)"
         elif command -v qemu-system-arm >/dev/null && ! timeout 30 qemu-system-arm -M mps2-an386 -nographic -semihosting \
             -kernel $out/m4f-picolibc.elf >$out/m4f-picolibc.out 2>&1; then
             result FAIL "cortex-m4f + picolibc: the program failed under QEMU: $(head -c 200 $out/m4f-picolibc.out)"
         else
-            result ok "cortex-m4f + picolibc: strdup/calloc/realloc reach baremalloc, picolibc's allocator not linked, runs on mps2-an386"
+            result ok "cortex-m4f + picolibc: strdup/calloc/realloc reach baremalloc, picolibc's allocator not linked (map and ELF), runs on mps2-an386"
         fi
     else
         result FAIL "cortex-m4f + picolibc: did not link: $(head -n 3 $out/m4f-picolibc.err | tr '\n' ' ')"
+    fi
+    # The check itself: the same program without the glue links picolibc's allocator, and both
+    # the map and the ELF check must say so.
+    if arm-none-eabi-gcc -std=c11 -Os --specs=picolibc.specs --oslib=semihost -mcpu=cortex-m4 -mthumb -mfloat-abi=hard \
+        -mfpu=fpv4-sp-d16 -Iinclude -Wl,--gc-sections -Wl,-Map=$out/m4f-picolibc-noglue.map -Wl,--cref $pico_mem \
+        -o $out/m4f-picolibc-noglue.elf tests/link/picolibc_stdio.c build/cortex-m4f/libbaremalloc.a \
+        2>$out/m4f-picolibc-noglue.err; then
+        if ! tools/check-newlib-malloc.sh $out/m4f-picolibc-noglue.map >/dev/null &&
+            ! tools/check-newlib-malloc.sh $out/m4f-picolibc-noglue.elf >/dev/null; then
+            result ok "self-test: picolibc's own allocator, linked without the glue, is caught (map and ELF)"
+        else
+            result FAIL "self-test: picolibc's own allocator (no glue) was not caught on the map or the ELF"
+        fi
+    else
+        result FAIL "self-test: the picolibc program without the glue did not link: $(head -n 3 $out/m4f-picolibc-noglue.err | tr '\n' ' ')"
     fi
 else
     echo "skip Cortex-M3: arm-none-eabi-gcc missing"

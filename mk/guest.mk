@@ -13,10 +13,19 @@
 #   GUEST_SRCS     (optional) the program to run; default: tests/guest/*.c tests/common/*.c
 #   PORT_SRCS      (optional) default: port/baremetal.c port/libc_mini.c; port/defaults.c (the
 #                  weak defaults) is linked whenever the core is (CORE_SRCS not emptied)
+#   LIBCS          (optional) the C libraries the board can build against, LIBC_DEFAULT the one
+#                  it uses unless LIBC=<name> is given (mps2-an385: newlib, or picolibc)
+# A LIBC other than the board's default builds in build/<board>-<libc>; a board without LIBCS
+# refuses LIBC.
 BOARD ?= virt-aarch64
 include boards/$(BOARD)/board.mk
 
-B := build/$(BOARD)
+ifneq ($(filter-out $(LIBCS),$(LIBC)),)
+$(error BOARD=$(BOARD) has no LIBC=$(LIBC); it builds against: $(or $(LIBCS),its own choice only))
+endif
+# The run's name in the PASS/FAIL line and its build directory
+RUN_NAME := $(BOARD)$(if $(filter-out $(LIBC_DEFAULT),$(LIBC)),-$(LIBC))
+B := build/$(RUN_NAME)
 CC := $(CROSS)gcc
 GEOMETRY ?= kernel
 QEMU_PASS ?= 0
@@ -39,7 +48,7 @@ OBJS := $(patsubst %,$(B)/obj/%.o,$(SRCS))
 .PHONY: elf run
 elf: $(B)/guest.elf
 run: $(B)/guest.elf
-	@tools/run-qemu.sh "$(BOARD)" "$(QEMU_TIMEOUT)" "$(QEMU_PASS)" $(QEMU_CMD) -kernel $(B)/guest.elf
+	@tools/run-qemu.sh "$(RUN_NAME)" "$(QEMU_TIMEOUT)" "$(QEMU_PASS)" $(QEMU_CMD) -kernel $(B)/guest.elf
 
 $(B)/guest.elf: $(OBJS) boards/$(BOARD)/link.ld
 	$(CC) $(ARCH_CFLAGS) $(ARCH_LDFLAGS) -T boards/$(BOARD)/link.ld -Wl,-Map=$(B)/guest.map -o $@ $(OBJS) $(ARCH_LDLIBS)

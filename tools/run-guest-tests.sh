@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds and runs the guest test program on each QEMU board (and the core-count variants that
-# the boards promise), prints one line per run and "guest: N passed, N failed" summed over the
-# guests' own counts. A guest that hangs, crashes or exits with a failing status counts as one
-# more failure, named by its board.
+# Builds and runs the guest test program on each QEMU board (and the core-count, build-flag and
+# C-library variants that the boards promise), prints one line per run and "guest: N passed,
+# N failed" summed over the guests' own counts. A guest that hangs, crashes or exits with a
+# failing status counts as one more failure, named by its board.
 # usage: tools/run-guest-tests.sh BOARD...
 cd "$(dirname "$0")/.." || exit 1
 logs=build/guest-logs
@@ -10,12 +10,17 @@ mkdir -p "$logs"
 declare -A SMP_VARIANTS=([virt-aarch64]="4 2 8" [pc-x86_64]="4 2 8")
 # Build-flag variants: name=flags (their own build directory)
 declare -A FLAG_VARIANTS=([mps2-an385]="basepri=-DBM_CORTEX_M_BASEPRI=0x80" [mps2-an521]="mttcg=-DBOARD_MTTCG")
+# Make-variable variants: name:VARIABLE=value (their own build directory), e.g. the C library
+declare -A MAKE_VARIANTS=([mps2-an385]="picolibc:LIBC=picolibc")
 total_pass=0 total_fail=0
 for board in "$@"; do
-    for smp in ${SMP_VARIANTS[$board]:-default} ${FLAG_VARIANTS[$board]:-}; do
+    for smp in ${SMP_VARIANTS[$board]:-default} ${FLAG_VARIANTS[$board]:-} ${MAKE_VARIANTS[$board]:-}; do
         name=$board
         args=()
-        if [[ "$smp" == *=* ]]; then
+        if [[ "$smp" == *:*=* ]]; then
+            name="$board-${smp%%:*}"
+            args=(B="build/$name" "${smp#*:}")
+        elif [[ "$smp" == *=* ]]; then
             name="$board-${smp%%=*}"
             args=(B="build/$name" EXTRA_CFLAGS="${smp#*=}")
         elif [ "$smp" != default ]; then

@@ -1,9 +1,11 @@
 /*
  * mps2-an385 start-up: the vector table, the reset handler and the fault report.
  *
- * Reset runs newlib's semihosting crt0 (_start from --specs=rdimon.specs), which clears .bss,
- * opens the semihosting console, runs constructors and calls main; main's return value goes
- * to exit() and becomes QEMU's exit status.
+ * Reset runs the C library's crt0: newlib's semihosting one (_start from --specs=rdimon.specs),
+ * which clears .bss, opens the semihosting console, runs constructors and calls main, or
+ * picolibc's (LIBC=picolibc: --crt0=semihost), which also copies .data in place and sets the
+ * thread pointer for its thread-local errno. main's return value goes to exit() and becomes
+ * QEMU's exit status.
  */
 #include <stdint.h>
 #include <unistd.h>
@@ -12,7 +14,7 @@
 #include "board_local.h"
 
 extern uint32_t __stack[];
-void _start(void) __attribute__((noreturn)); /* newlib crt0 */
+void _start(void) __attribute__((noreturn)); /* the C library's crt0 (newlib or picolibc) */
 
 void Reset_Handler(void) __attribute__((noreturn));
 void Reset_Handler(void) {
@@ -25,9 +27,10 @@ void Reset_Handler(void) {
 }
 
 /*
- * crt0 sets SP from the semihosting HEAPINFO answer, which QEMU derives from the largest RAM
- * it finds (the top of the 16 MiB PSRAM), not from our layout. crt0 calls this weak hook right
- * after, before anything is pushed, so it can put SP back on the linker script's stack.
+ * newlib's crt0 sets SP from the semihosting HEAPINFO answer, which QEMU derives from the
+ * largest RAM it finds (the top of the 16 MiB PSRAM), not from our layout. crt0 calls this
+ * weak hook right after, before anything is pushed, so it can put SP back on the linker
+ * script's stack. (picolibc's crt0 keeps the SP the vector table gave and never calls it.)
  */
 __attribute__((naked)) void _stack_init(void) {
     __asm__ volatile("movw r0, #:lower16:__stack\n\t"

@@ -1,9 +1,11 @@
 /*
  * mps2-an385 firmware: runs the shared guest test program (tests/guest, when it is linked),
- * then this board's checks: newlib's allocator is baremalloc (stdio buffers, strdup, asprintf,
- * errno), allocation from a SysTick handler while main allocates, and the longest time the
- * allocator keeps interrupts masked. Ends with one "N passed, N failed" line; main's return
- * value is QEMU's exit status (0 pass, 1 fail).
+ * then this board's checks: the C library's allocator is baremalloc (newlib: stdio buffers,
+ * strdup, asprintf, errno, the reentrant _malloc_r family; picolibc, the LIBC=picolibc build:
+ * strdup, asprintf, errno and the extra names port/picolibc.c defines), allocation from a
+ * SysTick handler while main allocates, and the longest time the allocator keeps interrupts
+ * masked. Ends with one "N passed, N failed" line; main's return value is QEMU's exit status
+ * (0 pass, 1 fail).
  */
 #define _GNU_SOURCE /* asprintf, memalign, posix_memalign, malloc_usable_size */
 #include <errno.h>
@@ -12,12 +14,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/reent.h>
+#if !defined(__PICOLIBC__)
+#include <sys/reent.h> /* newlib's reentrant allocator entry points */
+#endif
 
 #include "baremalloc.h"
 #include "board.h"
 #include "board_local.h"
 #include "firmware.h"
+
+/* The C library, by name and version, for the report and the asprintf line. picolibc also
+ * defines _NEWLIB_VERSION (the newlib code it grew from), so it is told apart first. */
+#if defined(__PICOLIBC__)
+#define FIRMWARE_LIBC "picolibc"
+#define FIRMWARE_LIBC_VERSION _PICOLIBC_VERSION
+#else
+#define FIRMWARE_LIBC "newlib"
+#define FIRMWARE_LIBC_VERSION _NEWLIB_VERSION
+#endif
 
 extern char __bm_heap_start[], __bm_heap_end[], __stack_limit[], __stack[];
 
@@ -42,18 +56,23 @@ bool in_bm_heap(const void *block, size_t size) {
 
 static bool is_aligned(const void *block, size_t alignment) { return ((uintptr_t)block & (alignment - 1)) == 0; }
 
-/* A long line with every conversion class newlib's vfprintf has (integers, strings, padding,
- * floating point through dtoa's Bigints, which newlib allocates with _calloc_r). asprintf
- * grows its buffer with _malloc_r/_realloc_r, printf's stdout buffer comes from _malloc_r. */
+/* A long line with every conversion class the C library's vfprintf has (integers, strings,
+ * padding, floating point: newlib's dtoa keeps Bigints it allocates with _calloc_r). newlib's
+ * asprintf grows its buffer with _malloc_r/_realloc_r and printf's stdout buffer comes from
+ * _malloc_r; picolibc's asprintf grows its buffer with malloc/realloc as it writes, and its
+ * stdio (unbuffered on semihosting) has no buffer to allocate. O(line length) plus the
+ * allocator calls. */
 static void stdio_checks(void) {
     static const char expected[] =
-        "baremalloc serves newlib: -12345 4000000000 0000beef [left      |     right] "
+        "baremalloc serves " FIRMWARE_LIBC ": -12345 4000000000 0000beef [left      |     right] "
         "+3.142 -0.000100 2.50e+06 99.5% ok "
         "........................................................................"
         "........................................................................"
         "|tail";
     char *line = NULL;
-    int length = asprintf(&line, "baremalloc serves newlib: %d %u %08lx [%-10s|%10s] %+.3f %f %.2e %.1f%% %c%c %.144s|%s",
+    int length = asprintf(&line,
+                          "baremalloc serves " FIRMWARE_LIBC ": %d %u %08lx [%-10s|%10s] "
+                          "%+.3f %f %.2e %.1f%% %c%c %.144s|%s",
                           -12345, 4000000000u, 0xbeefUL, "left", "right", 3.14159, -0.0001, 2.5e6, 99.5, 'o',
                           'k',
                           "................................................................................"
@@ -62,21 +81,26 @@ static void stdio_checks(void) {
     firmware_check(length == (int)sizeof expected - 1 && line != NULL && strcmp(line, expected) == 0,
                    "asprintf formats a long line correctly");
     firmware_check(line != NULL && in_bm_heap(line, (size_t)length + 1) && malloc_usable_size(line) > (size_t)length,
-                   "asprintf's buffer (grown by _realloc_r) is a baremalloc block");
+                   "asprintf's buffer is a baremalloc block");
 
-    printf("newlib printf: %s\n", line != NULL ? line : "(null)");
+    printf(FIRMWARE_LIBC " printf: %s\n", line != NULL ? line : "(null)");
     free(line);
+#if !defined(__PICOLIBC__)
     firmware_check(stdout->_bf._base != NULL && in_bm_heap(stdout->_bf._base, (size_t)stdout->_bf._size) &&
                        malloc_usable_size(stdout->_bf._base) >= (size_t)stdout->_bf._size,
                    "printf's stdout buffer was allocated by baremalloc");
+#endif
 
-    static const char original[] = "strdup goes through _malloc_r into baremalloc";
+    static const char original[] = "strdup goes through the C library's malloc into baremalloc";
     char *copy = strdup(original);
     firmware_check(copy != NULL && copy != original && strcmp(copy, original) == 0 && in_bm_heap(copy, sizeof original),
                    "strdup copies into a baremalloc block");
     free(copy);
 }
 
+/* Every allocator name the C library declares reaches baremalloc: the standard ones, then
+ * newlib's reentrant family or picolibc's extra names (valloc, pvalloc, reallocarray, cfree:
+ * port/picolibc.c). A few dozen allocator calls. */
 static void allocator_entry_point_checks(void) {
     unsigned char *zeroed = calloc(100, 3);
     bool all_zero = zeroed != NULL;
@@ -105,6 +129,29 @@ static void allocator_entry_point_checks(void) {
     free(by_aligned_alloc);
     free(by_posix);
 
+#if defined(__PICOLIBC__)
+    void *by_valloc = valloc(100);
+    void *by_pvalloc = pvalloc(5000);
+    firmware_check(by_valloc != NULL && is_aligned(by_valloc, 4096) && in_bm_heap(by_valloc, 100) &&
+                       by_pvalloc != NULL && is_aligned(by_pvalloc, 4096) && malloc_usable_size(by_pvalloc) >= 8192,
+                   "valloc and pvalloc return page-aligned baremalloc blocks (pvalloc rounded up to whole pages)");
+    free(by_valloc);
+    cfree(by_pvalloc);
+
+    unsigned *array = reallocarray(NULL, 10, sizeof *array);
+    for (unsigned i = 0; array != NULL && i < 10; i++)
+        array[i] = i * 7;
+    unsigned *longer = array != NULL ? reallocarray(array, 1000, sizeof *array) : NULL;
+    bool array_kept = longer != NULL && in_bm_heap(longer, 1000 * sizeof *longer);
+    for (unsigned i = 0; array_kept && i < 10; i++)
+        array_kept = longer[i] == i * 7;
+    volatile size_t many = SIZE_MAX / 2; /* volatile: the compiler would reject the call */
+    errno = 0;
+    void *overflowed = reallocarray(longer, many, 4);
+    firmware_check(array_kept && overflowed == NULL && errno == ENOMEM && longer[9] == 63,
+                   "reallocarray grows an array, keeps it, and fails an overflow with ENOMEM, block untouched");
+    free(longer);
+#else
     struct _reent *reent = _REENT;
     void *reentrant = _malloc_r(reent, 24);
     reentrant = _realloc_r(reent, reentrant, 48);
@@ -116,10 +163,12 @@ static void allocator_entry_point_checks(void) {
     _free_r(reent, reentrant);
     _free_r(reent, reentrant_zeroed);
     _free_r(reent, reentrant_aligned);
+#endif
 }
 
-/* Failures reach the right errno: the global one for the standard names, the reent's own
- * for the _r names; posix_memalign reports through its return value only. */
+/* Failures reach the right errno: the global one (picolibc: the thread-local one) for the
+ * standard names, the reent's own for newlib's _r names; posix_memalign reports through its
+ * return value only. A handful of failing allocator calls. */
 static void errno_checks(void) {
     volatile size_t huge = SIZE_MAX / 2; /* volatile: the compiler would reject the call */
     errno = 0;
@@ -132,21 +181,24 @@ static void errno_checks(void) {
     void *bad_alignment = aligned_alloc(3, 16);
     firmware_check(bad_alignment == NULL && errno == EINVAL, "aligned_alloc(3, 16) fails with errno EINVAL");
 
+#if !defined(__PICOLIBC__)
     static struct _reent other_context; /* another thread's reent, as an RTOS would have */
     other_context._errno = 0;
     errno = 0;
     void *other = _malloc_r(&other_context, huge);
     firmware_check(other == NULL && other_context._errno == ENOMEM && errno == 0,
                    "_malloc_r sets the errno of the reent it is given");
+#endif
 
-    void *untouched = &other_context;
+    static char not_a_block;
+    void *untouched = &not_a_block;
     errno = 0;
     int status = posix_memalign(&untouched, 2, 16);
-    firmware_check(status == EINVAL && untouched == &other_context && errno == 0,
+    firmware_check(status == EINVAL && untouched == &not_a_block && errno == 0,
                    "posix_memalign(2) returns EINVAL, leaves *memptr and errno alone");
 }
 
-void newlib_glue_checks(void) {
+void libc_glue_checks(void) {
     stdio_checks();
     allocator_entry_point_checks();
     errno_checks();
@@ -162,8 +214,9 @@ int main(void) {
     /* Before any printf (its stdout buffer is an allocation). */
     init_cost_t init = measure_initialisation();
 
-    printf("%s: " BOARD_CPU_NAME ", heap %u KiB at %p, newlib %s\n", board_name(),
-           (unsigned)((__bm_heap_end - __bm_heap_start) / 1024), (void *)__bm_heap_start, _NEWLIB_VERSION);
+    printf("%s: " BOARD_CPU_NAME ", heap %u KiB at %p, " FIRMWARE_LIBC " %s\n", board_name(),
+           (unsigned)((__bm_heap_end - __bm_heap_start) / 1024), (void *)__bm_heap_start,
+           FIRMWARE_LIBC_VERSION);
     unsigned guest_passed = 0, guest_failed = 0;
     if (guest_main != NULL) {
         firmware_check(guest_status == 0, "tests/guest (guest_main) returned 0");
@@ -196,7 +249,7 @@ int main(void) {
         printf("metadata inside the heap: %lu B, %lu.%02lu%% of it\n", (unsigned long)metadata,
                (unsigned long)(metadata * 100 / (size_t)(__bm_heap_end - __bm_heap_start)),
                (unsigned long)(metadata * 10000 / (size_t)(__bm_heap_end - __bm_heap_start) % 100));
-    newlib_glue_checks();
+    libc_glue_checks();
     freertos_checks();
     isr_stress_checks();
     masked_time_report();

@@ -1,4 +1,4 @@
-/* The mps2-an385 firmware's own checks (newlib glue, SysTick ISR stress, masked time). */
+/* The mps2-an385 firmware's own checks (libc glue, SysTick ISR stress, masked time). */
 #ifndef MPS2_AN385_FIRMWARE_H
 #define MPS2_AN385_FIRMWARE_H
 
@@ -29,7 +29,8 @@ typedef struct init_cost {
 } init_cost_t;
 init_cost_t measure_initialisation(void);
 
-void newlib_glue_checks(void);
+/* The C library's allocator is baremalloc (newlib, or picolibc): stdio, entry points, errno. */
+void libc_glue_checks(void);
 void isr_stress_checks(void);
 void masked_time_report(void);
 void freertos_checks(void); /* the FreeRTOS heap API (port/freertos.c) */

@@ -3,17 +3,17 @@
  *
  * isr_stress_checks: SysTick fires every 6000-11000 instructions at a varying phase; its
  * handler allocates and frees small pattern-filled blocks while main allocates and frees
- * blocks of every kind through both bm_* and the newlib names. PRIMASK masking in the port is
- * what keeps the two from corrupting each other: any overlap shows up as a broken pattern, a
- * fault or a bm_check violation.
+ * blocks of every kind through both bm_* and the C library's names. PRIMASK masking in the
+ * port is what keeps the two from corrupting each other: any overlap shows up as a broken
+ * pattern, a fault or a bm_check violation.
  *
  * masked_time_report measures, in instructions, how long the allocator keeps interrupts
  * masked. Under QEMU -icount shift=7 each instruction takes 128 ns and SysTick on the 25 MHz
  * processor clock advances 3.2 ticks per instruction, deterministically (QEMU-NOTES); a board
  * on another clock gives its own ratio (BOARD_SYST_TICKS_PER_INSN_NUM/DEN).
  *   1. Per call, interrupts off: the cost of every allocation and free of a mixed workload
- *      (bm_* and newlib names, calloc, aligned, sized free). A masked stretch lies inside
- *      its call, so the longest call bounds it from above.
+ *      (bm_* and the C library's names, calloc, aligned, sized free). A masked stretch lies
+ *      inside its call, so the longest call bounds it from above.
  *   2. Probe, same workload: SysTick pends every 150 instructions and its handler notes how
  *      long ago the interrupt became pending, on CMSDK timer 0 running free on the same clock
  *      (so a stretch masked across several SysTick periods is still timed from the first).
@@ -382,7 +382,7 @@ static void cost_add(const workload_t *w, call_cost_t *cost, uint32_t ticks, uin
     }
 }
 
-/* Every call goes through one of the entry points (bm_*, the newlib names, sized free,
+/* Every call goes through one of the entry points (bm_*, the C library's names, sized free,
  * aligned), timed when the workload collects costs: the counter reads sit just outside. */
 static void release_block(workload_t *w, tracked_block_t *block, unsigned how) {
     if (!pattern_intact(block))
@@ -391,7 +391,7 @@ static void release_block(workload_t *w, tracked_block_t *block, unsigned how) {
     main_in_allocator = true;
     uint32_t before = BOARD_SYST_CVR;
     if (how == 1)
-        free(block->data); /* newlib name, through port/newlib.c */
+        free(block->data); /* the C library's name (core/alloc.c's alias under BM_EXPORT_STD_NAMES) */
     else if (how == 2 && !block->aligned)
         bm_free_sized(block->data, block->size);
     else
@@ -412,7 +412,7 @@ static void *allocate(workload_t *w, uint32_t size, unsigned how, bool *aligned)
     if (how == 0)
         data = bm_malloc(size);
     else if (how == 1)
-        data = malloc(size); /* newlib name, through port/newlib.c */
+        data = malloc(size); /* the C library's name, likewise */
     else if (how == 2)
         data = calloc(1, size);
     else
@@ -595,8 +595,8 @@ void masked_time_report(void) {
     workload_run(&timed, MEASURED_SEED, MEASURED_STEPS);
     systick_stop();
     printf("per-call cost, interrupts off (-icount shift=7: SysTick %u/%u ticks/instruction; the %lu-instruction "
-           "counter read removed); malloc = bm_malloc or newlib malloc, aligned = bm_aligned_alloc(64), "
-           "free = bm_free, newlib free or bm_free_sized:\n",
+           "counter read removed); malloc = bm_malloc or the C library's malloc, aligned = bm_aligned_alloc(64), "
+           "free = bm_free, the C library's free or bm_free_sized:\n",
            (unsigned)BOARD_SYST_TICKS_PER_INSN_NUM, (unsigned)BOARD_SYST_TICKS_PER_INSN_DEN,
            (unsigned long)timed.read_overhead);
     for (unsigned entry = 0; entry < ENTRIES; entry++)

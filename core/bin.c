@@ -20,12 +20,12 @@
  * head), O(1) to add, remove and take, where the general profile's tree keeps the lowest
  * address first at O(log runs) rebalancing (up to 200 Cortex-M3 instructions per call). */
 static void nonfull_add(bm_bin_t *bin, bm_run_t *run) {
-    bm_rbnode_t *head = bin->nonfull.root;
+    bm_rbnode_t *head = bin->nonfull;
     run->node.left = NULL;
     run->node.right = head;
     if (head)
         head->left = &run->node;
-    bin->nonfull.root = &run->node;
+    bin->nonfull = &run->node;
 }
 
 static void nonfull_remove(bm_bin_t *bin, bm_run_t *run) {
@@ -33,13 +33,13 @@ static void nonfull_remove(bm_bin_t *bin, bm_run_t *run) {
     if (prev)
         prev->right = next;
     else
-        bin->nonfull.root = next;
+        bin->nonfull = next;
     if (next)
         next->left = prev;
 }
 
 static bm_run_t *nonfull_take(bm_bin_t *bin) {
-    bm_run_t *run = (bm_run_t *)bin->nonfull.root;
+    bm_run_t *run = (bm_run_t *)bin->nonfull;
     if (run)
         nonfull_remove(bin, run);
     return run;
@@ -48,7 +48,7 @@ static bm_run_t *nonfull_take(bm_bin_t *bin) {
 long bm_bin_nonfull_count(const bm_bin_t *bin) {
     long n = 0;
     const bm_rbnode_t *prev = NULL;
-    for (const bm_rbnode_t *node = bin->nonfull.root; node; prev = node, node = node->right, n++)
+    for (const bm_rbnode_t *node = bin->nonfull; node; prev = node, node = node->right, n++)
         if (node->left != prev)
             return -1; /* a broken back link */
     return n;
@@ -64,6 +64,42 @@ static bm_run_t *nonfull_take(bm_bin_t *bin) {
     return (bm_run_t *)lowest;
 }
 long bm_bin_nonfull_count(const bm_bin_t *bin) { return bm_rb_validate(&bin->nonfull, bm_rb_addr_cmp); }
+#endif
+
+/* ---- a bin's retained empty runs (real-time profile) ---------------------------------------- */
+#if BM_REALTIME
+/* One emptied run stays formatted on its bin (a list through node.right, so that the limit
+ * is one constant): the next run the class needs costs a pop instead of a page run taken and
+ * set up (O(run pages + regions)), and a free that empties a run costs a push instead of its
+ * pages merged and filed, for the run a class swings in and out of. A second emptied run is
+ * given back: unlimited, the kept runs fragmented the pages large blocks need (the adversarial
+ * trace's large mallocs then failed into the retry: 102,356 instructions). The retry, bm_trim,
+ * arena.<i>.purge and an idle arena's bm_maintenance give kept runs back
+ * (bm_bin_release_retained_locked). */
+static void retained_push(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
+    run->node.right = (bm_rbnode_t *)bin->empty;
+    bin->empty = run;
+    arena->nretained++;
+}
+
+static bm_run_t *retained_pop(bm_arena_t *arena, bm_bin_t *bin) {
+    bm_run_t *run = bin->empty;
+    if (run) {
+        bin->empty = (bm_run_t *)run->node.right;
+        arena->nretained--;
+    }
+    return run;
+}
+
+long bm_bin_empty_count(const bm_bin_t *bin) {
+    long n = 0;
+    for (const bm_run_t *run = bin->empty; run; run = (const bm_run_t *)run->node.right, n++)
+        if (run->nfree != bm_classes[run->cls].nregs)
+            return -1; /* a run in it that is not empty */
+    return n;
+}
+#else
+long bm_bin_empty_count(const bm_bin_t *bin) { return (void)bin, 0; }
 #endif
 
 #if BM_FREE_CHECKS
@@ -144,6 +180,10 @@ static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls,
     if (run && run->nfree)
         return run;
     run = nonfull_take(bin);
+#if BM_REALTIME
+    if (!run)
+        run = retained_pop(arena, bin);
+#endif
     if (!run)
         run = small_run_new(arena, bin, cls, owner);
     bin->current = run;
@@ -192,6 +232,18 @@ static void small_run_dalloc(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
     bm_arena_run_dalloc_locked(arena, chunk, head, npages);
 }
 
+/* O(1) in the real-time profile (kept on the bin), O(run pages) otherwise (pages given back).
+ * A run that just emptied and is in no list. */
+static void small_run_emptied(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
+#if BM_REALTIME
+    if (BM_RETAIN_DIVISOR && arena->nretained < arena->nchunks * BM_CHUNK_PAGES / (BM_RETAIN_DIVISOR + !BM_RETAIN_DIVISOR)) {
+        retained_push(arena, bin, run);
+        return;
+    }
+#endif
+    small_run_dalloc(arena, bin, run);
+}
+
 /* O(1). The region index of ptr in run (small class ci), or false if ptr starts no region. */
 static bool small_region_index(const bm_class_info_t *ci, const bm_run_t *run, const void *ptr, size_t *index) {
     uintptr_t offset = (uintptr_t)ptr - ((uintptr_t)run + ci->reg0);
@@ -238,14 +290,14 @@ static bool small_dalloc(bm_arena_t *arena, bm_chunk_t *chunk, size_t page, bm_p
          * full until this free (possible only with one region per run). */
         if (ci->nregs > 1)
             nonfull_remove(bin, run);
-        small_run_dalloc(arena, bin, run);
+        small_run_emptied(arena, bin, run);
     } else if (run->nfree == 1) {
         /* Was full, so in no tree. Prefer the lower address as the current run. */
         if (bin->current && (uintptr_t)run < (uintptr_t)bin->current) {
             bm_run_t *old = bin->current;
             bin->current = run;
             if (old->nfree == ci->nregs)
-                small_run_dalloc(arena, bin, old);
+                small_run_emptied(arena, bin, old);
             else if (old->nfree)
                 nonfull_add(bin, old);
         } else {
@@ -262,7 +314,37 @@ bool bm_bin_release_empty_locked(bm_arena_t *arena, bm_bin_t *bin) {
         bin->current = NULL;
         small_run_dalloc(arena, bin, run);
     }
+#if BM_REALTIME
+    while ((run = retained_pop(arena, bin)) != NULL)
+        small_run_dalloc(arena, bin, run);
+#endif
     return !bin->current && bm_bin_nonfull_count(bin) == 0 && BM_STAT_GET(bin->stats.curruns) == 0;
+}
+
+size_t bm_bin_release_retained_locked(bm_arena_t *arena, size_t max) {
+    bm_lock_assert_held(&arena->lock);
+    size_t released = 0;
+#if BM_REALTIME
+    for (unsigned cls = 0; cls < BM_NSMALL && arena->nretained && released < max; cls++) {
+        bm_run_t *run;
+        while (released < max && (run = retained_pop(arena, &arena->bins[cls])) != NULL) {
+            small_run_dalloc(arena, &arena->bins[cls], run);
+            released++;
+        }
+    }
+    for (unsigned id = 1; id <= BM_MAX_OBJCACHES && arena->nretained && released < max; id++) {
+        bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
+        bm_bin_t *bin = oc ? &oc->bins[arena->index] : NULL;
+        bm_run_t *run;
+        while (bin && released < max && (run = retained_pop(arena, bin)) != NULL) {
+            small_run_dalloc(arena, bin, run);
+            released++;
+        }
+    }
+#else
+    (void)arena, (void)max;
+#endif
+    return released;
 }
 
 /* O(1) (O(run pages) when a run empties). Gives back the small region or large run at ptr in

@@ -129,6 +129,13 @@
 #endif
 #endif
 
+/* Real-time profile: an arena keeps emptied small runs formatted on their bins (bin.c) while
+ * it keeps fewer than one per BM_RETAIN_DIVISOR of its pages; more would fragment the pages
+ * large blocks need. 0 keeps none. */
+#ifndef BM_RETAIN_DIVISOR
+#define BM_RETAIN_DIVISOR 16
+#endif
+
 /* Bytes a small class's bin may hold even when that is more than two runs of it. */
 #ifndef BM_TCACHE_BIN_BYTES
 #if defined(BM_GEOMETRY_SMALL)

@@ -262,19 +262,9 @@ static void *attempt_masked(bm_arena_t *uncached, size_t size, size_t align) {
     return p;
 }
 
-static void *release_free_chunks_and_retry(bm_arena_t *uncached, size_t size, size_t align) {
-#if BM_HARDENING >= 2
-    for (unsigned a = 0; a < bm_state.narenas; a++) {
-        bm_irq_state_t irq = bm_port_irq_save();
-        bm_arena_lock(bm_state.arenas[a]);
-        bm_quarantine_drain_locked(bm_state.arenas[a]);
-        bm_arena_unlock(bm_state.arenas[a]);
-        bm_port_irq_restore(irq);
-    }
-    void *drained = attempt_masked(uncached, size, align);
-    if (drained)
-        return drained;
-#endif
+/* The arenas' entirely free chunks back to the pool, lowest first, one per masked section,
+ * the allocation tried after each; NULL when none is left. */
+static void *release_chunks_and_retry(bm_arena_t *uncached, size_t size, size_t align) {
     for (;;) {
         /* the lowest free chunk of all arenas, so that huge blocks gather at low addresses */
         bm_arena_t *owner = NULL;
@@ -297,6 +287,50 @@ static void *release_free_chunks_and_retry(bm_arena_t *uncached, size_t size, si
         if (p)
             return p;
     }
+}
+
+#if BM_REALTIME
+/* O(retained runs), one per masked section: every empty run the bins keep (bin.c) goes back
+ * to its arena's pages; whether any did. */
+static bool release_retained_runs(void) {
+    bool any = false;
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        for (size_t got = 1; got;) {
+            bm_irq_state_t irq = bm_port_irq_save();
+            bm_arena_lock(bm_state.arenas[a]);
+            got = bm_bin_release_retained_locked(bm_state.arenas[a], 1);
+            bm_arena_unlock(bm_state.arenas[a]);
+            bm_port_irq_restore(irq);
+            any |= got != 0;
+        }
+    }
+    return any;
+}
+#endif
+
+static void *release_free_chunks_and_retry(bm_arena_t *uncached, size_t size, size_t align) {
+#if BM_HARDENING >= 2
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_arena_lock(bm_state.arenas[a]);
+        bm_quarantine_drain_locked(bm_state.arenas[a]);
+        bm_arena_unlock(bm_state.arenas[a]);
+        bm_port_irq_restore(irq);
+    }
+    void *drained = attempt_masked(uncached, size, align);
+    if (drained)
+        return drained;
+#endif
+    void *p = release_chunks_and_retry(uncached, size, align);
+#if BM_REALTIME
+    /* Then the kept empty runs: their pages may be what the request needs, or free a chunk. */
+    if (!p && release_retained_runs()) {
+        p = attempt_masked(uncached, size, align);
+        if (!p)
+            p = release_chunks_and_retry(uncached, size, align);
+    }
+#endif
+    return p;
 }
 
 static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush);

@@ -359,7 +359,15 @@ typedef struct bm_arena_stats {
  * ------------------------------------------------------------------------------------- */
 typedef struct bm_bin {
     bm_run_t *current;    /* run regions come from now; NULL when none */
-    bm_rbtree_t nonfull;  /* other runs with free regions: by address (a list in the real-time profile) */
+#if BM_REALTIME
+    /* Other runs with free regions, a doubly linked list through node (bin.c); and runs that
+     * emptied, still formatted for this class, linked through node.right: a refill takes one
+     * before it forms a run. The same size as the general profile's tree. */
+    bm_rbnode_t *nonfull;
+    bm_run_t *empty;
+#else
+    bm_rbtree_t nonfull;  /* other runs with free regions, by address */
+#endif
     bm_bin_stats_t stats;
 } bm_bin_t;
 
@@ -377,6 +385,7 @@ typedef struct bm_arena {
     size_t nchunks;
     size_t ndirty;             /* pages in dirty free runs */
     size_t nactive;            /* pages in small, large and meta runs */
+    size_t nretained;          /* real-time profile: empty runs its bins keep (bin.c) */
     bm_stat_t run_ops;         /* page runs taken and given back: the clock dirty runs age by */
     bm_stat_t pool_ops_seen;   /* run_ops at its last unlock while the pool decay was armed */
     unsigned pool_epoch;       /* bm_pool_epoch then: a new arming resets pool_ops_seen */
@@ -857,6 +866,10 @@ unsigned bm_bin_fill_owned_locked(bm_arena_t *arena, bm_bin_t *bin, unsigned cls
 /* O(run pages). An object cache's bin gives back its current run if that run is empty (the
  * only empty run a bin keeps); true when the bin then holds no run at all. */
 bool bm_bin_release_empty_locked(bm_arena_t *arena, bm_bin_t *bin);
+/* Real-time profile: gives back up to max of the arena's retained empty runs (its size-class
+ * bins', then its object cache bins'), returns how many. O(classes + caches + max x a run's
+ * release). Arena lock held. 0 in the general profile (nothing is retained). */
+size_t bm_bin_release_retained_locked(bm_arena_t *arena, size_t max);
 
 /* Object caches (objcache.c creates them; the table is state.c's so that the validator and the
  * statistics read them without linking objcache.c). Cache id's runs carry owner id; its bin in
@@ -886,6 +899,7 @@ extern bm_objcache_t *bm_objcache_table[BM_MAX_OBJCACHES + 1]; /* [0] unused: ow
 BM_INLINE bm_bin_t *bm_run_bin(bm_arena_t *arena, const bm_run_t *run) {
     return run->owner ? &bm_objcache_table[run->owner]->bins[arena->index] : &arena->bins[run->cls];
 }
+long bm_bin_empty_count(const bm_bin_t *bin);   /* the retained empty runs linked, -1 if one is not empty (bm_check) */
 long bm_bin_nonfull_count(const bm_bin_t *bin); /* the non-full runs linked, -1 if the links are broken (bm_check) */
 /* Gives back the small region or large run at ptr; reports and ignores bad pointers. */
 bool bm_block_dalloc_locked(bm_arena_t *arena, bm_chunk_t *chunk, void *ptr);

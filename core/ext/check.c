@@ -13,10 +13,12 @@ typedef struct check_ctx {
     unsigned errors;
     size_t free_runs[BM_MAX_ARENAS];
     size_t nonfull_runs[BM_MAX_ARENAS][BM_NSMALL];
+    size_t empty_runs[BM_MAX_ARENAS][BM_NSMALL]; /* real-time profile: retained, not current */
     bm_stat_t live_regions[BM_MAX_ARENAS][BM_NSMALL];
     bm_stat_t small_runs[BM_MAX_ARENAS][BM_NSMALL];
     /* the same for each object cache's bin (index: its id) */
     size_t owner_nonfull[BM_MAX_ARENAS][BM_MAX_OBJCACHES + 1];
+    size_t owner_empty[BM_MAX_ARENAS][BM_MAX_OBJCACHES + 1];
     bm_stat_t owner_live[BM_MAX_ARENAS][BM_MAX_OBJCACHES + 1];
     bm_stat_t owner_runs[BM_MAX_ARENAS][BM_MAX_OBJCACHES + 1];
     size_t dirty_pages[BM_MAX_ARENAS];
@@ -107,8 +109,10 @@ static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chu
     *(owner ? &ctx->owner_live[a][owner] : &ctx->live_regions[a][cls]) += ci->nregs - run->nfree;
     (*(owner ? &ctx->owner_runs[a][owner] : &ctx->small_runs[a][cls]))++;
     if (run != bin->current) {
-        expect(ctx, run->nfree < ci->nregs, "check: empty small run kept (should have been freed)", run);
-        if (run->nfree)
+        if (run->nfree == ci->nregs)
+            (*(owner ? &ctx->owner_empty[a][owner] : &ctx->empty_runs[a][cls]))++;
+        expect(ctx, BM_REALTIME || run->nfree < ci->nregs, "check: empty small run kept (should have been freed)", run);
+        if (run->nfree && run->nfree < ci->nregs)
             (*(owner ? &ctx->owner_nonfull[a][owner] : &ctx->nonfull_runs[a][cls]))++;
     }
 }
@@ -335,10 +339,14 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
     for (bm_chunk_t *c = arena->chunks; c && listed <= arena->nchunks; c = c->next)
         listed++;
     expect(ctx, listed == arena->nchunks, "check: arena chunk list length is wrong", arena);
+    size_t retained = 0;
     for (unsigned cls = 0; cls < BM_NSMALL; cls++) {
         bm_bin_t *bin = &arena->bins[cls];
         expect(ctx, bm_bin_nonfull_count(bin) == (long)ctx->nonfull_runs[a][cls],
                "check: bin non-full tree is broken or misses runs", bin);
+        expect(ctx, bm_bin_empty_count(bin) == (long)ctx->empty_runs[a][cls],
+               "check: bin's retained empty runs are broken or miss runs", bin);
+        retained += ctx->empty_runs[a][cls];
         expect(ctx, !bin->current || bin->current->cls == cls, "check: bin current run has another class", bin);
         expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->live_regions[a][cls],
                "check: bin live-region statistic differs from the run bitmaps", bin);
@@ -352,6 +360,9 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
         bm_bin_t *bin = &oc->bins[a];
         expect(ctx, bm_bin_nonfull_count(bin) == (long)ctx->owner_nonfull[a][id],
                "check: object cache bin's non-full runs are broken or miss runs", bin);
+        expect(ctx, bm_bin_empty_count(bin) == (long)ctx->owner_empty[a][id],
+               "check: object cache bin's retained empty runs are broken or miss runs", bin);
+        retained += ctx->owner_empty[a][id];
         expect(ctx, !bin->current || (bin->current->owner == id && bin->current->cls == oc->cls),
                "check: object cache bin's current run is another cache's or class's", bin);
         expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->owner_live[a][id],
@@ -361,6 +372,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
         expect(ctx, oc->live || (!bin->current && ctx->owner_runs[a][id] == 0),
                "check: a destroyed object cache still has runs", bin);
     }
+    expect(ctx, retained == arena->nretained, "check: arena's count of retained empty runs is wrong", arena);
 }
 
 enum { CACHE_VERIFY, CACHE_MARK, CACHE_UNMARK };

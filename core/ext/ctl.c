@@ -189,7 +189,8 @@ static int wr_purge_param(const unsigned *ix, size_t arg, const ctl_value_t *v) 
     return BM_EINVAL;
 }
 
-/* arena.<i>.purge: every dirty page of arena i now (one lock hold); i == narenas: every
+/* arena.<i>.purge: the empty runs arena i keeps (real-time profile) and every dirty page of
+ * it now (bm_arena_give_back: two lock holds); i == narenas: every
  * arena; then, either way, every dirty pooled chunk (the pool is every arena's, retain or not);
  * i above: BM_ENOENT. O(dirty runs) per arena lock hold, O(dirty pool spans) under pool_lock,
  * masked. Not from an interrupt handler. */
@@ -200,9 +201,7 @@ static int act_arena_purge(const unsigned *ix, size_t arg, const ctl_value_t *v)
     for (unsigned a = 0; a < bm_state.narenas; a++) {
         if (a != ix[0] && ix[0] != bm_state.narenas)
             continue;
-        bm_irq_state_t irq = bm_port_irq_save();
-        bm_arena_purge(bm_state.arenas[a], 0);
-        bm_port_irq_restore(irq);
+        bm_arena_give_back(bm_state.arenas[a]);
     }
     bm_pool_release_dirty();
     return 0;

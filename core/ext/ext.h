@@ -103,6 +103,11 @@ size_t bm_stats_largest_free(void);         /* bytes: longest free run or pooled
 void bm_stats_peak_reset(void);
 size_t bm_stats_allocated(void); /* bytes in live blocks, cached ones included */
 
+/* maintenance.c: arena gives back what it holds unused: its retained empty runs (real-time
+ * profile), then every dirty page (bm_arena_purge to 0); returns the pages purged. O(retained
+ * runs + dirty runs), two lock holds, masked. Not from an interrupt handler (release hook). */
+size_t bm_arena_give_back(bm_arena_t *arena);
+
 /* Heap map section of bm_stats_print (heapmap.c). */
 struct emit;
 void bm_print_heap_map(struct emit *e);

@@ -66,6 +66,8 @@ void bm_maintenance(void) {
         bm_stat_t locks = BM_STAT_GET(arena->stats.lock_acquisitions);
         size_t target = locks == maint_last_locks[a] ? 0 : bm_purge_bound_locked(arena);
         size_t purged = 0;
+        if (target == 0) /* idle: the empty runs the real-time profile keeps go back too */
+            bm_bin_release_retained_locked(arena, BM_MAINT_RUNS);
         if (arena->ndirty > target)
             purged = bm_arena_purge_oldest_locked(arena, target, BM_MAINT_RUNS, 0);
         maint_last_locks[a] = locks;
@@ -84,6 +86,16 @@ void bm_maintenance(void) {
 
 /* ---- bm_trim ---------------------------------------------------------------------------------- */
 
+size_t bm_arena_give_back(bm_arena_t *arena) {
+    bm_irq_state_t irq = bm_port_irq_save();
+    bm_arena_lock(arena);
+    bm_bin_release_retained_locked(arena, SIZE_MAX);
+    bm_arena_unlock(arena);
+    size_t purged = bm_arena_purge(arena, 0);
+    bm_port_irq_restore(irq);
+    return purged;
+}
+
 /* O(cached objects + every arena's dirty runs + dirty pooled spans), with a release call per
  * run and span: each arena's lock held for its whole purge, then pool_lock for all the pool,
  * one lock at a time, interrupts masked during each. 0 before initialisation (nothing to
@@ -93,11 +105,8 @@ int bm_trim(void) {
         return 0;
     bm_cache_flush(); /* what it held becomes free runs, purged below */
     size_t purged = 0;
-    for (unsigned a = 0; a < bm_state.narenas; a++) {
-        bm_irq_state_t irq = bm_port_irq_save();
-        purged += bm_arena_purge(bm_state.arenas[a], 0);
-        bm_port_irq_restore(irq);
-    }
+    for (unsigned a = 0; a < bm_state.narenas; a++)
+        purged += bm_arena_give_back(bm_state.arenas[a]);
     size_t released = bm_pool_release_dirty();
     return purged != 0 || released != 0;
 }

@@ -15,8 +15,11 @@
 #include "ext.h"
 #include "test.h"
 
-/* Room for every arena the table takes (each created arena draws chunks of its own). */
-static unsigned char heap0[(BM_MAX_ARENAS + 64) * BM_CHUNK] __attribute__((aligned(BM_CHUNK)));
+/* Room for every arena the table takes, each drawing chunks of its own (several in the small
+ * geometry, whose arenas keep their chunks in the real-time profile): 4 chunks an arena and 64
+ * more, at least 16 MiB. */
+#define HEAP_CHUNKS ((BM_MAX_ARENAS * 4 + 64) * BM_CHUNK > ((size_t)16 << 20) ? BM_MAX_ARENAS * 4 + 64 : ((size_t)16 << 20) / BM_CHUNK)
+static unsigned char heap0[HEAP_CHUNKS * BM_CHUNK] __attribute__((aligned(BM_CHUNK)));
 
 /* epoch written through bm_ctl: the statistics snapshot refreshed. */
 static int epoch_refresh(void) {

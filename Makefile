@@ -106,7 +106,7 @@ help:
 	@echo "make run                  SMP demo on QEMU virt-aarch64 with 4 cores (make demo BOARD=<name> elsewhere)"
 	@echo "make test                 every test: host (8 build variants), freestanding check, QEMU boards, fuzzing"
 	@echo "make test-host            host tests only (and the LD_PRELOAD tests of the drop-in library)"
-	@echo "make qemu BOARD=<name>    build and run one board ($(notdir $(wildcard boards/*/board.mk)))"
+	@echo "make qemu BOARD=<name>    build and run one board ($(BOARDS)); mps2-an385 also with LIBC=picolibc"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a ($(LIB_TARGETS))"
 	@echo "make bench                benchmarks against glibc, jemalloc, mimalloc, tcmalloc"
 	@echo "make fuzz [FUZZ_TIME=s]   libFuzzer on the whole API, each build for FUZZ_TIME seconds (default 60)"

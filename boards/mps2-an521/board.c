@@ -25,75 +25,9 @@
 #include "board_local.h"
 #include "../../tests/firmware/firmware.h" /* firmware_check: the board's checks join its tally */
 
-#define SEMIHOSTING_SYS_WRITEC 0x03
 /* Spins core 0 waits for core 1 to stop its tick after the guest returned; far more than
  * that takes (a few hundred instructions), and finite so a lost core fails the run. */
 #define CORE1_DONE_SPINS 50000000u
-
-static void semihosting_call(uint32_t operation, const void *parameter) {
-    register uint32_t r0 __asm__("r0") = operation;
-    register const void *r1 __asm__("r1") = parameter;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-}
-
-/* The console line being written, to pick out a "N passed, M failed" summary. */
-static char console_line[96];
-static unsigned console_length;
-static bool summary_seen;
-static unsigned summary_passed, summary_failed;
-
-/* O(digits). Reads a decimal number at *text, advancing past it; false if there is none. */
-static bool parse_unsigned(const char **text, unsigned *value) {
-    const char *p = *text;
-    if (*p < '0' || *p > '9')
-        return false;
-    for (*value = 0; *p >= '0' && *p <= '9'; p++)
-        *value = *value * 10 + (unsigned)(*p - '0');
-    *text = p;
-    return true;
-}
-
-/* O(length of expected). Advances past expected if *text starts with it. */
-static bool skip_text(const char **text, const char *expected) {
-    const char *p = *text;
-    for (; *expected; expected++, p++)
-        if (*p != *expected)
-            return false;
-    *text = p;
-    return true;
-}
-
-static void console_line_done(void) {
-    console_line[console_length] = 0;
-    const char *p = console_line;
-    unsigned passed, failed;
-    if (parse_unsigned(&p, &passed) && skip_text(&p, " passed, ") && parse_unsigned(&p, &failed) &&
-        skip_text(&p, " failed") && *p == 0) {
-        summary_seen = true;
-        summary_passed = passed;
-        summary_failed = failed;
-    }
-    console_length = 0;
-}
-
-/* O(1) (O(line) at a newline). One character to the semihosting console. Lines longer than
- * the buffer are cut for the summary scan only. The line buffer is shared: callers on two
- * cores serialise through board_printf's lock (fault reports are unlocked, and last). Any
- * context. */
-void board_putc(char c) {
-    semihosting_call(SEMIHOSTING_SYS_WRITEC, &c);
-    if (c == '\n')
-        console_line_done();
-    else if (console_length < sizeof console_line - 1)
-        console_line[console_length++] = c;
-}
-
-/* O(1). */
-bool board_console_summary(unsigned *passed, unsigned *failed) {
-    *passed = summary_passed;
-    *failed = summary_failed;
-    return summary_seen;
-}
 
 void board_exit(int status) { exit(status); }
 
@@ -134,8 +68,11 @@ void board_secondary_main(void) {
     board_tick_start(id);
     if (entry != NULL)
         entry(id);
+    board_printf("DEBUG c1 back\n");
     board_tick_stop(id);
+    board_printf("DEBUG c1 tick stopped\n");
     bm_cache_flush();
+    board_printf("DEBUG c1 flushed\n");
     __atomic_store_n(&core1_done, 1, __ATOMIC_RELEASE);
     for (;;)
         __asm__ volatile("wfe");
@@ -164,6 +101,8 @@ int __wrap_guest_main(void) {
     unsigned spins = 0;
     while (!__atomic_load_n(&core1_done, __ATOMIC_ACQUIRE) && spins < CORE1_DONE_SPINS)
         spins++;
+    board_printf("DEBUG spins %u done %u\n", spins, __atomic_load_n(&core1_done, __ATOMIC_ACQUIRE));
+    for (unsigned i = 0; i < 20 && !__atomic_load_n(&core1_done, __ATOMIC_ACQUIRE); i++) { for (volatile unsigned k = 0; k < 10000000; k++) ; board_printf("DEBUG wait %u done %u\n", i, __atomic_load_n(&core1_done, __ATOMIC_ACQUIRE)); }
     firmware_check(__atomic_load_n(&core1_done, __ATOMIC_ACQUIRE) == 1,
                    "CPU1 (released through CPUWAIT) ran the guest's SMP entry and stopped its tick");
     firmware_check(board_tick_report(0), "SysTick on core 0 allocated and freed during the SMP stress");

@@ -68,11 +68,8 @@ void board_secondary_main(void) {
     board_tick_start(id);
     if (entry != NULL)
         entry(id);
-    board_printf("DEBUG c1 back\n");
     board_tick_stop(id);
-    board_printf("DEBUG c1 tick stopped\n");
     bm_cache_flush();
-    board_printf("DEBUG c1 flushed\n");
     __atomic_store_n(&core1_done, 1, __ATOMIC_RELEASE);
     for (;;)
         __asm__ volatile("wfe");
@@ -101,8 +98,6 @@ int __wrap_guest_main(void) {
     unsigned spins = 0;
     while (!__atomic_load_n(&core1_done, __ATOMIC_ACQUIRE) && spins < CORE1_DONE_SPINS)
         spins++;
-    board_printf("DEBUG spins %u done %u\n", spins, __atomic_load_n(&core1_done, __ATOMIC_ACQUIRE));
-    for (unsigned i = 0; i < 20 && !__atomic_load_n(&core1_done, __ATOMIC_ACQUIRE); i++) { for (volatile unsigned k = 0; k < 10000000; k++) ; board_printf("DEBUG wait %u done %u\n", i, __atomic_load_n(&core1_done, __ATOMIC_ACQUIRE)); }
     firmware_check(__atomic_load_n(&core1_done, __ATOMIC_ACQUIRE) == 1,
                    "CPU1 (released through CPUWAIT) ran the guest's SMP entry and stopped its tick");
     firmware_check(board_tick_report(0), "SysTick on core 0 allocated and freed during the SMP stress");

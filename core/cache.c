@@ -4,7 +4,8 @@
  * a core's cache, refilling an empty bin from the arena in one batch under one lock, flushing
  * part of a full bin back to the arenas that own the objects (each arena's lock once per
  * flush), deciding for every block whether the cache or the arena takes it (cache_holds, the
- * one place that decides), and the retry after a failed allocation.
+ * one place that decides), and the retry after a failed allocation. In the general profile a
+ * bin that keeps swinging between full and empty grows (see "bin capacity").
  *
  * Objects freed on core B that core A allocated simply enter B's cache; when B flushes, each
  * goes back to its own arena (its chunk says which). So a cross-core free costs B no lock on
@@ -17,9 +18,43 @@
 
 /* ---- creating a cache ------------------------------------------------------------------------ */
 
-/* O(1). The slots a core's cache has for class cls under options opt (0: not cached). Any
- * context; no bad input (cls < BM_NCLASSES). Also used by the heap-size bound (ext/sizing.c). */
-unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls) {
+/* ---- bin capacity ------------------------------------------------------------------------------ */
+
+/* General profile: a bin whose contents swing between full and empty (a flush, a refill, a
+ * flush again) is too small for the program's working set, and pays a flush and a refill under
+ * the arena lock on every swing. After BM_TCACHE_GROW_SWINGS such flushes its capacity doubles,
+ * up to its ceiling (BM_TCACHE_BIN_BYTES of blocks, at most BM_TCACHE_GROW_FACTOR times
+ * tcache_slots and BM_TCACHE_GROW_SLOTS_MAX slots); the first growth moves the bin to an array
+ * of the ceiling's size, taken from base metadata. bm_maintenance's idle trim halves it again
+ * after an interval without a swing. The real-time profile keeps every bin at its first size. */
+#ifndef BM_TCACHE_GROW_SWINGS
+#define BM_TCACHE_GROW_SWINGS 2
+#endif
+#ifndef BM_TCACHE_GROW_FACTOR
+#define BM_TCACHE_GROW_FACTOR 16
+#endif
+#ifndef BM_TCACHE_GROW_SLOTS_MAX
+#define BM_TCACHE_GROW_SLOTS_MAX 4096 /* 32 KiB of pointers: a bin's stack stays well under 64 KiB */
+#endif
+_Static_assert(BM_TCACHE_GROW_SLOTS_MAX * sizeof(void *) < 65536, "a bin's stack must span less than 64 KiB");
+
+/* A bin's adaptive state, beside the cache's bm_cache_bin_info_t array (cache_create puts
+ * BM_NCLASSES of these right after it, in the same block). */
+typedef struct cache_bin_adapt {
+    uint8_t emptied; /* refilled since the bin last flushed */
+    uint8_t swings;  /* flushes that found it refilled, since it last grew */
+    uint8_t busy;    /* such a flush since the last idle trim */
+    uint8_t grown;   /* the bin lives in its own array of its ceiling's size */
+} cache_bin_adapt_t;
+
+/* O(1). Class cls's adaptive state in cache. Any context; no bad input (cls < BM_NCLASSES). */
+BM_INLINE cache_bin_adapt_t *bin_adapt(const bm_cache_t *cache, unsigned cls) {
+    return (cache_bin_adapt_t *)(void *)(cache->info + BM_NCLASSES) + cls;
+}
+
+/* O(1). The slots a bin of class cls starts with under options opt (0: not cached). Any
+ * context; no bad input (cls < BM_NCLASSES). */
+static unsigned first_slots(const bm_options_t *opt, unsigned cls) {
     /* Level 2 caches nothing: a block's run or page map then says whether it is free, which a
      * write after free cannot erase the way it erases the freed mark. */
     if (BM_HARDENING >= 2 || !opt->tcache || bm_classes[cls].size > opt->tcache_max)
@@ -36,18 +71,47 @@ unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls) {
     return slots < limit ? slots : limit;
 }
 
-/* O(classes). NULL when base metadata is exhausted. */
+/* O(1). The most slots a bin of class cls may grow to (its first size in the real-time
+ * profile, for large classes and where the byte bound is no more than that). Any context; no
+ * bad input. */
+static unsigned ceiling_slots(const bm_options_t *opt, unsigned cls) {
+    unsigned first = first_slots(opt, cls);
+    if (BM_REALTIME || !first || !bm_class_is_small(cls))
+        return first;
+    unsigned ceiling = (unsigned)(BM_TCACHE_BIN_BYTES / bm_classes[cls].size);
+    if (ceiling > BM_TCACHE_GROW_FACTOR * opt->tcache_slots)
+        ceiling = BM_TCACHE_GROW_FACTOR * opt->tcache_slots;
+    if (ceiling > BM_TCACHE_GROW_SLOTS_MAX)
+        ceiling = BM_TCACHE_GROW_SLOTS_MAX;
+    return ceiling > first ? ceiling : first;
+}
+
+/* O(1). The slots a core's cache may hold for class cls under options opt, counting storage:
+ * the bin's first array and, for a bin that may grow, the array of its ceiling's size (one
+ * more slot each, the guard, is the caller's to add). 0: not cached. Bounds both the blocks a
+ * bin can hold and its storage, for the heap-size bound (ext/sizing.c). Any context; no bad
+ * input (cls < BM_NCLASSES). */
+unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls) {
+    unsigned first = first_slots(opt, cls), ceiling = ceiling_slots(opt, cls);
+    return ceiling > first ? first + 1 + ceiling : first;
+}
+
+/* O(classes). A core's cache, every bin at its first size; NULL when base metadata is
+ * exhausted. Interrupts masked; no lock held (takes base_lock). */
 static bm_cache_t *cache_create(unsigned core) {
     unsigned total = 0, ncached = 0;
     for (unsigned cls = 0; cls < BM_NCLASSES; cls++) {
-        unsigned slots = bm_cache_slots_for(&bm_state.opt, cls);
+        unsigned slots = first_slots(&bm_state.opt, cls);
         if (slots) {
             total += slots + 1; /* + one guard slot, the "empty" position, always NULL */
             ncached = cls + 1;
         }
     }
     bm_cache_t *cache = bm_base_alloc(sizeof(bm_cache_t));
-    bm_cache_bin_info_t *info = bm_base_alloc(BM_NCLASSES * sizeof(bm_cache_bin_info_t));
+    /* the bins' adaptive state right after their info (bin_adapt) */
+    _Static_assert(sizeof(bm_cache_bin_info_t) % _Alignof(cache_bin_adapt_t) == 0, "adapt state misaligned");
+    size_t adapt_bytes = BM_REALTIME ? 0 : BM_NCLASSES * sizeof(cache_bin_adapt_t); /* real-time: none */
+    bm_cache_bin_info_t *info = bm_base_alloc(BM_NCLASSES * sizeof(bm_cache_bin_info_t) + adapt_bytes);
     void **slots = total ? bm_base_alloc(total * sizeof(void *)) : NULL;
     if (!cache || !info || (total && !slots))
         return NULL;
@@ -58,7 +122,7 @@ static bm_cache_t *cache_create(unsigned core) {
     unsigned offset = 0;
     for (unsigned cls = 0; cls <= BM_NCLASSES; cls++) {
         bm_cache_bin_t *bin = &cache->bins[cls];
-        unsigned n = cls < BM_NCLASSES ? bm_cache_slots_for(&bm_state.opt, cls) : 0;
+        unsigned n = cls < BM_NCLASSES ? first_slots(&bm_state.opt, cls) : 0;
         if (!n)
             continue; /* head NULL, marks 0: empty and full at once, never usable */
         void **full = &slots[offset], **empty = &slots[offset + n];
@@ -174,6 +238,8 @@ static void *cache_refill(bm_cache_t *cache, unsigned cls) {
     info->nfills++;
     info->nfilled += got;
     info->nmisses++;
+    if (!BM_REALTIME) /* the bin ran empty: a flush before the next refill is a swing */
+        bin_adapt(cache, cls)->emptied = 1;
     void *p = empty[-(long)got];
     bin->head = empty - got + 1;
     if (info->low_water > got - 1)
@@ -475,8 +541,53 @@ static void cache_bin_flush(bm_cache_t *cache, unsigned cls, unsigned nflush) {
     cache->info[cls].nflushed += nflush;
 }
 
+/* O(cached objects of the bin). Gives bin cls (small, held by this cache) the capacity cap,
+ * at most its ceiling and at least its count: the first time it exceeds the bin's first size
+ * the stack moves to an array of the ceiling's size from base metadata (never freed; the first
+ * array stays unused). False, nothing changed, when base metadata is exhausted. Interrupts
+ * masked, no lock held (base_lock is taken). */
+static bool cache_bin_set_capacity(bm_cache_t *cache, unsigned cls, unsigned cap) {
+    bm_cache_bin_t *bin = &cache->bins[cls];
+    cache_bin_adapt_t *adapt = bin_adapt(cache, cls);
+    void **empty = cache_bin_empty_pos(bin);
+    if (!adapt->grown && cap > first_slots(&bm_state.opt, cls)) {
+        unsigned ceiling = ceiling_slots(&bm_state.opt, cls), count = bm_cache_bin_count(bin);
+        void **array = bm_base_alloc((ceiling + 1) * sizeof(void *)); /* zeroed: the guard is NULL */
+        if (!array)
+            return false;
+        empty = array + ceiling;
+        for (unsigned i = 0; i < count; i++) /* same order: the newest stays on top */
+            (empty - count)[i] = bin->head[i];
+        bin->head = empty - count;
+        bin->low_empty = (uint16_t)(uintptr_t)empty;
+        adapt->grown = 1;
+    }
+    bin->low_full = (uint16_t)(uintptr_t)(empty - cap);
+    cache->info[cls].nmax = (uint16_t)cap;
+    return true;
+}
+
+/* O(cached objects of the bin) when it grows, else O(1). After bin cls flushed because it was
+ * full: a flush since which the bin ran empty and was refilled is a swing between the two, and
+ * after BM_TCACHE_GROW_SWINGS of them the bin's capacity doubles (up to its ceiling). Nothing
+ * in the real-time profile. Interrupts masked, no lock held. */
+static void cache_adapt_after_flush(bm_cache_t *cache, unsigned cls) {
+    cache_bin_adapt_t *adapt = bin_adapt(cache, cls);
+    if (BM_REALTIME || !adapt->emptied)
+        return;
+    adapt->emptied = 0;
+    adapt->busy = 1;
+    if (++adapt->swings < BM_TCACHE_GROW_SWINGS)
+        return;
+    adapt->swings = 0;
+    unsigned cap = cache->info[cls].nmax, ceiling = ceiling_slots(&bm_state.opt, cls);
+    if (cap < ceiling)
+        cache_bin_set_capacity(cache, cls, 2 * cap < ceiling ? 2 * cap : ceiling);
+}
+
 /* O(1), O(batch) when the bin is full and flushes first (real-time profile: ptr goes to its
- * arena instead, O(1)). Pushes ptr, a checked block of class cls, which this cache holds. */
+ * arena instead, O(1)); O(cached objects of the bin) when it then grows. Pushes ptr, a
+ * checked block of class cls, which this cache holds. */
 static void arena_free(void *ptr, bool large);
 
 static void cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
@@ -492,6 +603,7 @@ static void cache_push(bm_cache_t *cache, unsigned cls, void *ptr) {
         unsigned nflush = (cache->info[cls].nmax * bm_state.opt.tcache_flush_pct + 99) / 100;
         nflush = nflush > BM_TCACHE_BATCH_MAX ? BM_TCACHE_BATCH_MAX : nflush;
         cache_bin_flush(cache, cls, nflush ? nflush : 1);
+        cache_adapt_after_flush(cache, cls);
     }
     bm_block_retire(ptr, bm_classes[cls].size);
     BM_POISON(ptr, bm_classes[cls].size);
@@ -502,6 +614,10 @@ void bm_cache_flush_all(bm_cache_t *cache) {
     for (unsigned cls = 0; cls < cache->ncached; cls++) {
         cache_bin_flush(cache, cls, bm_cache_bin_count(&cache->bins[cls]));
         cache->info[cls].low_water = 0;
+        if (!BM_REALTIME) { /* a cache emptied on request starts counting swings afresh */
+            bin_adapt(cache, cls)->swings = 0;
+            bin_adapt(cache, cls)->emptied = 0;
+        }
     }
 }
 
@@ -515,6 +631,22 @@ size_t bm_cache_trim_idle(bm_cache_t *cache) {
             unsigned n = (idle + 1) / 2;
             cache_bin_flush(cache, cls, n);
             flushed += n;
+        }
+        /* A grown bin that did not swing for a whole interval halves, down to its first size;
+         * what it holds beyond the new capacity goes back first (oldest first). */
+        if (!BM_REALTIME) {
+            cache_bin_adapt_t *adapt = bin_adapt(cache, cls);
+            unsigned first = first_slots(&bm_state.opt, cls);
+            if (info->nmax > first && !adapt->busy) {
+                unsigned cap = info->nmax / 2 > first ? info->nmax / 2 : first;
+                unsigned count = bm_cache_bin_count(&cache->bins[cls]);
+                if (count > cap) {
+                    cache_bin_flush(cache, cls, count - cap);
+                    flushed += count - cap;
+                }
+                cache_bin_set_capacity(cache, cls, cap); /* it has its array: nothing allocated */
+            }
+            adapt->busy = 0;
         }
         info->low_water = (uint16_t)bm_cache_bin_count(&cache->bins[cls]);
     }

@@ -99,7 +99,7 @@ HOST_TEST_BINS := $(foreach v,$(VARIANTS),$(addprefix build/host/$(v)/,$(TESTS_$
 
 
 .PHONY: install
-.PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench \
+.PHONY: help deps deps-qemu host-tests-build test-host test run demo lib qemu bench bench-help \
         check-generated check-freestanding clean guest-tests so preload-tests-build fuzz fuzz-build
 
 help:
@@ -108,7 +108,8 @@ help:
 	@echo "make test-host            host tests only (and the LD_PRELOAD tests of the drop-in library)"
 	@echo "make qemu BOARD=<name>    build and run one board ($(BOARDS)); mps2-an385 also with LIBC=picolibc"
 	@echo "make lib TARGET=<target>  build/<target>/libbaremalloc.a ($(LIB_TARGETS))"
-	@echo "make bench                benchmarks against glibc, jemalloc, mimalloc, tcmalloc"
+	@echo "make bench [QUICK=1]      benchmarks against glibc, jemalloc, mimalloc, tcmalloc, then the QEMU guests"
+	@echo "                          (5-9 minutes; QUICK=1: 3.5; QUICK=1 GUEST=0: 1.5); make bench-help says more"
 	@echo "make fuzz [FUZZ_TIME=s]   libFuzzer on the whole API, each build for FUZZ_TIME seconds (default 60)"
 
 deps:
@@ -317,6 +318,32 @@ preload-tests-build: build/host/preload/preload_check build/host/libbaremalloc.s
 
 bench: deps build/host/libbaremalloc.so
 	@$(MAKE) --no-print-directory -f mk/bench.mk
+
+# What make bench does, how long it takes and where its results go (mk/bench.mk, bench/run.py,
+# bench/guest/run.py, docs/BENCHMARKS.md). The times were measured on this 2-core VM.
+bench-help:
+	@echo "make bench: the host benchmarks, then the QEMU guest benchmarks (mk/bench.mk; docs/BENCHMARKS.md)"
+	@echo "  1. host: 11 workloads in bench/ (plain C, the standard malloc API), each run under baremalloc"
+	@echo "     (LD_PRELOAD of build/host/libbaremalloc.so), glibc, jemalloc, mimalloc and tcmalloc,"
+	@echo "     interleaved in rounds (5; QUICK=1: 3 at 0.4x the work), then callgrind's x86-64"
+	@echo "     instructions per malloc+free pair (bench/run.py)"
+	@echo "  2. guests: instructions per malloc/free on one trace under QEMU -icount (Cortex-M3:"
+	@echo "     baremalloc, newlib, newlib-nano; AArch64: baremalloc, picolibc), the real-time traces"
+	@echo "     against their bounds, and baremalloc's code size per target (bench/guest/run.py)"
+	@echo "time, measured here: make bench 8.5 minutes (host part 412 s on a busy machine, 169 runs"
+	@echo "  repeated because other processes kept the cores busy: about 3-4 minutes when it is quiet;"
+	@echo "  guests about 1.5 minutes); QUICK=1 3.5 minutes (host part 93 s, guests about 1.8 minutes"
+	@echo "  with their builds); QUICK=1 GUEST=0 leaves the guests out"
+	@echo "prints: per workload a table, one row per allocator (millions of operations per second,"
+	@echo "  the median over the rounds, min, max, spread, peak RSS, baremalloc/this ratio; churn:"
+	@echo "  footprint; trim: the memory given back), PASS/MISS lines for the ratio targets, the"
+	@echo "  callgrind fast path, then the guests' tables (Markdown)"
+	@echo "results: build/bench/results.json (every run), build/bench/results.md (the host tables),"
+	@echo "  build/bench/callgrind/*.out; the guests' builds and logs in build/guest-bench/;"
+	@echo "  make -f mk/bench.mk doc | guest-doc rewrites the results in docs/BENCHMARKS.md"
+	@echo "options: QUICK=1  ROUNDS=n  ONLY=small_lifo,churn (host only)  ALLOCATORS=baremalloc,mimalloc"
+	@echo "  GUEST=0 (no guests)  WAIT_QUIET=s (wait for an idle machine); make -f mk/bench.mk guest"
+	@echo "  runs the guests alone; python3 bench/run.py --list names the workloads"
 
 clean:
 	rm -rf build

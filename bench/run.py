@@ -46,13 +46,17 @@ WORKLOADS = [
     ("larson", "larson", ["threads=2"]),
     ("churn", "churn", []),
     ("trim", "trim", []),
+    ("batch_edge", "batch", ["n=300", "size=32"]),
+    ("batch_simple", "batch", ["n=25,100,400,1600", "size=16,32,64"]),
+    ("xmalloc", "xmalloc", ["workers=2"]),
 ]
 
 # Single-threaded workloads whose throughput is taken per CPU-second of the process rather
 # than per wall-clock second: on a shared 2-core machine the wall clock also counts time the
 # process waited for a core. Everything threaded (threads_1t included, being half of the
 # scaling ratio) uses the wall clock, since waiting on the other thread is part of the result.
-CPU_TIMED = {"small_lifo", "small_fifo", "small_random", "mixed_realloc", "large", "churn", "trim"}
+CPU_TIMED = {"small_lifo", "small_fifo", "small_random", "mixed_realloc", "large", "churn", "trim",
+             "batch_edge", "batch_simple"}
 
 DESCRIPTIONS = {
     "small_lifo": "1 thread, 8-512 B, batches of 1024 freed newest first",
@@ -66,7 +70,16 @@ DESCRIPTIONS = {
     "larson": "2 threads, 8 sets of 2048 blocks (16-1024 B) rotating between threads",
     "churn": "1 thread, 24 phases of shifting size bands, 32 MiB live then 3/4 freed",
     "trim": "1 thread, 1 GiB of 16-256 B blocks written and freed: the resident set given back",
+    "batch_edge": "1 thread, 300 blocks of 32 B allocated then freed oldest first, repeated "
+                  "(just past a 256-slot cache bin)",
+    "batch_simple": "1 thread, glibc-simple's loop: batches of 25/100/400/1600 blocks of 16/32/64 B",
+    "xmalloc": "2 threads allocate batches of 4096 64 B blocks, 2 others free whichever batch "
+               "is on a shared stack (xmalloc-test's shape)",
 }
+
+# Workloads also counted under callgrind: allocator instructions per operation (the run at
+# scale and at twice the scale, differenced; bench/run.py measure_instructions), at this scale.
+INSTRUCTION_WORKLOADS = [("batch_edge", 0.005), ("batch_simple", 0.005), ("xmalloc", 0.05)]
 
 SMALL_WORKLOADS = ["small_lifo", "small_fifo", "small_random"]
 FASTPATH_MAX_INSTRUCTIONS = 25
@@ -330,6 +343,39 @@ def measure_fastpath(bin_dir, out_dir, name, preload, pairs):
     }, None
 
 
+def measure_instructions(bin_dir, out_dir, name, preload, binary, args, scale):
+    """Allocator instructions per operation of a whole workload under callgrind: the workload
+    runs at scale and at 2 x scale, and the difference in instructions outside the workload's
+    own binary is divided by the difference in its "ops" (start-up and one-off costs cancel).
+    Threads run one at a time under valgrind, so a threaded figure counts the work, not the
+    waiting. Returns ({allocator, by_function}, None) or (None, why)."""
+    path = os.path.realpath(os.path.join(bin_dir, binary))
+    costs, ops, fns = {}, {}, {}
+    for k in (1, 2):
+        out_file = os.path.join(out_dir, "callgrind.%s.%s.%d.out" % (binary, name, k))
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file, path] + \
+            args + ["scale=%g" % (scale * k)]
+        proc = subprocess.run(cmd, env=allocator_env(preload), capture_output=True, text=True,
+                              timeout=1800)
+        result = parse_result(proc.stdout)
+        if proc.returncode != 0 or result is None or not os.path.exists(out_file):
+            own = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith("==")]
+            return None, "valgrind exit %d: %s" % (proc.returncode, " / ".join(own)[-200:])
+        by_ob, _, by_fn = callgrind_costs_by_object(out_file)
+        costs[k] = sum(v for ob, v in by_ob.items() if os.path.realpath(ob) != path)
+        fns[k] = {key: v for key, v in by_fn.items() if key[0] != os.path.basename(path)}
+        ops[k] = float(result["ops"])
+    dops = ops[2] - ops[1]
+    if dops <= 0:
+        return None, "operation count did not grow with the scale"
+    by_function = {}
+    for key in set(fns[1]) | set(fns[2]):
+        v = (fns[2].get(key, 0) - fns[1].get(key, 0)) / dops
+        if abs(v) >= 0.05:
+            by_function["%s:%s" % key] = v
+    return {"allocator": (costs[2] - costs[1]) / dops, "by_function": by_function}, None
+
+
 VALGRIND_RESERVE_GIB = 16
 
 
@@ -434,7 +480,7 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def build_report(results, failures, fastpath, allocators, base, notes, meta):
+def build_report(results, failures, fastpath, allocators, base, notes, meta, instructions=None):
     rep = Report()
     names = [a[0] for a in allocators]
     base_label = base
@@ -546,6 +592,20 @@ def build_report(results, failures, fastpath, allocators, base, notes, meta):
                 "(malloc, free)",
                 ["allocator", "allocator instr/pair", "total", "harness", "in own .so",
                  "per object"], rows)
+
+    if instructions:
+        labels = [w for w, _ in INSTRUCTION_WORKLOADS if any((w, n) in instructions for n in names)]
+        rows = []
+        for name in names:
+            row = [name]
+            for label in labels:
+                got = instructions.get((label, name))
+                row.append("FAIL" if got is None else "%.1f" % got["allocator"])
+            rows.append(row)
+        rep.add("allocator instructions per operation (callgrind; malloc and free each count one)",
+                "the workload run at two scales under callgrind, the difference in instructions "
+                "outside its own binary over the difference in operations (threads run one at a "
+                "time under valgrind)", ["allocator"] + labels, rows)
 
     bm_fp = fastpath.get("baremalloc") if fastpath else None
     if bm_fp:
@@ -847,11 +907,29 @@ def main():
                     failures[("fastpath", name)] = err
                 else:
                     fastpath[name] = fp
+    instructions = {}
+    if not args.no_callgrind and shutil.which("valgrind"):
+        out_dir = os.path.join(args.bin_dir, "callgrind")
+        os.makedirs(out_dir, exist_ok=True)
+        wanted_labels = {w[0] for w in workloads}
+        for label, iscale in INSTRUCTION_WORKLOADS:
+            if label not in wanted_labels:
+                continue
+            binary, wargs = next((b, a) for l, b, a in WORKLOADS if l == label)
+            print("callgrind: %s ..." % label, file=sys.stderr, flush=True)
+            for name, preload in allocators:
+                lib = (fastpath.get(name) or {}).get("variant") or preload
+                got, err = measure_instructions(args.bin_dir, out_dir, name, lib, binary, wargs,
+                                                iscale)
+                if err:
+                    failures[("instructions " + label, name)] = err
+                else:
+                    instructions[(label, name)] = got
     meta["load_after"] = loadavg()
     meta["retried"] = retried[0]
     meta["seconds"] = round(time.time() - started, 1)
 
-    rep = build_report(results, failures, fastpath, allocators, base, notes, meta)
+    rep = build_report(results, failures, fastpath, allocators, base, notes, meta, instructions)
     print()
     print(rep.text())
     print("(%.0f s)" % meta["seconds"])
@@ -861,6 +939,7 @@ def main():
     with open(json_path, "w") as f:
         json.dump({"meta": meta, "allocators": allocators, "results": results,
                    "fastpath": fastpath,
+                   "instructions": {"%s/%s" % k: v for k, v in instructions.items()},
                    "failures": {"%s/%s" % k: v for k, v in failures.items()}}, f, indent=1)
     markdown = rep.markdown()
     with open(md_path, "w") as f:

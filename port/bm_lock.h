@@ -13,6 +13,13 @@
  *     stalls every waiter behind one descheduled ticket holder, measured on the QEMU boards).
  *     Between reads a waiter runs BM_LOCK_BACKOFF(&spins), by default the relax hint; a port
  *     header may define it first (the host port yields the CPU after a short spin).
+ *   - sleeping lock (the Linux host port, unless -DBM_LOCK_SPIN): the same test-and-set word
+ *     with a third state, "held, and a waiter may sleep". A waiter spins briefly
+ *     (BM_HOST_LOCK_SPINS relax hints), then sleeps in the kernel (futex) until the holder
+ *     lets go, and the release wakes one sleeper. A host thread holding a lock can be
+ *     preempted for a whole time slice; waiters that yielded in a loop instead burnt the CPU
+ *     the holder needed (xmalloc-test on a loaded 2-core machine: hundreds of thousands of
+ *     sched_yield calls per second).
  *   - ticket lock (-DBM_LOCK_TICKET): FIFO, no core starves; for dedicated cores on real
  *     hardware with many cores contending.
  *   - plain flag: a bare-metal build for one core (BM_MAX_CORES == 1, not BM_LOCK_TICKET)
@@ -166,6 +173,31 @@ static inline void bm_lock_release(bm_lock_t *lock) {
     bm_lock_debug_before_release(lock);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     lock->locked = 0;
+}
+
+#elif defined(BM_PORT_HOST) && !defined(BM_LOCK_SPIN)
+/* The sleeping lock: 0 free, 1 held, 2 held and a waiter may be asleep on the word (futex).
+ * port/host.c has the waiting and the waking (system calls, kept out of line). */
+void bm_host_lock_wait(uint32_t *word); /* returns holding the word (left at 2) */
+void bm_host_lock_wake(uint32_t *word); /* wakes one waiter asleep on the word */
+static inline void bm_lock_init(bm_lock_t *lock) {
+    BM_LOCK_DEBUG_INIT(lock);
+    __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+}
+static inline bool bm_lock_acquire(bm_lock_t *lock) {
+    bm_lock_debug_before_acquire(lock);
+    uint32_t free_word = 0;
+    bool waited = !__atomic_compare_exchange_n(&lock->locked, &free_word, 1, false, __ATOMIC_ACQUIRE,
+                                               __ATOMIC_RELAXED);
+    if (waited)
+        bm_host_lock_wait(&lock->locked);
+    bm_lock_debug_after_acquire(lock);
+    return waited;
+}
+static inline void bm_lock_release(bm_lock_t *lock) {
+    bm_lock_debug_before_release(lock);
+    if (__atomic_exchange_n(&lock->locked, 0, __ATOMIC_RELEASE) == 2)
+        bm_host_lock_wake(&lock->locked);
 }
 
 #else /* test-and-test-and-set */

@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "baremalloc.h"
@@ -141,14 +143,43 @@ unsigned bm_port_core_count(void) {
     return n > 0 ? (unsigned)n : 1;
 }
 
-/* A spinlock waiter's pause: the relax hint for 99 spins, then sched_yield each time (the holder
- * is probably preempted). O(1); spins is the waiter's counter. Any lock may be held. */
+/* A spinlock waiter's pause (the spinning lock, -DBM_LOCK_SPIN): the relax hint for 99 spins,
+ * then sched_yield each time (the holder is probably preempted). O(1); spins is the waiter's
+ * counter. Any lock may be held. */
 void bm_host_lock_backoff(unsigned *spins) {
     if (++*spins < 100)
         bm_port_cpu_relax();
     else
         sched_yield(); /* the holder is probably preempted: let it run */
 }
+
+#ifndef BM_HOST_LOCK_SPINS
+#define BM_HOST_LOCK_SPINS 128 /* relax hints before sleeping: a few microseconds */
+#endif
+
+/* The sleeping lock's wait (port/bm_lock.h), after a failed first try: spins up to
+ * BM_HOST_LOCK_SPINS relax hints while the holder may be about to let go (taking the word at 1
+ * if it frees), then marks the word 2 and sleeps on it (FUTEX_WAIT, private) until it is free,
+ * leaving it at 2 so that the release wakes the next waiter. O(1) plus the wait; no bad input
+ * (word is a lock's word). Any lock may be held (it sleeps only on this one); not from a
+ * signal handler that interrupted this lock's holder (nor is any allocator call). */
+void bm_host_lock_wait(uint32_t *word) {
+    for (unsigned spins = 0; spins < BM_HOST_LOCK_SPINS; spins++) {
+        uint32_t seen = __atomic_load_n(word, __ATOMIC_RELAXED);
+        if (seen == 2)
+            break; /* others already sleep: queue behind them rather than barge */
+        if (seen == 0 && __atomic_compare_exchange_n(word, &seen, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return;
+        bm_port_cpu_relax();
+    }
+    while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
+        syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0); /* returns at once unless 2 */
+}
+
+/* The sleeping lock's release found the word at 2: wakes one waiter asleep on it
+ * (FUTEX_WAKE, private; none may be, which costs the call only). O(1) system calls; no bad
+ * input. Any context a release may run in. */
+void bm_host_lock_wake(uint32_t *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
 
 /* The grow hook: makes the next incr bytes of the reservation usable (mprotect) and returns
  * them; NULL, the break unmoved, when mprotect refuses. O(1) system calls. Under pool_lock (or

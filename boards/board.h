@@ -30,6 +30,12 @@ void board_exit(int status) __attribute__((noreturn)); /* 0 = pass; QEMU exits w
 void board_start_secondaries(void (*entry)(unsigned core_id));
 const char *board_name(void);
 
+/* Optional (weak: NULL where the board has none): from thread mode, makes hook(core) run at the
+ * end of the board's periodic timer interrupt on each core that runs the secondaries' entry and
+ * on core 0 after board_start_secondaries (mps2-an521: each core's SysTick); NULL stops it.
+ * Returns nonzero: the board has such a timer. The hook runs in interrupt context. */
+int board_set_timer_hook(void (*hook)(unsigned core)) __attribute__((weak));
+
 /* Formatted output through board_putc (boards/common/print.c, linked into every board
  * program): %d %i %u %x %p %s %c %%, length l or z, width, '0' and '-' flags. board_printf
  * writes one call's output whole, under a lock; board_vprintf takes no lock (fault reports). */

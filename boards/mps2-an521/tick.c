@@ -6,7 +6,8 @@
  * lock hold, so the handler may interrupt its own core's allocator calls; a lapse shows up as
  * a broken pattern, a failed allocation, a fault or a bm_check violation. The handler also
  * records how often it interrupted baremalloc's own code (the stacked PC inside core/'s text,
- * linker symbols in link.ld): proof that the interrupts landed inside allocator calls.
+ * linker symbols in link.ld): proof that the interrupts landed inside allocator calls. Then it
+ * runs the program's hook, if one was set (board_set_timer_hook, boards/board.h).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,14 @@ struct tick_state {
 };
 
 static struct tick_state tick_states[BOARD_CORES];
+
+static void (*tick_hook)(unsigned core); /* the program's, run after each tick's own work */
+
+/* O(1). boards/board.h: hook runs at the end of every later tick, on either core. Thread mode. */
+int board_set_timer_hook(void (*hook)(unsigned core)) {
+    __atomic_store_n(&tick_hook, hook, __ATOMIC_RELEASE);
+    return 1;
+}
 
 static uint32_t tick_random(struct tick_state *state) {
     uint32_t x = state->rng;
@@ -105,6 +114,9 @@ void board_tick(const uint32_t *frame) {
         state->allocations++;
         pattern_fill(block);
     }
+    void (*hook)(unsigned) = __atomic_load_n(&tick_hook, __ATOMIC_ACQUIRE);
+    if (hook != NULL)
+        hook(board_core_id() % BOARD_CORES);
 }
 
 /* The vector: hands the stacked frame (MSP or PSP, from EXC_RETURN bit 2) to board_tick, which

@@ -1,4 +1,5 @@
-/* The guest test program every QEMU board runs: single-core cases, then the SMP stress. */
+/* The guest test program every QEMU board runs: single-core cases, then the SMP stress and the
+ * kernel API cases on every core. */
 #include "baremalloc.h"
 #include "board.h"
 #include "guest.h"
@@ -27,6 +28,11 @@ int guest_main(void) {
     for (unsigned i = 0; i < api_case_count; i++) /* tests/common/api_cases.c */
         run_case(api_cases[i].name, api_cases[i].fn);
     run_case("SMP stress", guest_smp_stress);
+    run_case("kernel: object caches on every core", guest_kernel_objcaches);
+    if (guest_active_cores() > 1) /* one core adds while the others allocate */
+        run_case("kernel: bm_add_source while the other cores allocate", guest_kernel_add_source);
+    run_case("kernel: BM_MALLOCX_NOGROW on every core", guest_kernel_nogrow);
+    guest_smp_finish();
     board_printf("%u passed, %u failed\n", passed, failed);
     return failed != 0;
 }

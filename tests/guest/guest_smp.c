@@ -3,6 +3,10 @@
  * freeing it, and hands most of the blocks it frees to another core, which checks and
  * frees them there (the cross-core free path). At the end every core flushes its cache and
  * core 0 validates the heap.
+ *
+ * The secondaries are started once (a board may release a core only once per boot) and then
+ * serve guest_on_every_core: the later SMP cases (guest_kernel.c) run on them the same way, until
+ * guest_smp_finish lets them return to the board.
  */
 #include "baremalloc.h"
 #include "bm_port.h"
@@ -64,6 +68,7 @@ struct worker {
 
 static unsigned barrier_arrived, barrier_generation;
 
+/* O(active cores) spinning: returns once every active core has called it (one round per call). */
 static void barrier(void) {
     unsigned generation = __atomic_load_n(&barrier_generation, __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&barrier_arrived, 1, __ATOMIC_ACQ_REL) == active_cores) {
@@ -218,13 +223,16 @@ static void run_worker(unsigned id) {
 
 /* A double free across cores: core 0 frees a block (it stays in core 0's cache), core 1 frees
  * it again and must get a report; then both draw blocks of the class and no block may come
- * out on both. */
+ * out on both. Interrupts stay masked until core 1's free: an interrupt on core 0 that
+ * allocates (mps2-an521's SysTick) could otherwise take the block from core 0's cache first,
+ * making core 1's free a legitimate one. */
 #define CROSS_DRAWN 64
 static void *cross_block;
 static void *cross_drawn[2][CROSS_DRAWN];
 static unsigned cross_reports;
 
 static void cross_core_double_free(unsigned id) {
+    bm_irq_state_t irq = bm_port_irq_save();
     if (id == 0) {
         cross_block = bm_malloc(40);
         bm_free(cross_block);
@@ -236,6 +244,7 @@ static void cross_core_double_free(unsigned id) {
         cross_reports = case_errors_end(1);
     }
     barrier();
+    bm_port_irq_restore(irq);
     if (id < 2)
         for (unsigned i = 0; i < CROSS_DRAWN; i++)
             cross_drawn[id][i] = bm_malloc(40);
@@ -263,9 +272,85 @@ static void run_core(unsigned id) {
     barrier(); /* every cache is back in the arenas: core 0 may validate */
 }
 
+/* ------------------------------------------------------------------------------------- */
+
+/* The work core 0 posted last (NULL: return to the board) and how many posts there were. */
+static void (*posted_work)(unsigned id);
+static unsigned posted_count;
+static bool secondaries_started;
+static unsigned secondaries_left; /* active secondaries that returned to the board */
+
+/* O(1). Publishes fn to the secondaries: the count's release store carries the pointer. */
+static void post_work(void (*fn)(unsigned id)) {
+    __atomic_store_n(&posted_work, fn, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&posted_count, 1, __ATOMIC_RELEASE);
+}
+
+/* A secondary's life: each posted work item, then the barrier that ends it, until the NULL post.
+ * Between work items it waits with its interrupts masked, from before that barrier on: when core
+ * 0 leaves the barrier to check the heap alone (bm_check needs a heap no one changes), no
+ * interrupt of another core allocates (mps2-an521's SysTick does). Cores past active_cores
+ * return at once (the board parks them). */
 static void secondary_entry(unsigned core_id) {
-    if (core_id < active_cores)
-        run_core(core_id);
+    if (core_id >= active_cores)
+        return;
+    unsigned seen = 0;
+    bm_irq_state_t irq = bm_port_irq_save();
+    for (;;) {
+        unsigned count;
+        while ((count = __atomic_load_n(&posted_count, __ATOMIC_ACQUIRE)) == seen)
+            bm_port_cpu_relax();
+        seen = count;
+        void (*fn)(unsigned) = __atomic_load_n(&posted_work, __ATOMIC_RELAXED);
+        if (!fn)
+            break;
+        bm_port_irq_restore(irq);
+        fn(core_id);
+        irq = bm_port_irq_save();
+        barrier();
+    }
+    bm_port_irq_restore(irq);
+    __atomic_add_fetch(&secondaries_left, 1, __ATOMIC_RELEASE);
+}
+
+unsigned guest_active_cores(void) { return active_cores; }
+
+/* O(fn) on core 0, spinning elsewhere. See guest.h. */
+void guest_core0_alone(unsigned id, void (*fn)(void *arg), void *arg) {
+    if (id == 0) {
+        barrier(); /* every other core waits, masked */
+        fn(arg);
+        barrier();
+        return;
+    }
+    bm_irq_state_t irq = bm_port_irq_save();
+    barrier();
+    barrier();
+    bm_port_irq_restore(irq);
+}
+
+/* O(fn's work on the slowest core). See guest.h. */
+void guest_on_every_core(void (*fn)(unsigned id)) {
+    if (active_cores == 0)
+        active_cores = 1; /* before guest_smp_stress: core 0 alone */
+    if (secondaries_started)
+        post_work(fn);
+    fn(0);
+    barrier(); /* every core's fn has returned */
+}
+
+/* O(active cores). See guest.h. Waits until every secondary has returned to the board, while
+ * core 0's interrupts still run: under -icount QEMU runs the vCPUs round-robin, and once no
+ * timer is pending a core that spins (mps2-an521's board, waiting for CPU1 after the guest)
+ * keeps the host thread for a very long slice, so the secondaries should be on their way out
+ * before core 0 leaves the guest. */
+void guest_smp_finish(void) {
+    if (!secondaries_started)
+        return;
+    post_work(NULL);
+    while (__atomic_load_n(&secondaries_left, __ATOMIC_ACQUIRE) != active_cores - 1)
+        bm_port_cpu_relax();
+    secondaries_started = false;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -286,9 +371,11 @@ void guest_smp_stress(void) {
                  active_cores, (unsigned)GUEST_SMP_OPS, tiers.large, tiers.huge_min,
                  tiers.huge_max);
 
-    if (cores > 1)
+    if (cores > 1 && !secondaries_started) {
+        secondaries_started = true;
         board_start_secondaries(secondary_entry);
-    run_core(0);
+    }
+    guest_on_every_core(run_core);
 
     EXPECT(bm_check() == 0);
 

@@ -22,13 +22,19 @@
 
 /* General profile: a bin whose contents swing between full and empty (a flush, a refill, a
  * flush again) is too small for the program's working set, and pays a flush and a refill under
- * the arena lock on every swing. After BM_TCACHE_GROW_SWINGS such flushes its capacity doubles,
+ * the arena lock on every swing. A swing counts when the objects refilled between the two
+ * flushes were at most BM_TCACHE_GROW_SPAN times the bin's capacity: a working set a few times
+ * the bin's, not a program phase that allocates megabytes of the class and then frees them
+ * (a bigger bin would only hold more memory there). After BM_TCACHE_GROW_SWINGS such flushes its capacity doubles,
  * up to its ceiling (BM_TCACHE_BIN_BYTES of blocks, at most BM_TCACHE_GROW_FACTOR times
  * tcache_slots and BM_TCACHE_GROW_SLOTS_MAX slots); the first growth moves the bin to an array
  * of the ceiling's size, taken from base metadata. bm_maintenance's idle trim halves it again
  * after an interval without a swing. The real-time profile keeps every bin at its first size. */
 #ifndef BM_TCACHE_GROW_SWINGS
 #define BM_TCACHE_GROW_SWINGS 2
+#endif
+#ifndef BM_TCACHE_GROW_SPAN
+#define BM_TCACHE_GROW_SPAN 8
 #endif
 #ifndef BM_TCACHE_GROW_FACTOR
 #define BM_TCACHE_GROW_FACTOR 16
@@ -41,10 +47,11 @@ _Static_assert(BM_TCACHE_GROW_SLOTS_MAX * sizeof(void *) < 65536, "a bin's stack
 /* A bin's adaptive state, beside the cache's bm_cache_bin_info_t array (cache_create puts
  * BM_NCLASSES of these right after it, in the same block). */
 typedef struct cache_bin_adapt {
-    uint8_t emptied; /* refilled since the bin last flushed */
-    uint8_t swings;  /* flushes that found it refilled, since it last grew */
-    uint8_t busy;    /* such a flush since the last idle trim */
-    uint8_t grown;   /* the bin lives in its own array of its ceiling's size */
+    uint32_t refilled; /* objects refilled since the bin last flushed (saturating) */
+    uint8_t emptied;   /* refilled since the bin last flushed */
+    uint8_t swings;    /* flushes that found it refilled, since it last grew */
+    uint8_t busy;      /* such a flush since the last idle trim */
+    uint8_t grown;     /* the bin lives in its own array of its ceiling's size */
 } cache_bin_adapt_t;
 
 /* O(1). Class cls's adaptive state in cache. Any context; no bad input (cls < BM_NCLASSES). */
@@ -238,8 +245,12 @@ static void *cache_refill(bm_cache_t *cache, unsigned cls) {
     info->nfills++;
     info->nfilled += got;
     info->nmisses++;
-    if (!BM_REALTIME) /* the bin ran empty: a flush before the next refill is a swing */
-        bin_adapt(cache, cls)->emptied = 1;
+    if (!BM_REALTIME) { /* the bin ran empty: a flush before the next refill is a swing */
+        cache_bin_adapt_t *adapt = bin_adapt(cache, cls);
+        adapt->emptied = 1;
+        if (adapt->refilled < UINT32_MAX - BM_TCACHE_BATCH_MAX)
+            adapt->refilled += got;
+    }
     void *p = empty[-(long)got];
     bin->head = empty - got + 1;
     if (info->low_water > got - 1)
@@ -573,14 +584,19 @@ static bool cache_bin_set_capacity(bm_cache_t *cache, unsigned cls, unsigned cap
 }
 
 /* O(cached objects of the bin) when it grows, else O(1). After bin cls flushed because it was
- * full: a flush since which the bin ran empty and was refilled is a swing between the two, and
+ * full: a flush since which the bin ran empty and was refilled (by at most BM_TCACHE_GROW_SPAN
+ * times its capacity) is a swing between the two, and
  * after BM_TCACHE_GROW_SWINGS of them the bin's capacity doubles (up to its ceiling). Nothing
  * in the real-time profile. Interrupts masked, no lock held. */
 static void cache_adapt_after_flush(bm_cache_t *cache, unsigned cls) {
     cache_bin_adapt_t *adapt = bin_adapt(cache, cls);
     if (BM_REALTIME || !adapt->emptied)
         return;
+    unsigned refilled = adapt->refilled;
     adapt->emptied = 0;
+    adapt->refilled = 0;
+    if (refilled > BM_TCACHE_GROW_SPAN * cache->info[cls].nmax)
+        return; /* a phase through far more than the bin holds, not a swing at its edge */
     adapt->busy = 1;
     if (++adapt->swings < BM_TCACHE_GROW_SWINGS)
         return;
@@ -622,6 +638,7 @@ void bm_cache_flush_all(bm_cache_t *cache) {
         if (!BM_REALTIME) { /* a cache emptied on request starts counting swings afresh */
             bin_adapt(cache, cls)->swings = 0;
             bin_adapt(cache, cls)->emptied = 0;
+            bin_adapt(cache, cls)->refilled = 0;
         }
     }
 }

@@ -164,6 +164,7 @@ void bm_arena_chunk_init(bm_chunk_t *chunk, bm_arena_t *arena, size_t meta_pages
     }
     bm_pages_mark_free(chunk, first_free, npages - first_free);
     chunk->nfree = (uint32_t)(npages - first_free);
+    chunk->nretained = 0;
     arena->nactive += first_free - BM_CHUNK_HEADER_PAGES;
     chunk->prev = NULL;
     chunk->next = arena->chunks;

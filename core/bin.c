@@ -76,19 +76,27 @@ long bm_bin_nonfull_count(const bm_bin_t *bin) { return bm_rb_validate(&bin->non
  * trace's large mallocs then failed into the retry: 102,356 instructions). The retry, bm_trim,
  * arena.<i>.purge and an idle arena's bm_maintenance give kept runs back
  * (bm_bin_release_retained_locked). */
-static void retained_push(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
+BM_INLINE void retained_push(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
     run->node.right = (bm_rbnode_t *)bin->empty;
     bin->empty = run;
-    arena->nretained++;
+    arena->nretained_pages += bm_classes[run->cls].run_pages;
+    bm_chunk_of(run)->nretained += bm_classes[run->cls].run_pages;
 }
 
 static bm_run_t *retained_pop(bm_arena_t *arena, bm_bin_t *bin) {
     bm_run_t *run = bin->empty;
     if (run) {
         bin->empty = (bm_run_t *)run->node.right;
-        arena->nretained--;
+        arena->nretained_pages -= bm_classes[run->cls].run_pages;
+        bm_chunk_of(run)->nretained -= bm_classes[run->cls].run_pages;
     }
     return run;
+}
+
+/* O(1). Whether run's chunk holds pages in use by anything but kept runs. */
+static bool retained_chunk_busy(const bm_run_t *run) {
+    const bm_chunk_t *chunk = bm_chunk_of(run);
+    return BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES - chunk->nfree - chunk->nretained > 0;
 }
 
 long bm_bin_empty_count(const bm_bin_t *bin) {
@@ -181,7 +189,10 @@ static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls,
         return run;
     run = nonfull_take(bin);
 #if BM_REALTIME
-    if (!run)
+    /* A kept run is reused where something else lives in its chunk (see small_run_emptied):
+     * else a new run is formed where the page index finds room, and the kept one waits for
+     * the retry, bm_trim or bm_maintenance to give it back. */
+    if (BM_RETAIN_DIVISOR && !run && bin->empty && retained_chunk_busy(bin->empty))
         run = retained_pop(arena, bin);
 #endif
     if (!run)
@@ -235,8 +246,16 @@ static void small_run_dalloc(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
 /* O(1) in the real-time profile (kept on the bin), O(run pages) otherwise (pages given back).
  * A run that just emptied and is in no list. */
 static void small_run_emptied(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
-#if BM_REALTIME
-    if (BM_RETAIN_DIVISOR && arena->nretained < arena->nchunks * BM_CHUNK_PAGES / (BM_RETAIN_DIVISOR + !BM_RETAIN_DIVISOR)) {
+#if BM_REALTIME && BM_RETAIN_DIVISOR
+    size_t pages = bm_classes[run->cls].run_pages;
+    size_t budget = arena->nchunks * BM_CHUNK_PAGES / BM_RETAIN_DIVISOR;
+    bm_chunk_t *chunk = bm_chunk_of(run);
+    /* Pages of the chunk in use by anything but kept runs, this run included. */
+    size_t used = BM_CHUNK_PAGES - BM_CHUNK_HEADER_PAGES - chunk->nfree - chunk->nretained;
+    /* Kept only where something else lives: a run kept in an otherwise empty chunk would later
+     * draw a class's blocks back into it, and the chunk would no longer come free for a huge
+     * block (two cores at once on mps2-an521 then failed 14 KiB requests). */
+    if (arena->nretained_pages + pages <= budget && used > pages) {
         retained_push(arena, bin, run);
         return;
     }
@@ -325,14 +344,14 @@ size_t bm_bin_release_retained_locked(bm_arena_t *arena, size_t max) {
     bm_lock_assert_held(&arena->lock);
     size_t released = 0;
 #if BM_REALTIME
-    for (unsigned cls = 0; cls < BM_NSMALL && arena->nretained && released < max; cls++) {
+    for (unsigned cls = 0; cls < BM_NSMALL && arena->nretained_pages && released < max; cls++) {
         bm_run_t *run;
         while (released < max && (run = retained_pop(arena, &arena->bins[cls])) != NULL) {
             small_run_dalloc(arena, &arena->bins[cls], run);
             released++;
         }
     }
-    for (unsigned id = 1; id <= BM_MAX_OBJCACHES && arena->nretained && released < max; id++) {
+    for (unsigned id = 1; id <= BM_MAX_OBJCACHES && arena->nretained_pages && released < max; id++) {
         bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
         bm_bin_t *bin = oc ? &oc->bins[arena->index] : NULL;
         bm_run_t *run;

@@ -257,7 +257,8 @@ typedef struct bm_chunk {
     uint32_t magic;      /* BM_CHUNK_MAGIC while owned by an arena */
     uint32_t nfree;      /* free pages (to spot a fully free chunk in O(1)) */
     struct bm_chunk *next, *prev; /* the arena's chunk list (validator, reset) */
-    uint8_t pad[BM_CHUNK_HEADER_FIXED_BYTES - 2 * sizeof(void *) - 8 - sizeof(void *)];
+    uint32_t nretained;  /* real-time profile: pages of the empty runs its bins keep here (bin.c) */
+    uint8_t pad[BM_CHUNK_HEADER_FIXED_BYTES - 2 * sizeof(void *) - 12 - sizeof(void *)];
     bm_pagemap_t map[BM_CHUNK_PAGES];
 } bm_chunk_t;
 #define BM_CHUNK_MAGIC 0xb3a6c4a1u
@@ -385,7 +386,7 @@ typedef struct bm_arena {
     size_t nchunks;
     size_t ndirty;             /* pages in dirty free runs */
     size_t nactive;            /* pages in small, large and meta runs */
-    size_t nretained;          /* real-time profile: empty runs its bins keep (bin.c) */
+    size_t nretained_pages;    /* real-time profile: pages of the empty runs its bins keep (bin.c) */
     bm_stat_t run_ops;         /* page runs taken and given back: the clock dirty runs age by */
     bm_stat_t pool_ops_seen;   /* run_ops at its last unlock while the pool decay was armed */
     unsigned pool_epoch;       /* bm_pool_epoch then: a new arming resets pool_ops_seen */

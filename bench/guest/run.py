@@ -36,7 +36,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = "build/guest-bench"
 TRACE = "bench/guest/trace.c"
-M3_BOARD_SRCS = "boards/mps2-an385/startup.c boards/mps2-an385/board.c boards/common/semihost_console.c"
+M3_BOARD_SRCS = "boards/mps2-an385/startup.c boards/mps2-an385/board.c boards/common/semihost_console.c boards/common/cortex_m_fault.c"
 PICOLIBC_A64 = "/usr/lib/picolibc/aarch64-linux-gnu/lib/libc.a"
 QEMU_M3 = ["qemu-system-arm", "-M", "mps2-an385", "-nographic", "-semihosting", "-icount", "shift=7"]
 QEMU_A64 = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-nographic",

@@ -43,8 +43,8 @@ GEOMETRY := small
 PORT_SRCS := port/baremetal.c $(LIBC_GLUE_$(LIBC)) port/freertos.c # FreeRTOS's heap API too (tests/firmware)
 # main() is the firmware test's (tests/firmware: libc glue, SysTick ISR stress, masked time),
 # which runs the guest program (GUEST_SRCS, tests/guest by default) first; it is linked with
-# every program on this board (bench/guest/run.py sets BOARD_SRCS to the first three only).
-BOARD_SRCS := boards/mps2-an385/startup.c boards/mps2-an385/board.c boards/common/semihost_console.c $(sort $(wildcard tests/firmware/*.c))
+# every program on this board (bench/guest/run.py sets BOARD_SRCS to the first four only).
+BOARD_SRCS := boards/mps2-an385/startup.c boards/mps2-an385/board.c boards/common/semihost_console.c boards/common/cortex_m_fault.c $(sort $(wildcard tests/firmware/*.c))
 # run.sh checks the link map (the C library's malloc not linked) and prints baremalloc's size, then
 # runs QEMU. -icount shift=7: 128 ns per instruction, so SysTick counts instructions.
 QEMU_CMD := boards/mps2-an385/run.sh qemu-system-arm -M mps2-an385 -nographic -semihosting -icount shift=7

@@ -1,5 +1,6 @@
 /*
- * mps2-an385 start-up: the vector table, the reset handler and the fault report.
+ * mps2-an385 start-up: the vector table and the reset handler (the fault report and the stack
+ * fix-up: boards/common/cortex_m_fault.c).
  *
  * Reset runs the C library's crt0: newlib's semihosting one (_start from --specs=rdimon.specs),
  * which clears .bss, opens the semihosting console, runs constructors and calls main, or
@@ -8,7 +9,6 @@
  * QEMU's exit status.
  */
 #include <stdint.h>
-#include <unistd.h>
 
 #include "board.h"
 #include "board_local.h"
@@ -26,50 +26,11 @@ void Reset_Handler(void) {
     _start();
 }
 
-/*
- * newlib's crt0 sets SP from the semihosting HEAPINFO answer, which QEMU derives from the
- * largest RAM it finds (the top of the 16 MiB PSRAM), not from our layout. crt0 calls this
- * weak hook right after, before anything is pushed, so it can put SP back on the linker
- * script's stack. (picolibc's crt0 keeps the SP the vector table gave and never calls it.)
- */
-__attribute__((naked)) void _stack_init(void) {
-    __asm__ volatile("movw r0, #:lower16:__stack\n\t"
-                     "movt r0, #:upper16:__stack\n\t"
-                     "mov sp, r0\n\t"
-                     "bx lr\n");
-}
-
-/* Print the exception number, the stacked PC/LR and the fault status registers, then exit
- * with a failure status: a fault inside the allocator must fail the run, not hang it. */
-void fault_report(const uint32_t *frame, uint32_t ipsr) __attribute__((noreturn, used));
-void fault_report(const uint32_t *frame, uint32_t ipsr) {
-    board_puts("\n" BOARD_MPS2_NAME ": unexpected exception ");
-    board_put_hex(ipsr);
-    board_puts(" pc ");
-    board_put_hex(frame[6]);
-    board_puts(" lr ");
-    board_put_hex(frame[5]);
-    board_puts(" cfsr ");
-    board_put_hex(BOARD_SCB_CFSR);
-    board_puts(" hfsr ");
-    board_put_hex(BOARD_SCB_HFSR);
-    board_puts(" bfar ");
-    board_put_hex(BOARD_SCB_BFAR);
-    board_puts("\n");
-    _exit(BOARD_FAULT_STATUS); /* straight to semihosting: stdio may be mid-update */
-}
-
-/* Finds the exception frame (MSP or PSP, from EXC_RETURN bit 2) and hands it to the C report. */
-__attribute__((naked)) static void unexpected_exception(void) {
-    __asm__ volatile("tst lr, #4\n\t"
-                     "ite eq\n\t"
-                     "mrseq r0, msp\n\t"
-                     "mrsne r0, psp\n\t"
-                     "mrs r1, ipsr\n\t"
-                     "b fault_report\n");
-}
-
-/* The test program overrides the handlers it uses; the rest report and fail. */
+/* The test program overrides the handlers it uses; the rest report and fail
+ * (boards/common/cortex_m_fault.c). Weak functions that jump there, not aliases: an alias must
+ * name a function of this file. */
+void board_unexpected_exception(void);
+__attribute__((naked)) static void unexpected_exception(void) { __asm__ volatile("b board_unexpected_exception"); }
 void NMI_Handler(void) __attribute__((weak, alias("unexpected_exception")));
 void HardFault_Handler(void) __attribute__((weak, alias("unexpected_exception")));
 void MemManage_Handler(void) __attribute__((weak, alias("unexpected_exception")));

@@ -10,7 +10,7 @@ ARCH_LDFLAGS := -Wl,--cref -Wl,--gc-sections
 ARCH_LDLIBS := -lgcc
 GEOMETRY := small
 PORT_SRCS := port/baremetal.c port/newlib.c port/freertos.c # FreeRTOS's heap API too (tests/firmware)
-BOARD_SRCS := boards/mps2-an385/startup.c boards/mps2-an385/board.c boards/common/semihost_console.c $(sort $(wildcard tests/firmware/*.c))
+BOARD_SRCS := boards/mps2-an385/startup.c boards/mps2-an385/board.c boards/common/semihost_console.c boards/common/cortex_m_fault.c $(sort $(wildcard tests/firmware/*.c))
 QEMU_CMD := boards/mps2-an385/run.sh qemu-system-arm -M mps2-an386 -nographic -semihosting -icount shift=7
 QEMU_PASS := 0
 QEMU_TIMEOUT := 100

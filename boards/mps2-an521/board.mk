@@ -15,7 +15,7 @@ ARCH_LDFLAGS := -Wl,--cref -Wl,--gc-sections -Wl,--wrap=guest_main
 ARCH_LDLIBS := -lgcc
 GEOMETRY := small
 PORT_SRCS := port/baremetal.c port/newlib.c port/freertos.c # FreeRTOS's heap API too (tests/firmware)
-BOARD_SRCS := boards/mps2-an521/startup.c boards/mps2-an521/board.c boards/common/semihost_console.c boards/mps2-an521/tick.c
+BOARD_SRCS := boards/mps2-an521/startup.c boards/mps2-an521/board.c boards/common/semihost_console.c boards/common/cortex_m_fault.c boards/mps2-an521/tick.c
 # mps2-an385's run.sh: the link-map check (newlib's malloc not linked) and size report, then
 # QEMU. -icount shift=7: 128 ns per instruction, so SysTick counts instructions (2.56 ticks
 # each at 20 MHz); it also makes QEMU run the two vCPUs round-robin on one host thread.

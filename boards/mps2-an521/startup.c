@@ -1,5 +1,6 @@
 /*
- * mps2-an521 start-up: the two vector tables, both reset handlers and the fault report.
+ * mps2-an521 start-up: the two vector tables and both reset handlers (the fault report and the
+ * stack fix-up: boards/common/cortex_m_fault.c).
  *
  * CPU0 starts from board_vectors_boot (QEMU's INITSVTOR0 reset value, 0x10000000, where the
  * linker script puts it) and runs newlib's semihosting crt0 (_start from --specs=rdimon.specs),
@@ -9,7 +10,6 @@
  * reset entry on its own stack, long after .bss was cleared.
  */
 #include <stdint.h>
-#include <unistd.h>
 
 #include "board.h"
 #include "board_local.h"
@@ -25,54 +25,11 @@ void Reset_Handler(void) { _start(); }
 /* O(1). CPU1's reset: SP is already its own (board_vectors_smp[0]); board.c takes over. */
 static void __attribute__((noreturn)) core1_reset(void) { board_secondary_main(); }
 
-/*
- * crt0 sets SP from the semihosting HEAPINFO answer, which QEMU derives from the largest RAM
- * (the 16 MiB at 0x80000000), not from our layout. crt0 calls this weak hook right after,
- * before anything is pushed, so it can put SP back on the linker script's stack. O(1).
- */
-__attribute__((naked)) void _stack_init(void) {
-    __asm__ volatile("movw r0, #:lower16:__stack\n\t"
-                     "movt r0, #:upper16:__stack\n\t"
-                     "mov sp, r0\n\t"
-                     "bx lr\n");
-}
-
-/* Prints the core, the exception number, the stacked PC/LR and the fault status registers,
- * then exits with a failure status: a fault inside the allocator must fail the run, not hang
- * it. O(1); unlocked output (the faulting core may hold the console lock). */
-void fault_report(const uint32_t *frame, uint32_t ipsr) __attribute__((noreturn, used));
-void fault_report(const uint32_t *frame, uint32_t ipsr) {
-    board_puts("\n" BOARD_MPS2_NAME ": unexpected exception ");
-    board_put_hex(ipsr);
-    board_puts(" on core ");
-    board_put_hex(BOARD_CPUID);
-    board_puts(" pc ");
-    board_put_hex(frame[6]);
-    board_puts(" lr ");
-    board_put_hex(frame[5]);
-    board_puts(" cfsr ");
-    board_put_hex(BOARD_SCB_CFSR);
-    board_puts(" hfsr ");
-    board_put_hex(BOARD_SCB_HFSR);
-    board_puts(" sfsr ");
-    board_put_hex(BOARD_SCB_SFSR);
-    board_puts(" bfar ");
-    board_put_hex(BOARD_SCB_BFAR);
-    board_puts("\n");
-    _exit(BOARD_FAULT_STATUS); /* straight to semihosting: stdio may be mid-update */
-}
-
-/* Finds the exception frame (MSP or PSP, from EXC_RETURN bit 2) and hands it to the C report. */
-__attribute__((naked)) static void unexpected_exception(void) {
-    __asm__ volatile("tst lr, #4\n\t"
-                     "ite eq\n\t"
-                     "mrseq r0, msp\n\t"
-                     "mrsne r0, psp\n\t"
-                     "mrs r1, ipsr\n\t"
-                     "b fault_report\n");
-}
-
-/* The test program overrides the handlers it uses; the rest report and fail. */
+/* The test program overrides the handlers it uses; the rest report and fail
+ * (boards/common/cortex_m_fault.c). Weak functions that jump there, not aliases: an alias must
+ * name a function of this file. */
+void board_unexpected_exception(void);
+__attribute__((naked)) static void unexpected_exception(void) { __asm__ volatile("b board_unexpected_exception"); }
 void NMI_Handler(void) __attribute__((weak, alias("unexpected_exception")));
 void HardFault_Handler(void) __attribute__((weak, alias("unexpected_exception")));
 void MemManage_Handler(void) __attribute__((weak, alias("unexpected_exception")));

@@ -73,16 +73,18 @@ static bool owner_is_live_cache(unsigned owner, unsigned cls) {
     return oc && oc->live && oc->id == owner && oc->cls == cls;
 }
 
-static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
+/* O(run pages + regions). One small run checked and counted; whether it is an empty run its
+ * bin keeps (real-time profile). Violations reported. Every lock held (bm_check). */
+static bool check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk, size_t head) {
     unsigned cls = small_run_class(chunk, head);
     if (!expect(ctx, cls < BM_NSMALL, "check: small run with a bad class", bm_page_addr(chunk, head)))
-        return;
+        return false;
     const bm_class_info_t *ci = &bm_classes[cls];
     bm_run_t *run = bm_page_addr(chunk, head);
     unsigned owner = run->owner;
     if (owner && !expect(ctx, owner_is_live_cache(owner, cls),
                          "check: small run owned by no live object cache of its class", run))
-        return;
+        return false;
     unsigned pm_cls = owner ? BM_BIN_INVALID : cls;
     for (size_t j = 0; j < ci->run_pages; j++) {
         bm_pagemap_t e = chunk->map[head + j];
@@ -108,13 +110,15 @@ static void check_small_run(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chu
     unsigned a = arena->index;
     *(owner ? &ctx->owner_live[a][owner] : &ctx->live_regions[a][cls]) += ci->nregs - run->nfree;
     (*(owner ? &ctx->owner_runs[a][owner] : &ctx->small_runs[a][cls]))++;
-    if (run != bin->current) {
-        if (run->nfree == ci->nregs)
-            (*(owner ? &ctx->owner_empty[a][owner] : &ctx->empty_runs[a][cls]))++;
-        expect(ctx, BM_REALTIME || run->nfree < ci->nregs, "check: empty small run kept (should have been freed)", run);
-        if (run->nfree && run->nfree < ci->nregs)
-            (*(owner ? &ctx->owner_nonfull[a][owner] : &ctx->nonfull_runs[a][cls]))++;
-    }
+    if (run == bin->current)
+        return false;
+    bool kept = run->nfree == ci->nregs;
+    if (kept)
+        (*(owner ? &ctx->owner_empty[a][owner] : &ctx->empty_runs[a][cls]))++;
+    expect(ctx, BM_REALTIME || !kept, "check: empty small run kept (should have been freed)", run);
+    if (run->nfree && !kept)
+        (*(owner ? &ctx->owner_nonfull[a][owner] : &ctx->nonfull_runs[a][cls]))++;
+    return kept;
 }
 
 /* O(n). The free run of n pages at head (after_free: the run before it is free too, a missed
@@ -159,7 +163,7 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
                 "check: arena chunk header is corrupt", chunk))
         return;
     ctx->arena_chunks[arena->index]++;
-    size_t nfree = 0, page = 0;
+    size_t nfree = 0, page = 0, retained = 0;
     bool prev_free = false;
     while (page < BM_CHUNK_PAGES) {
         bm_pagemap_t e = chunk->map[page];
@@ -178,7 +182,8 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
             page += n;
             continue;
         case BM_PAGE_SMALL:
-            check_small_run(ctx, arena, chunk, page);
+            if (check_small_run(ctx, arena, chunk, page))
+                retained += n;
             break;
         case BM_PAGE_LARGE:
             expect(ctx, bm_pm_class(e) >= BM_NSMALL && bm_pm_class(e) < BM_NCLASSES &&
@@ -205,6 +210,7 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
         page += n;
     }
     expect(ctx, nfree == chunk->nfree, "check: chunk free page count is wrong", chunk);
+    expect(ctx, !BM_REALTIME || retained == chunk->nretained, "check: chunk's count of kept empty run pages is wrong", chunk);
 }
 
 
@@ -346,7 +352,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
                "check: bin non-full tree is broken or misses runs", bin);
         expect(ctx, bm_bin_empty_count(bin) == (long)ctx->empty_runs[a][cls],
                "check: bin's retained empty runs are broken or miss runs", bin);
-        retained += ctx->empty_runs[a][cls];
+        retained += ctx->empty_runs[a][cls] * bm_classes[cls].run_pages;
         expect(ctx, !bin->current || bin->current->cls == cls, "check: bin current run has another class", bin);
         expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->live_regions[a][cls],
                "check: bin live-region statistic differs from the run bitmaps", bin);
@@ -362,7 +368,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
                "check: object cache bin's non-full runs are broken or miss runs", bin);
         expect(ctx, bm_bin_empty_count(bin) == (long)ctx->owner_empty[a][id],
                "check: object cache bin's retained empty runs are broken or miss runs", bin);
-        retained += ctx->owner_empty[a][id];
+        retained += ctx->owner_empty[a][id] * bm_classes[oc->cls].run_pages;
         expect(ctx, !bin->current || (bin->current->owner == id && bin->current->cls == oc->cls),
                "check: object cache bin's current run is another cache's or class's", bin);
         expect(ctx, BM_STAT_GET(bin->stats.curregs) == ctx->owner_live[a][id],
@@ -372,7 +378,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
         expect(ctx, oc->live || (!bin->current && ctx->owner_runs[a][id] == 0),
                "check: a destroyed object cache still has runs", bin);
     }
-    expect(ctx, retained == arena->nretained, "check: arena's count of retained empty runs is wrong", arena);
+    expect(ctx, retained == arena->nretained_pages, "check: arena's count of retained empty runs' pages is wrong", arena);
 }
 
 enum { CACHE_VERIFY, CACHE_MARK, CACHE_UNMARK };

@@ -68,14 +68,13 @@ long bm_bin_nonfull_count(const bm_bin_t *bin) { return bm_rb_validate(&bin->non
 
 /* ---- a bin's retained empty runs (real-time profile) ---------------------------------------- */
 #if BM_REALTIME
-/* One emptied run stays formatted on its bin (a list through node.right, so that the limit
- * is one constant): the next run the class needs costs a pop instead of a page run taken and
- * set up (O(run pages + regions)), and a free that empties a run costs a push instead of its
- * pages merged and filed, for the run a class swings in and out of. A second emptied run is
- * given back: unlimited, the kept runs fragmented the pages large blocks need (the adversarial
- * trace's large mallocs then failed into the retry: 102,356 instructions). The retry, bm_trim,
- * arena.<i>.purge and an idle arena's bm_maintenance give kept runs back
- * (bm_bin_release_retained_locked). */
+/* With -DBM_RETAIN_DIVISOR=n (off by default, bm_config.h), an emptied run may stay formatted
+ * on its bin (a list through node.right, newest first): the class's next run is then a pop
+ * instead of a page run taken and set up, and the free that emptied it a push instead of a
+ * merge. small_run_emptied says which runs are kept (a page budget, busy chunks only); the
+ * retry, bm_trim, arena.<i>.purge and an idle arena's bm_maintenance give them back
+ * (bm_bin_release_retained_locked). The counts of kept pages, per arena and per chunk, are
+ * what those rules read; bm_check recounts both. */
 BM_INLINE void retained_push(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
     run->node.right = (bm_rbnode_t *)bin->empty;
     bin->empty = run;

@@ -366,7 +366,7 @@ static void *release_chunks_and_retry(bm_arena_t *uncached, size_t size, size_t 
     }
 }
 
-#if BM_REALTIME
+#if BM_REALTIME && BM_RETAIN_DIVISOR
 /* O(retained runs), one per masked section: every empty run the bins keep (bin.c) goes back
  * to its arena's pages; whether any did. */
 static bool release_retained_runs(void) {
@@ -399,7 +399,7 @@ static void *release_free_chunks_and_retry(bm_arena_t *uncached, size_t size, si
         return drained;
 #endif
     void *p = release_chunks_and_retry(uncached, size, align);
-#if BM_REALTIME
+#if BM_REALTIME && BM_RETAIN_DIVISOR
     /* Then the kept empty runs: their pages may be what the request needs, or free a chunk. */
     if (!p && release_retained_runs()) {
         p = attempt_masked(uncached, size, align);

@@ -57,6 +57,13 @@ void test_count_error(const char *msg, const void *addr);
 /* Runs every registered case; returns the process exit status. */
 int test_main(void);
 
+/* Builds tests/host/<test>.c again with the core and the host port, gcc -O1 plus flags, in
+ * build/host/<dir>/, runs it with env (e.g. "BM_TEST_ONLY=case", or "") and deletes it; the
+ * build's log tail goes to stderr on failure. 0 when it built and every case passed. For
+ * options that change the fast path or the core's layout, which a variant's archive cannot
+ * have. O(one build). */
+int test_rebuild_and_run(const char *test, const char *dir, const char *flags, const char *env);
+
 /* Fills/verifies a block with a pattern derived from its address and a seed. */
 void test_fill(void *p, size_t n, unsigned seed);
 int test_verify(const void *p, size_t n, unsigned seed);

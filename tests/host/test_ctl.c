@@ -891,23 +891,7 @@ TEST(stats_print_json_is_valid) {
 TEST(ctl_stats_fast_build) {
 #if !BM_STATS_FAST && !defined(BM_GEOMETRY_SMALL) && BM_FREE_CHECKS && !defined(BM_ASAN) && !defined(TEST_TSAN) && \
     !defined(BM_DEBUG_LOCKS)
-    char cmd[1024], bin[64];
-    snprintf(bin, sizeof bin, "build/host/statsfast/test_ctl.%d", (int)getpid()); /* runs may overlap */
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p build/host/statsfast && "
-             "gcc -std=c11 -g -Wall -Wextra -Werror -O2 -DBM_STATS_FAST=1 -DBM_PORT_HOST -DBM_MAX_CORES=256 "
-             "-D_GNU_SOURCE -Iinclude -Iport -Icore -Icore/ext -Itests/host -o %s "
-             "core/*.c core/ext/*.c port/host.c port/defaults.c tests/host/test_main.c tests/host/test_ctl.c -lpthread && "
-             "%s > %s.log 2>&1",
-             bin, bin, bin);
-    int rc = system(cmd);
-    if (rc != 0) {
-        snprintf(cmd, sizeof cmd, "tail -n 20 %s.log >&2", bin);
-        CHECK_EQ(system(cmd), 0);
-    }
-    CHECK_EQ(rc, 0);
-    snprintf(cmd, sizeof cmd, "rm -f %s %s.log", bin, bin);
-    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(test_rebuild_and_run("test_ctl", "statsfast", "-DBM_STATS_FAST=1", ""), 0);
 #endif
 }
 

@@ -5,9 +5,6 @@
  * caches or fragments for good).
  */
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include "bm_port.h"
 #include "ext.h"
@@ -195,23 +192,8 @@ TEST(emptied_runs_are_kept_reused_and_given_back) {
 TEST(kept_runs_build) {
 #if defined(BM_GEOMETRY_SMALL) && BM_REALTIME && !BM_RETAIN_DIVISOR && BM_FREE_CHECKS && !defined(BM_ASAN) && \
     !defined(BM_DEBUG_LOCKS) && BM_HARDENING < 2
-    char cmd[1024], bin[64];
-    snprintf(bin, sizeof bin, "build/host/kept/test_exhaust.%d", (int)getpid());
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p build/host/kept && "
-             "gcc -std=c11 -g -Wall -Wextra -Werror -O1 -DBM_GEOMETRY_SMALL -DBM_RETAIN_DIVISOR=16 -DBM_PORT_HOST "
-             "-DBM_MAX_CORES=256 -D_GNU_SOURCE -Iinclude -Iport -Icore -Icore/ext -Itests/host -o %s "
-             "core/*.c core/ext/*.c port/host.c port/defaults.c tests/host/test_main.c tests/host/test_exhaust.c "
-             "-lpthread && BM_TEST_ONLY=emptied_runs_are_kept_reused_and_given_back %s > %s.log 2>&1",
-             bin, bin, bin);
-    int rc = system(cmd);
-    if (rc != 0) {
-        snprintf(cmd, sizeof cmd, "tail -n 20 %s.log >&2", bin);
-        CHECK_EQ(system(cmd), 0);
-    }
-    CHECK_EQ(rc, 0);
-    snprintf(cmd, sizeof cmd, "rm -f %s %s.log", bin, bin);
-    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(test_rebuild_and_run("test_exhaust", "kept", "-DBM_GEOMETRY_SMALL -DBM_RETAIN_DIVISOR=16",
+                                  "BM_TEST_ONLY=emptied_runs_are_kept_reused_and_given_back"), 0);
 #endif
 }
 

@@ -1,3 +1,7 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "test.h"
 
 struct test_case test_cases[TEST_MAX];
@@ -67,4 +71,23 @@ int test_main(void) {
     }
     printf("%u passed, %u failed\n", passed, failed);
     return failed ? 1 : 0;
+}
+
+int test_rebuild_and_run(const char *test, const char *dir, const char *flags, const char *env) {
+    char cmd[1536], bin[128];
+    snprintf(bin, sizeof bin, "build/host/%s/%s.%d", dir, test, (int)getpid()); /* runs may overlap */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p build/host/%s && "
+             "gcc -std=c11 -g -Wall -Wextra -Werror -O1 %s -DBM_PORT_HOST -DBM_MAX_CORES=256 -D_GNU_SOURCE "
+             "-Iinclude -Iport -Icore -Icore/ext -Itests/host -Itests/common -o %s core/*.c core/ext/*.c "
+             "port/host.c port/defaults.c tests/host/test_main.c tests/host/%s.c -lpthread && %s %s > %s.log 2>&1",
+             dir, flags, bin, test, env, bin, bin);
+    int rc = system(cmd);
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "tail -n 20 %s.log >&2", bin);
+        if (system(cmd) != 0)
+            fprintf(stderr, "  (no log of %s)\n", bin);
+    }
+    snprintf(cmd, sizeof cmd, "rm -f %s %s.log", bin, bin);
+    return system(cmd) != 0 ? -1 : rc;
 }

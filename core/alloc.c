@@ -124,24 +124,12 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
 #endif
 }
 
-/* A free the fast path did not finish, for a pointer in region 0: its page map entry read
- * again (so that the fast path need not keep it live for this call: one register move on
- * x86-64), then the cache layer's uncached free. O(1) plus bm_free_uncached's cost; bad
- * pointers as bm_free_uncached. Not inlined, so that bm_free's miss stays a tail call. */
-BM_NOINLINE static void free_miss(void *ptr) {
-    bm_pagemap_t pm;
-    if (free_lookup(ptr, &pm))
-        bm_free_uncached(ptr, pm);
-    else
-        bm_free_slow(ptr);
-}
-
 void bm_free(void *ptr) {
     bm_pagemap_t pm;
     if (BM_HARDENING < 2 && BM_LIKELY(free_lookup(ptr, &pm))) { /* level 2: every canary checked */
         if (BM_LIKELY(free_fast(ptr, pm, bm_pm_class(pm))))
             return;
-        free_miss(ptr);
+        bm_free_uncached(ptr, pm);
         return;
     }
     bm_free_slow(ptr);

@@ -75,12 +75,14 @@ long bm_bin_nonfull_count(const bm_bin_t *bin) { return bm_rb_validate(&bin->non
  * retry, bm_trim, arena.<i>.purge and an idle arena's bm_maintenance give them back
  * (bm_bin_release_retained_locked). The counts of kept pages, per arena and per chunk, are
  * what those rules read; bm_check recounts both. */
+#if BM_RETAIN_DIVISOR
 BM_INLINE void retained_push(bm_arena_t *arena, bm_bin_t *bin, bm_run_t *run) {
     run->node.right = (bm_rbnode_t *)bin->empty;
     bin->empty = run;
     arena->nretained_pages += bm_classes[run->cls].run_pages;
     bm_chunk_of(run)->nretained += bm_classes[run->cls].run_pages;
 }
+#endif
 
 static bm_run_t *retained_pop(bm_arena_t *arena, bm_bin_t *bin) {
     bm_run_t *run = bin->empty;

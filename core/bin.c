@@ -354,7 +354,7 @@ size_t bm_bin_release_retained_locked(bm_arena_t *arena, size_t max) {
     }
     for (unsigned id = 1; id <= BM_MAX_OBJCACHES && arena->nretained_pages && released < max; id++) {
         bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
-        bm_bin_t *bin = oc ? &oc->bins[arena->index] : NULL;
+        bm_bin_t *bin = oc ? __atomic_load_n(&oc->bins[arena->index], __ATOMIC_ACQUIRE) : NULL;
         bm_run_t *run;
         while (bin && released < max && (run = retained_pop(arena, bin)) != NULL) {
             small_run_dalloc(arena, bin, run);

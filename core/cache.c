@@ -339,31 +339,36 @@ static void *attempt_masked(bm_arena_t *uncached, size_t size, size_t align) {
     return p;
 }
 
+int bm_release_lowest_free_chunk(void) {
+    /* the lowest free chunk of all arenas, so that huge blocks gather at low addresses */
+    bm_arena_t *owner = NULL;
+    bm_chunk_t *lowest = NULL;
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        bm_irq_state_t irq = bm_port_irq_save();
+        bm_chunk_t *chunk = bm_arena_lowest_free_chunk(bm_state.arenas[a]);
+        bm_port_irq_restore(irq);
+        if (chunk && (!lowest || (uintptr_t)chunk < (uintptr_t)lowest)) {
+            owner = bm_state.arenas[a];
+            lowest = chunk;
+        }
+    }
+    if (!owner)
+        return -1;
+    bm_irq_state_t irq = bm_port_irq_save();
+    bool released = bm_arena_release_chunk_if_free(owner, lowest);
+    bm_port_irq_restore(irq);
+    return released; /* 0: another core used it meanwhile */
+}
+
 /* The arenas' entirely free chunks back to the pool, lowest first, one per masked section,
  * the allocation tried after each; NULL when none is left. */
 static void *release_chunks_and_retry(bm_arena_t *uncached, size_t size, size_t align) {
-    for (;;) {
-        /* the lowest free chunk of all arenas, so that huge blocks gather at low addresses */
-        bm_arena_t *owner = NULL;
-        bm_chunk_t *lowest = NULL;
-        for (unsigned a = 0; a < bm_state.narenas; a++) {
-            bm_irq_state_t irq = bm_port_irq_save();
-            bm_chunk_t *chunk = bm_arena_lowest_free_chunk(bm_state.arenas[a]);
-            bm_port_irq_restore(irq);
-            if (chunk && (!lowest || (uintptr_t)chunk < (uintptr_t)lowest)) {
-                owner = bm_state.arenas[a];
-                lowest = chunk;
-            }
-        }
-        if (!owner)
-            return NULL;
-        bm_irq_state_t irq_chunk = bm_port_irq_save();
-        bool released = bm_arena_release_chunk_if_free(owner, lowest);
-        bm_port_irq_restore(irq_chunk);
+    for (int released; (released = bm_release_lowest_free_chunk()) >= 0;) {
         void *p = released ? attempt_masked(uncached, size, align) : NULL;
         if (p)
             return p;
     }
+    return NULL;
 }
 
 #if BM_REALTIME && BM_RETAIN_DIVISOR

@@ -874,9 +874,11 @@ size_t bm_bin_release_retained_locked(bm_arena_t *arena, size_t max);
 
 /* Object caches (objcache.c creates them; the table is state.c's so that the validator and the
  * statistics read them without linking objcache.c). Cache id's runs carry owner id; its bin in
- * arena a is bins[a], guarded by arena a's lock; each core's stack of free objects is touched
- * only by that core with interrupts masked (and by bm_objcache_destroy, see there). A destroyed
- * cache keeps its table slot, bins and stacks for the next create (live false). */
+ * arena a is *bins[a], guarded by arena a's lock; each core's stack of free objects is touched
+ * only by that core with interrupts masked (and by bm_objcache_destroy, see there). A bin exists
+ * for every arena there was at create and is made on first use for arenas created later
+ * (NULL until then: nothing of the cache is in that arena); bm_objcache_bin reads either. A
+ * destroyed cache keeps its table slot, bins and stacks for the next create (live false). */
 #define BM_OBJCACHE_NAME_MAX 24
 typedef struct bm_objcache_stack {
     uint16_t count, nmax;      /* objects held, slots */
@@ -891,14 +893,21 @@ struct bm_objcache {
     bool zero;                 /* BM_OBJCACHE_ZERO: every object handed out zeroed */
     size_t size, align;        /* as created */
     char name[BM_OBJCACHE_NAME_MAX];
-    bm_bin_t *bins;            /* [BM_MAX_ARENAS] */
+    bm_bin_t *bins[BM_MAX_ARENAS]; /* per arena, NULL where the cache never was (see above) */
     bm_objcache_stack_t *stacks; /* [bm_state.ncores] */
     bm_stat_t nalloc_direct, nfree_direct; /* by cores without a stack (atomic adds) */
 };
 extern bm_objcache_t *bm_objcache_table[BM_MAX_OBJCACHES + 1]; /* [0] unused: owner 0 is malloc */
-/* The bin a small run belongs to: its arena's bin for the class, or its object cache's. */
+extern const bm_bin_t bm_objcache_no_bin; /* all zero: the bin of an arena the cache never used */
+/* O(1). oc's bin in arena a for reading (validator, statistics): an empty one if it has none. */
+BM_INLINE const bm_bin_t *bm_objcache_bin(const bm_objcache_t *oc, unsigned a) {
+    const bm_bin_t *bin = __atomic_load_n(&oc->bins[a], __ATOMIC_ACQUIRE);
+    return bin ? bin : &bm_objcache_no_bin;
+}
+/* The bin a small run belongs to: its arena's bin for the class, or its object cache's (which
+ * exists: the run was formed through it). */
 BM_INLINE bm_bin_t *bm_run_bin(bm_arena_t *arena, const bm_run_t *run) {
-    return run->owner ? &bm_objcache_table[run->owner]->bins[arena->index] : &arena->bins[run->cls];
+    return run->owner ? bm_objcache_table[run->owner]->bins[arena->index] : &arena->bins[run->cls];
 }
 long bm_bin_empty_count(const bm_bin_t *bin);   /* the retained empty runs linked, -1 if one is not empty (bm_check) */
 long bm_bin_nonfull_count(const bm_bin_t *bin); /* the non-full runs linked, -1 if the links are broken (bm_check) */
@@ -967,6 +976,11 @@ void *bm_alloc_slow(size_t size, size_t align); /* any size, power-of-two align 
  * (no region on node) or BM_ENOMEM (BM_MAX_ARENAS reached, no metadata). Not from an interrupt. */
 int bm_arena_create(unsigned node, unsigned *index);
 void *bm_alloc_uncached(bm_arena_t *arena, size_t size, size_t align); /* from arena, no cache */
+/* O(arenas x their chunks). The lowest entirely free chunk of all arenas back to the pool, where
+ * any arena (or a huge block) can take it: 1 if one went back, 0 if the one found was taken
+ * meanwhile (call again), -1 if no arena has a free chunk. Interrupts enabled on entry: each
+ * arena is looked at, and the chunk released, in a masked section of its own. */
+int bm_release_lowest_free_chunk(void);
 unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls); /* slots per class, 0: not cached */
 int bm_caches_prepare(void); /* real-time profile, from bm_init: every core's cache; 0 or BM_ENOMEM */
 void *bm_malloc_slow(size_t size);              /* NULL when not served: then bm_alloc_slow */

@@ -64,17 +64,36 @@ static bool usable_cache(const bm_objcache_t *oc, const char *what) {
 
 /* ---- create ----------------------------------------------------------------------------------- */
 
-/* O(cores + arenas). Metadata for a new id: the cache, its bins, its stacks and their slots;
- * NULL when base metadata runs out (what was taken stays with base metadata: never freed). */
+/* O(1) plus base metadata. oc's bin in arena a, made (zeroed) if a was created after oc; NULL
+ * when base metadata runs out. Two cores making it at once both succeed: the first published
+ * wins and the other's ~40 bytes stay unused in base metadata. Interrupts masked, no lock held. */
+static bm_bin_t *bin_for_arena(bm_objcache_t *oc, unsigned a) {
+    bm_bin_t *bin = __atomic_load_n(&oc->bins[a], __ATOMIC_ACQUIRE);
+    if (BM_LIKELY(bin != NULL))
+        return bin;
+    bm_bin_t *made = bm_base_alloc(sizeof(bm_bin_t));
+    if (!made)
+        return NULL;
+    if (__atomic_compare_exchange_n(&oc->bins[a], &bin, made, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return made;
+    return bin;
+}
+
+/* O(cores + arenas). Metadata for a new id: the cache, a bin per arena that exists now (later
+ * arenas get theirs on first use: bin_for_arena), its stacks and their slots; NULL when base
+ * metadata runs out (what was taken stays with base metadata: never freed). Sized by the arenas
+ * and cores there are, not by BM_MAX_ARENAS: a two-core microcontroller pays for two bins. */
 static bm_objcache_t *cache_new(unsigned id) {
     bm_objcache_t *oc = bm_base_alloc(sizeof *oc);
-    bm_bin_t *bins = bm_base_alloc(BM_MAX_ARENAS * sizeof(bm_bin_t));
+    unsigned narenas = __atomic_load_n(&bm_state.narenas, __ATOMIC_ACQUIRE);
+    bm_bin_t *bins = bm_base_alloc(narenas * sizeof(bm_bin_t));
     bm_objcache_stack_t *stacks = bm_base_alloc(bm_state.ncores * sizeof(bm_objcache_stack_t));
     void **slots = bm_base_alloc((size_t)bm_state.ncores * BM_OBJCACHE_SLOTS * sizeof(void *));
     if (!oc || !bins || !stacks || !slots)
         return NULL;
     oc->id = (uint8_t)id;
-    oc->bins = bins;
+    for (unsigned a = 0; a < narenas; a++)
+        oc->bins[a] = &bins[a];
     oc->stacks = stacks;
     for (unsigned core = 0; core < bm_state.ncores; core++)
         stacks[core].slots = &slots[core * BM_OBJCACHE_SLOTS];
@@ -119,7 +138,9 @@ bm_objcache_t *bm_objcache_create(const char *name, size_t size, size_t align, i
             st->nalloc = st->nfree = 0;
         }
         /* A reused id's bins are empty (destroy gave every run back); their counters restart. */
-        __builtin_memset(oc->bins, 0, BM_MAX_ARENAS * sizeof(bm_bin_t));
+        for (unsigned a = 0; a < BM_MAX_ARENAS; a++)
+            if (oc->bins[a])
+                __builtin_memset(oc->bins[a], 0, sizeof(bm_bin_t));
         oc->live = true;
         /* Published last: the validator and the statistics read the table without this lock. */
         __atomic_store_n(&bm_objcache_table[id], oc, __ATOMIC_RELEASE);
@@ -155,8 +176,11 @@ static void *alloc_refill(bm_objcache_t *oc, bm_objcache_stack_t *st) {
     unsigned want = st ? (st->nmax + 1u) / 2u : 1u;
     if (want > BM_TCACHE_BATCH_MAX)
         want = BM_TCACHE_BATCH_MAX;
+    bm_bin_t *bin = bin_for_arena(oc, arena->index);
+    if (!bin)
+        return NULL;
     bm_arena_lock(arena);
-    unsigned got = bm_bin_fill_owned_locked(arena, &oc->bins[arena->index], oc->cls, oc->id, out, want);
+    unsigned got = bm_bin_fill_owned_locked(arena, bin, oc->cls, oc->id, out, want);
     bm_arena_unlock(arena);
     if (!got)
         return NULL;
@@ -172,9 +196,9 @@ static void *alloc_refill(bm_objcache_t *oc, bm_objcache_stack_t *st) {
     return out[got - 1];
 }
 
-void *bm_objcache_alloc(bm_objcache_t *oc) {
-    if (BM_UNLIKELY(!usable_cache(oc, "bm_objcache_alloc on a cache that does not exist (NULL, destroyed or never created)")))
-        return NULL;
+/* O(1), O(batch) for a refill. One object from this core's stack or a refill, counted; NULL
+ * when the core's arena has no room for a run. Masks interrupts itself. */
+static void *alloc_attempt(bm_objcache_t *oc) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_objcache_stack_t *st = core_stack(oc);
     void *obj;
@@ -189,6 +213,19 @@ void *bm_objcache_alloc(bm_objcache_t *oc) {
             __atomic_fetch_add(&oc->nalloc_direct, 1, __ATOMIC_RELAXED);
     }
     bm_port_irq_restore(irq);
+    return obj;
+}
+
+void *bm_objcache_alloc(bm_objcache_t *oc) {
+    if (BM_UNLIKELY(!usable_cache(oc, "bm_objcache_alloc on a cache that does not exist (NULL, destroyed or never created)")))
+        return NULL;
+    void *obj = alloc_attempt(oc);
+    /* The core's arena is full: other arenas' free chunks go back to the pool one at a time
+     * (in the real-time profile arenas keep every chunk, so an arena made later starts with
+     * none) and the attempt is made again after each, as malloc's retry does. */
+    for (int released; BM_UNLIKELY(!obj) && (released = bm_release_lowest_free_chunk()) >= 0;)
+        if (released)
+            obj = alloc_attempt(oc);
     if (BM_UNLIKELY(!obj)) {
         bm_set_error(BM_ENOMEM);
         return NULL;
@@ -283,7 +320,7 @@ static bm_stat_t live_objects(bm_objcache_t *oc) {
     unsigned narenas = __atomic_load_n(&bm_state.narenas, __ATOMIC_ACQUIRE);
     for (unsigned a = 0; a < narenas; a++) {
         bm_arena_lock(bm_state.arenas[a]);
-        out_of_runs += BM_STAT_GET(oc->bins[a].stats.curregs);
+        out_of_runs += BM_STAT_GET(bm_objcache_bin(oc, a)->stats.curregs);
         bm_arena_unlock(bm_state.arenas[a]);
     }
     for (unsigned core = 0; core < bm_state.ncores; core++)
@@ -310,8 +347,11 @@ int bm_objcache_destroy(bm_objcache_t *oc) {
         bool empty = true;
         for (unsigned a = 0; a < narenas; a++) {
             bm_arena_t *arena = bm_state.arenas[a];
+            bm_bin_t *bin = __atomic_load_n(&oc->bins[a], __ATOMIC_ACQUIRE);
+            if (!bin)
+                continue; /* the cache never had a run in this arena */
             bm_arena_lock(arena);
-            empty &= bm_bin_release_empty_locked(arena, &oc->bins[a]);
+            empty &= bm_bin_release_empty_locked(arena, bin);
             bm_arena_unlock(arena);
         }
         if (empty) {

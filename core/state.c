@@ -18,6 +18,7 @@ size_t bm_fast_region_span;
 const bm_pagemap_t **bm_fast_region_maps;
 bm_ctentry_t *bm_fast_region_table;
 bm_objcache_t *bm_objcache_table[BM_MAX_OBJCACHES + 1];
+const bm_bin_t bm_objcache_no_bin;
 
 #ifndef BM_PORT_HAS_CORE_LOCAL
 bm_cache_t *bm_core_local_table[BM_MAX_CORES + 1] = {[0 ... BM_MAX_CORES] = &bm_cache_unset};

@@ -305,7 +305,9 @@ bm_objcache_t *bm_objcache_create(const char *name, size_t size, size_t align, i
 
 /* An object of cache oc, or NULL with BM_ENOMEM when memory is exhausted (BM_EINVAL for a NULL or
  * destroyed oc, reported). O(1) from the core's stack; a refill moves a bounded batch under the
- * core's arena lock (and may call the grow hook). Any context where bm_malloc may be called. */
+ * core's arena lock (and may call the grow hook); when the core's arena is full, other arenas'
+ * free chunks are given back one per masked section and the refill tried after each (O(chunks)
+ * per attempt, as malloc's retry). Any context where bm_malloc may be called. */
 void *bm_objcache_alloc(bm_objcache_t *oc);
 
 /* Gives obj back to oc. NULL is ignored. An object of another cache, a bm_malloc block, an

@@ -363,7 +363,7 @@ static void check_arena(check_ctx_t *ctx, bm_arena_t *arena) {
         const bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
         if (!oc)
             continue;
-        bm_bin_t *bin = &oc->bins[a];
+        const bm_bin_t *bin = bm_objcache_bin(oc, a);
         expect(ctx, bm_bin_nonfull_count(bin) == (long)ctx->owner_nonfull[a][id],
                "check: object cache bin's non-full runs are broken or miss runs", bin);
         expect(ctx, bm_bin_empty_count(bin) == (long)ctx->owner_empty[a][id],

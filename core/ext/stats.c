@@ -25,7 +25,7 @@ size_t bm_stats_allocated(void) {
         for (unsigned id = 1; id <= BM_MAX_OBJCACHES; id++) { /* object caches' regions too */
             const bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
             if (oc)
-                total += BM_STAT_GET(oc->bins[a].stats.curregs) * bm_classes[oc->cls].size;
+                total += BM_STAT_GET(bm_objcache_bin(oc, a)->stats.curregs) * bm_classes[oc->cls].size;
         }
 #if BM_HARDENING >= 2
         /* Quarantined blocks are freed by the program, only not yet back in their runs. */
@@ -150,7 +150,7 @@ bool bm_objcache_summarize(unsigned index, bm_objcache_summary_t *s) {
         s->cached += __atomic_load_n(&st->count, __ATOMIC_RELAXED);
     }
     for (unsigned a = 0; a < bm_state.narenas; a++) {
-        const bm_bin_stats_t *bs = &oc->bins[a].stats;
+        const bm_bin_stats_t *bs = &bm_objcache_bin(oc, a)->stats;
         s->curruns += BM_STAT_GET(bs->curruns);
         s->curregs += BM_STAT_GET(bs->curregs);
         s->nruns += BM_STAT_GET(bs->nruns);

@@ -250,6 +250,59 @@ TEST(statistics_count_each_cache) {
     CHECK_EQ(bm_objcache_destroy(oc), 0);
 }
 
+/* A cache's metadata is sized by the arenas and cores there are (not by BM_MAX_ARENAS), and an
+ * arena created after the cache gets the cache's bin when a core bound to it first allocates. */
+TEST(a_cache_pays_for_existing_arenas_and_reaches_a_later_one) {
+    /* Hold caches until one takes a new id (a destroyed id is reused without new metadata). */
+    bm_objcache_t *held[BM_MAX_OBJCACHES];
+    unsigned nheld = 0;
+    size_t cost = 0;
+    while (nheld < BM_MAX_OBJCACHES && cost == 0) {
+        char name[16];
+        snprintf(name, sizeof name, "sized%u", nheld);
+        size_t before = bm_state.base_allocated;
+        held[nheld] = bm_objcache_create(name, 40, 0, 0);
+        CHECK(held[nheld] != NULL);
+        if (!held[nheld])
+            break;
+        cost = bm_state.base_allocated - before;
+        nheld++;
+    }
+    unsigned narenas = ru("arenas.narenas");
+    size_t per_core = sizeof(bm_objcache_stack_t) + BM_OBJCACHE_SLOTS * sizeof(void *);
+    size_t bound = sizeof(bm_objcache_t) + narenas * sizeof(bm_bin_t) + bm_state.ncores * per_core + 4 * 64;
+    CHECK(cost > 0);
+    CHECK(cost <= bound);
+    bm_objcache_t *oc = held[nheld - 1];
+    /* an arena made after the cache: no bin there until a core bound to it allocates */
+    unsigned a = 0;
+    size_t len = sizeof a;
+    CHECK_EQ(bm_ctl("arenas.create", &a, &len, NULL, 0), 0);
+    CHECK(oc->bins[a] == NULL);
+    CHECK_EQ(bm_check(), 0);
+    unsigned old = ru("thread.arena");
+    CHECK_EQ(bm_ctl("thread.arena", NULL, NULL, &a, sizeof a), 0);
+    void *objs[100];
+    for (unsigned i = 0; i < 100; i++) {
+        objs[i] = bm_objcache_alloc(oc);
+        CHECK(objs[i] != NULL);
+        CHECK(objs[i] && bm_chunk_of(objs[i])->arena == bm_state.arenas[a]);
+    }
+    CHECK(oc->bins[a] != NULL);
+    CHECK_EQ(bm_check(), 0);
+    char last[16];
+    snprintf(last, sizeof last, "sized%u", nheld - 1);
+    CHECK_EQ(rz("stats.objcaches.%u.live", index_of(last)), 100);
+    CHECK_EQ(bm_objcache_destroy(oc), BM_EBUSY); /* live objects in the later arena count */
+    for (unsigned i = 0; i < 100; i++)
+        bm_objcache_free(oc, objs[i]);
+    CHECK_EQ(bm_ctl("thread.arena", NULL, NULL, &old, sizeof old), 0);
+    CHECK_EQ(bm_check(), 0);
+    for (unsigned i = 0; i < nheld; i++)
+        CHECK_EQ(bm_objcache_destroy(held[i]), 0);
+    CHECK_EQ(bm_check(), 0);
+}
+
 /* Two threads (two cores on the host port) each allocate objects and hand half to the other to
  * free: cross-core frees enter the freeing core's stack and go home when it flushes. */
 static bm_objcache_t *shared_cache;

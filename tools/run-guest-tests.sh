@@ -9,7 +9,7 @@ logs=build/guest-logs
 mkdir -p "$logs"
 declare -A SMP_VARIANTS=([virt-aarch64]="4 2 8" [pc-x86_64]="4 2 8")
 # Build-flag variants: name=flags (their own build directory)
-declare -A FLAG_VARIANTS=([mps2-an385]="basepri=-DBM_CORTEX_M_BASEPRI=0x80" [mps2-an521]="mttcg=-DBOARD_MTTCG")
+declare -A FLAG_VARIANTS=([mps2-an385]="basepri=-DBM_CORTEX_M_BASEPRI=0x80" [mps2-an521]="mttcg=-DBOARD_MTTCG basepri=-DBM_CORTEX_M_BASEPRI=0x80")
 # Make-variable variants: name:VARIABLE=value (their own build directory), e.g. the C library
 declare -A MAKE_VARIANTS=([mps2-an385]="picolibc:LIBC=picolibc")
 total_pass=0 total_fail=0

@@ -42,6 +42,8 @@
 #define BOARD_TIMER_CTRL_ENABLE (1u << 0)
 
 #define BOARD_SCB_ICSR BOARD_REG(0xE000ED04)
+/* System handler priorities 12-15 (SysTick in bits 31:24); each CPU has its own SCB. */
+#define BOARD_SCB_SHPR3 BOARD_REG(0xE000ED20)
 #define BOARD_SCB_ICSR_PENDSTCLR (1u << 25)
 #define BOARD_SCB_VTOR BOARD_REG(0xE000ED08)
 #define BOARD_SCB_CFSR BOARD_REG(0xE000ED28)

@@ -28,6 +28,9 @@
 #define TICK_PERIOD_TICKS 12800u
 #define TICK_SPREAD_MASK 0x1FFFu
 #endif
+#if defined(BM_CORTEX_M_BASEPRI)
+#define TICK_PRIORITY 0xC0u /* less urgent than the mask (a larger value): masked by it */
+#endif
 #define TICK_MIN_TICKS 100u /* far fewer than the stress lasts: a core that ticked less is wrong */
 
 extern const char __bm_core_text_start[], __bm_core_text_end[];
@@ -138,6 +141,11 @@ void board_tick_start(unsigned core) {
     struct tick_state *state = &tick_states[core];
     state->rng = 0x2545F491u ^ (core * 0x9E3779B9u);
     BOARD_SCB_VTOR = (uint32_t)(uintptr_t)board_vectors_smp;
+#if defined(BM_CORTEX_M_BASEPRI)
+    /* SysTick resets to priority 0, above any BASEPRI mask: a handler that allocates must sit
+     * at or below the allocator's mask, or it could spin on a lock its own core holds. */
+    BOARD_SCB_SHPR3 = (BOARD_SCB_SHPR3 & 0x00FFFFFFu) | ((uint32_t)TICK_PRIORITY << 24);
+#endif
     __asm__ volatile("dsb\n\tisb" ::: "memory");
     BOARD_SYST_RVR = TICK_PERIOD_TICKS;
     BOARD_SYST_CVR = 0;

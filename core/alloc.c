@@ -71,14 +71,18 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
         bm_port_irq_restore(irq);
         return false;
     }
-#else
-    (void)pm;
 #endif
-    void **head = bin->head;
-    if (BM_UNLIKELY((uint16_t)(uintptr_t)head == bin->low_full) ||
-        (BM_FREE_CHECKS && BM_UNLIKELY(bm_first_word(ptr) == bm_freed_key(ptr)))) {
-        bm_port_irq_restore(irq);
+    if (BM_FREE_CHECKS && BM_UNLIKELY(bm_first_word(ptr) == bm_freed_key(ptr))) {
+        bm_port_irq_restore(irq); /* a possible double free: the slow path decides */
         return false;
+    }
+    void **head = bin->head;
+    if (BM_UNLIKELY((uint16_t)(uintptr_t)head == bin->low_full)) {
+        /* A full bin (or a class this core does not cache) for a block that passed every
+         * check: finished still masked, so nothing is checked twice and no interrupt on this
+         * core can free the block in between. */
+        bm_free_full_masked(ptr, pm, irq);
+        return true;
     }
 #if BM_FREE_CHECKS
     bm_block_retire(ptr, bm_classes[cls].size);

@@ -748,6 +748,27 @@ void bm_free_slow(void *ptr) {
     bm_port_irq_restore(irq);
 }
 
+void bm_free_full_masked(void *ptr, bm_pagemap_t pm, bm_irq_state_t irq) {
+    unsigned cls = bm_pm_class(pm);
+    bm_cache_t *cache = *bm_core_local();
+    if (cls != BM_BIN_INVALID && cache != &bm_cache_unset) {
+        if (cache_holds(cache, cls)) {
+            honour_flush_request(cache);
+            cache_push(cache, cls, ptr); /* flushes part of the full bin first */
+            bm_port_irq_restore(irq);
+            return;
+        }
+        if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
+            honour_flush_request(cache);
+            arena_free(ptr, true);
+            bm_port_irq_restore(irq);
+            return;
+        }
+    }
+    bm_port_irq_restore(irq);
+    bm_free_slow(ptr); /* no cache yet, or not a block this path can place */
+}
+
 /* A block in one of region 0's arena chunks that the fast path did not cache (pm: its page
  * map entry). A full bin flushes and takes it when the block passes the fast path's checks;
  * a large run of a class this core does not cache goes straight to its arena; anything else

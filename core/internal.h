@@ -986,6 +986,10 @@ int bm_caches_prepare(void); /* real-time profile, from bm_init: every core's ca
 void *bm_malloc_slow(size_t size);              /* NULL when not served: then bm_alloc_slow */
 void bm_free_slow(void *ptr);
 void bm_free_uncached(void *ptr, bm_pagemap_t pm); /* region 0 block the fast path did not take */
+/* A block of page map entry pm that passed the fast path's checks but found its bin full or
+ * its class not cached by this core; interrupts masked (irq: the state to restore), which it
+ * restores. O(1) (real-time: the block to its arena), O(batch) for a flush. */
+void bm_free_full_masked(void *ptr, bm_pagemap_t pm, bm_irq_state_t irq);
 void bm_cache_flush_all(bm_cache_t *cache);
 void bm_cache_flush_requested(bm_cache_t *cache); /* honours tcache.flush_all */
 /* Flush part of each bin that stayed unused since the last call; returns objects flushed. */

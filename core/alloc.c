@@ -28,7 +28,12 @@ static void *alloc_slow(size_t size, size_t align) {
  * inlined, so that bm_malloc's miss stays a tail call (no register saves on its hit path:
  * 8 instructions per malloc+free pair on x86-64). */
 BM_NOINLINE static void *malloc_miss(size_t size) {
-    void *p = bm_malloc_slow(size);
+    /* A size of the lookup table goes straight to the refill with its class (about 10 Cortex-M3
+     * instructions fewer than bm_malloc_slow's checks and class search). Masking again here,
+     * rather than passing the fast path's state, keeps bm_malloc's hit path as short as it is:
+     * passing it cost a register copy on every hit (GCC 13, Cortex-M3 and x86-64). */
+    void *p = BM_LIKELY(size <= BM_LOOKUP_MAX) ? bm_malloc_empty_masked(size, bm_lookup_class(size), bm_port_irq_save())
+                                               : bm_malloc_slow(size);
     return BM_LIKELY(p != NULL) ? p : alloc_slow(size, 0);
 }
 

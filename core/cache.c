@@ -492,16 +492,18 @@ void *bm_alloc_uncached(bm_arena_t *arena, size_t size, size_t align) {
  * (failure, size 0, huge sizes, a core's first call, before initialisation): the caller then
  * goes through bm_alloc_slow, which flushes and retries. O(1) plus a refill or a run. */
 void *bm_malloc_slow(size_t size) {
-    if (size - 1 < BM_LARGE_MAX && bm_is_ready()) {
-        unsigned cls = bm_size_to_class(size);
-        bm_irq_state_t irq = bm_port_irq_save();
-        bm_cache_t *cache = *bm_core_local();
-        void *p = cache != &bm_cache_unset ? alloc_class(cache, cache->arena, cls) : NULL;
-        bm_port_irq_restore(irq);
-        if (p)
-            return handed_out(p, size, bm_classes[cls].size);
-    }
+    if (size - 1 < BM_LARGE_MAX && bm_is_ready())
+        return bm_malloc_empty_masked(size, bm_size_to_class(size), bm_port_irq_save());
     return NULL; /* not served: the caller goes through initialisation and bm_alloc_slow */
+}
+
+/* O(1) plus a refill or a run, as bm_malloc_slow. NULL when not served (then bm_alloc_slow). */
+void *bm_malloc_empty_masked(size_t size, unsigned cls, bm_irq_state_t irq) {
+    bm_cache_t *cache = *bm_core_local();
+    void *p = cache != &bm_cache_unset ? alloc_class(cache, cache->arena, cls) : NULL;
+    bm_port_irq_restore(irq);
+    (void)size; /* handed_out reads it only under ASan */
+    return p ? handed_out(p, size, bm_classes[cls].size) : NULL;
 }
 
 /* ---- flushing ------------------------------------------------------------------------------------ */

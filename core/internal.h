@@ -984,6 +984,9 @@ int bm_release_lowest_free_chunk(void);
 unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls); /* slots per class, 0: not cached */
 int bm_caches_prepare(void); /* real-time profile, from bm_init: every core's cache; 0 or BM_ENOMEM */
 void *bm_malloc_slow(size_t size);              /* NULL when not served: then bm_alloc_slow */
+/* bm_malloc_slow for a size whose class cls the caller knows (bm_malloc's miss), called with
+ * interrupts masked (irq: the state to restore), which it restores. */
+void *bm_malloc_empty_masked(size_t size, unsigned cls, bm_irq_state_t irq);
 void bm_free_slow(void *ptr);
 void bm_free_uncached(void *ptr, bm_pagemap_t pm); /* region 0 block the fast path did not take */
 /* A block of page map entry pm that passed the fast path's checks but found its bin full or

@@ -90,7 +90,7 @@ TESTS_small := $(filter-out test_print,$(HOST_TESTS))
 TESTS_smallgeneral := $(TESTS_small)
 TESTS_unchecked := $(filter-out test_api test_ownership test_fuzz_regressions test_stdnames test_print,$(HOST_TESTS))
 TESTS_asan := $(filter-out test_stdnames,$(HOST_TESTS)) # the sanitizers own malloc there
-TESTS_tsan := test_units test_threads test_init_race
+TESTS_tsan := test_units test_threads test_init_race test_inbox
 TESTS_debug := $(filter-out test_print,$(HOST_TESTS)) test_locks
 # hardened (BM_HARDENING=2) runs the API-level tests; the others read internals (usable size
 # equal to the class size, fast-path counters) that level 2 changes on purpose.

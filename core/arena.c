@@ -24,11 +24,56 @@
  */
 #include "runs.h"
 
-void bm_arena_lock(bm_arena_t *arena) {
-    bool contended = bm_lock_acquire(&arena->lock);
+#if BM_REMOTE_INBOX
+/* O(blocks in the inbox). Takes the whole inbox and gives each block back to its run (the run's
+ * bitmap reports a double free that got past the flushing core's checks). Lock held. */
+static BM_NOINLINE void inbox_drain_locked(bm_arena_t *arena) {
+    void *block = __atomic_exchange_n(&arena->inbox, NULL, __ATOMIC_ACQUIRE);
+    bm_stat_t n = 0;
+    size_t bytes = 0;
+    while (block) {
+        void *next = *bm_inbox_link(block);
+        BM_POISON(bm_inbox_link(block), sizeof(void *)); /* the pusher exposed it for the link */
+        bm_chunk_t *chunk = bm_chunk_of(block);
+        bytes += bm_classes[bm_pm_class(chunk->map[bm_page_index(block)])].size;
+        bm_block_dalloc_locked(arena, chunk, block);
+        block = next;
+        n++;
+    }
+    __atomic_fetch_sub(&arena->inbox_bytes, bytes, __ATOMIC_RELAXED);
+    BM_STAT_ADD(arena->inbox_drained, n);
+}
+
+void bm_arena_inbox_push(bm_arena_t *arena, void *first, void *last, size_t bytes) {
+    __atomic_fetch_add(&arena->inbox_bytes, bytes, __ATOMIC_RELAXED); /* before: never below 0 */
+    void *head = __atomic_load_n(&arena->inbox, __ATOMIC_RELAXED);
+    do
+        *bm_inbox_link(last) = head;
+    while (!__atomic_compare_exchange_n(&arena->inbox, &head, first, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    __atomic_fetch_add(&arena->inbox_pushes, 1, __ATOMIC_RELAXED); /* the lock is not held */
+}
+#endif
+
+/* O(1) plus the inbox. Just taken: counts it and gives the inbox's blocks back first, so
+ * every path that then looks at the arena (a refill, the retry's free chunks, trim) sees them
+ * in their runs. One load when the inbox is empty. */
+static void arena_locked(bm_arena_t *arena, bool contended) {
     BM_STAT_ADD(arena->stats.lock_acquisitions, 1);
     if (contended)
         BM_STAT_ADD(arena->stats.lock_contended, 1);
+#if BM_REMOTE_INBOX
+    if (BM_UNLIKELY(__atomic_load_n(&arena->inbox, __ATOMIC_RELAXED) != NULL))
+        inbox_drain_locked(arena);
+#endif
+}
+
+void bm_arena_lock(bm_arena_t *arena) { arena_locked(arena, bm_lock_acquire(&arena->lock)); }
+
+bool bm_arena_trylock(bm_arena_t *arena) {
+    if (!bm_lock_try_acquire(&arena->lock))
+        return false;
+    arena_locked(arena, false);
+    return true;
 }
 
 /* The trigger below which an unlock does not look at the purge bound (SIZE_MAX: never). */

@@ -138,6 +138,15 @@
 #define BM_RETAIN_DIVISOR 0
 #endif
 
+/* Remote frees through a lock-free inbox per arena (arena.c): a core flushing blocks of another
+ * arena pushes them there with one compare-exchange per arena instead of taking that arena's
+ * lock, and whoever next takes the lock gives them back to their runs. Off in the real-time
+ * profile (a lock holder would give back an unbounded number: the bounds would not hold) and
+ * at hardening level 2 (every free goes to its arena's quarantine). */
+#ifndef BM_REMOTE_INBOX
+#define BM_REMOTE_INBOX (!BM_REALTIME && BM_HARDENING < 2)
+#endif
+
 /* Bytes a small class's bin may hold even when that is more than two runs of it. */
 #ifndef BM_TCACHE_BIN_BYTES
 #if defined(BM_GEOMETRY_SMALL)

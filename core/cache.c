@@ -508,23 +508,55 @@ void *bm_malloc_empty_masked(size_t size, unsigned cls, bm_irq_state_t irq) {
 
 /* ---- flushing ------------------------------------------------------------------------------------ */
 
-/* Returns objects[0..n), all of class cls, to their arenas: one lock hold per distinct arena,
- * O(n x distinct arenas), n <= BM_TCACHE_BATCH_MAX. Entries are set to NULL as they go. */
+/* Returns objects[0..n), all of class cls, to their arenas, O(n x distinct arenas), n <=
+ * BM_TCACHE_BATCH_MAX; entries are set to NULL as they go. This core's own arena gets them in
+ * one lock hold if its lock is free; another arena, or this one while another core holds it,
+ * gets them as one chain pushed onto its inbox (BM_REMOTE_INBOX, blocks of 16 bytes and more)
+ * without the lock: a flush never waits, and the arena gives them back the next time its lock
+ * is taken (arena.c). Without the inbox, one lock hold per distinct arena. */
 static void cache_return_objects(bm_cache_t *cache, unsigned cls, void **objects, unsigned n) {
     bool large = !bm_class_is_small(cls); /* large runs go to the arena without the dispatch */
+#if BM_REMOTE_INBOX
+    bool chained = bm_classes[cls].size >= BM_INBOX_MIN_SIZE;
+#endif
     unsigned left = n;
     while (left) {
         bm_arena_t *arena = NULL;
+#if BM_REMOTE_INBOX
+        bool remote = false;
+        void *first = NULL, *last = NULL;
+        unsigned pushed = 0;
+#endif
         for (unsigned i = 0; i < n; i++) {
             if (!objects[i])
                 continue;
             bm_chunk_t *chunk = bm_chunk_of(objects[i]);
             if (!arena) {
                 arena = chunk->arena;
+#if BM_REMOTE_INBOX
+                /* Another arena's blocks, or this one's while another core holds its lock,
+                 * go through the inbox: a flush never waits on a lock. */
+                remote = chained && (arena != cache->arena || !bm_arena_trylock(arena));
+                if (!chained)
+                    bm_arena_lock(arena);
+#else
                 bm_arena_lock(arena);
+#endif
             }
             if (chunk->arena != arena)
                 continue;
+#if BM_REMOTE_INBOX
+            if (remote) {
+                void *block = objects[i];
+                BM_UNPOISON(bm_inbox_link(block), sizeof(void *)); /* the link; drain poisons it */
+                if (last)
+                    *bm_inbox_link(last) = block;
+                else
+                    first = block;
+                last = block;
+                pushed++;
+            } else
+#endif
             if (large)
                 bm_arena_large_dalloc_locked(arena, chunk, objects[i]);
             else
@@ -534,6 +566,12 @@ static void cache_return_objects(bm_cache_t *cache, unsigned cls, void **objects
             objects[i] = NULL;
             left--;
         }
+#if BM_REMOTE_INBOX
+        if (remote) {
+            bm_arena_inbox_push(arena, first, last, pushed * bm_classes[cls].size);
+            continue;
+        }
+#endif
         bm_arena_unlock(arena);
     }
 }

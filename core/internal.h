@@ -392,6 +392,16 @@ typedef struct bm_arena {
     unsigned pool_epoch;       /* bm_pool_epoch then: a new arming resets pool_ops_seen */
     bm_arena_stats_t stats;
     bm_bin_t bins[BM_NSMALL];
+#if BM_REMOTE_INBOX
+    /* Blocks of its chunks that other cores freed and flushed, not yet back in their runs: a
+     * stack linked through each block's second word (the first keeps the freed mark, so a double
+     * free of one is still seen), pushed without the lock (bm_arena_inbox_push), emptied by
+     * whoever next takes the lock (bm_arena_lock). Counted as allocated until then, as blocks in
+     * a core's cache are. On its own cache line: other cores write it. */
+    _Alignas(BM_CACHELINE) void *inbox;
+    size_t inbox_bytes;        /* class bytes of the blocks in it (atomic: pushers add) */
+    bm_stat_t inbox_pushes, inbox_drained; /* chains pushed; blocks given back from the inbox */
+#endif
 #if BM_HARDENING >= 2
     /* Level 2: the last blocks freed into this arena, not yet given back to their runs
      * (a ring, oldest at quarantine_next once full): delayed reuse makes a write after free
@@ -816,7 +826,26 @@ void bm_huge_shrink(void *ptr, bm_region_t *region, size_t new_size);
  * Arenas (arena.c). Functions named _locked need the arena's lock; the others take it.
  * ------------------------------------------------------------------------------------- */
 void bm_arena_init(bm_arena_t *arena, unsigned index, unsigned node);
-void bm_arena_lock(bm_arena_t *arena);
+void bm_arena_lock(bm_arena_t *arena); /* also gives back the blocks in its inbox */
+bool bm_arena_trylock(bm_arena_t *arena); /* bm_arena_lock if that needs no wait; whether it did */
+#if BM_REMOTE_INBOX
+/* O(1) plus compare-exchange retries; no lock. Pushes the chain first..last (linked through
+ * bm_inbox_link) of blocks of arena's chunks, each marked freed, onto arena's inbox. Any
+ * context that may free; interrupts masked or not. */
+void bm_arena_inbox_push(bm_arena_t *arena, void *first, void *last, size_t bytes);
+/* The link word of a block in a chain: its second word (blocks of 16 bytes and more). */
+BM_INLINE void **bm_inbox_link(void *block) { return (void **)block + 1; }
+#define BM_INBOX_MIN_SIZE (2 * sizeof(void *))
+#endif
+/* O(1), no lock. Bytes of arena's blocks freed into its inbox and not yet back in their runs:
+ * freed, so the statistics do not count them as allocated (0 without the inbox). */
+BM_INLINE size_t bm_arena_inbox_bytes(const bm_arena_t *arena) {
+#if BM_REMOTE_INBOX
+    return __atomic_load_n(&arena->inbox_bytes, __ATOMIC_RELAXED);
+#else
+    return (void)arena, 0;
+#endif
+}
 void bm_arena_unlock(bm_arena_t *arena); /* runs the sync purge policy before releasing */
 /* Formats a fresh chunk for arena with meta_pages of metadata after its header: arena lock
  * held, or from bootstrap. O(chunk pages). */

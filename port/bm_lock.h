@@ -27,10 +27,12 @@
  *     load/store, no barrier instruction, compiler fences keep the held section inside.
  *   - the port's own (-DBM_PORT_CUSTOM_LOCK): the port defines bm_lock_t,
  *     BM_LOCK_INITIALIZER, bm_lock_init, bm_lock_acquire and bm_lock_release before this
- *     header is read (in its arch header), and optionally bm_lock_assert_held /
- *     bm_lock_assert_not_held (no-ops otherwise).
+ *     header is read (in its arch header), and optionally bm_lock_try_acquire (a plain
+ *     acquisition otherwise), bm_lock_assert_held / bm_lock_assert_not_held (no-ops otherwise).
  * Arena locks see one acquisition per cache refill or flush, so contention is low either way.
- * bm_lock_acquire returns true if it had to wait (counted as contention in statistics).
+ * bm_lock_acquire returns true if it had to wait (counted as contention in statistics);
+ * bm_lock_try_acquire takes the lock only if that needs no wait and says whether it did (a
+ * cache flush then leaves its blocks in the arena's inbox instead of waiting, arena.c).
  *
  * Debug locks (-DBM_DEBUG_LOCKS; the host's `debug` test variant): every built-in kind also
  * records its holder (the calling core, see BM_LOCK_SELF) and traps, after
@@ -148,6 +150,15 @@ static inline bool bm_lock_acquire(bm_lock_t *lock) {
     bm_lock_debug_after_acquire(lock);
     return true;
 }
+/* Takes the lock only if it is free and nobody waits; true if taken. */
+static inline bool bm_lock_try_acquire(bm_lock_t *lock) {
+    bm_lock_debug_before_acquire(lock);
+    uint32_t serving = __atomic_load_n(&lock->serving, __ATOMIC_ACQUIRE), ticket = serving;
+    if (!__atomic_compare_exchange_n(&lock->next, &ticket, serving + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return false;
+    bm_lock_debug_after_acquire(lock);
+    return true;
+}
 static inline void bm_lock_release(bm_lock_t *lock) {
     bm_lock_debug_before_release(lock);
     /* Only the holder writes serving, so a plain load + release store is enough. */
@@ -169,6 +180,7 @@ static inline bool bm_lock_acquire(bm_lock_t *lock) {
     bm_lock_debug_after_acquire(lock);
     return false;
 }
+static inline bool bm_lock_try_acquire(bm_lock_t *lock) { return !bm_lock_acquire(lock); }
 static inline void bm_lock_release(bm_lock_t *lock) {
     bm_lock_debug_before_release(lock);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -193,6 +205,15 @@ static inline bool bm_lock_acquire(bm_lock_t *lock) {
         bm_host_lock_wait(&lock->locked);
     bm_lock_debug_after_acquire(lock);
     return waited;
+}
+/* Takes the lock only if it is free; true if taken. */
+static inline bool bm_lock_try_acquire(bm_lock_t *lock) {
+    bm_lock_debug_before_acquire(lock);
+    uint32_t free_word = 0;
+    if (!__atomic_compare_exchange_n(&lock->locked, &free_word, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return false;
+    bm_lock_debug_after_acquire(lock);
+    return true;
 }
 static inline void bm_lock_release(bm_lock_t *lock) {
     bm_lock_debug_before_release(lock);
@@ -219,6 +240,14 @@ static inline bool bm_lock_acquire(bm_lock_t *lock) {
     bm_lock_debug_after_acquire(lock);
     return true;
 }
+/* Takes the lock only if it is free; true if taken. */
+static inline bool bm_lock_try_acquire(bm_lock_t *lock) {
+    bm_lock_debug_before_acquire(lock);
+    if (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED) || __atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
+        return false;
+    bm_lock_debug_after_acquire(lock);
+    return true;
+}
 static inline void bm_lock_release(bm_lock_t *lock) {
     bm_lock_debug_before_release(lock);
     __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
@@ -226,6 +255,11 @@ static inline void bm_lock_release(bm_lock_t *lock) {
 #endif
 
 #else /* BM_PORT_CUSTOM_LOCK */
+/* A port's own lock may offer no try: then a try is a plain acquisition (it succeeds, perhaps
+ * after waiting), and remote frees wait for their own arena's lock as before the inbox. */
+#ifndef bm_lock_try_acquire
+#define bm_lock_try_acquire(lock) (bm_lock_acquire(lock), true)
+#endif
 #ifndef bm_lock_assert_held
 #define bm_lock_assert_held(lock) ((void)sizeof(lock))
 #endif

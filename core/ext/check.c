@@ -443,9 +443,53 @@ static void check_cached_object(check_ctx_t *ctx, unsigned owner, unsigned cls, 
     }
 }
 
+#if BM_REMOTE_INBOX
+/* O(blocks in inboxes x regions). One pass over every arena's inbox, as over a cache: each block
+ * a live block of that arena's chunks holding the freed mark, none also cached or in two
+ * inboxes (MARK), the byte count right, the chain no longer than the arena has blocks out (a
+ * cycle ends there). Every lock held, and no other core flushing (bm_check's condition). */
+static void check_inboxes(check_ctx_t *ctx, int pass) {
+    for (unsigned a = 0; a < bm_state.narenas; a++) {
+        bm_arena_t *arena = bm_state.arenas[a];
+        size_t bytes = 0, limit = 1;
+        for (unsigned cls = 0; cls < BM_NSMALL; cls++)
+            limit += BM_STAT_GET(arena->bins[cls].stats.curregs);
+        limit += BM_STAT_GET(arena->stats.large_allocated) >> BM_LG_PAGE;
+        void *block = __atomic_load_n(&arena->inbox, __ATOMIC_ACQUIRE);
+        for (size_t n = 0; block; n++) {
+            if (n == limit) {
+                if (pass == CACHE_VERIFY)
+                    expect(ctx, false, "check: an arena's inbox is longer than its blocks out (a cycle)", arena);
+                break;
+            }
+            bm_ptr_info_t info;
+            bm_ptr_kind_t kind = bm_ptr_classify(block, &info);
+            bool ours = (kind == BM_PTR_SMALL || kind == BM_PTR_LARGE) && bm_chunk_of(block)->arena == arena;
+            if (pass == CACHE_VERIFY) {
+                if (!expect(ctx, ours, "check: a block in an arena's inbox is not a block of that arena", block))
+                    break; /* its link cannot be trusted either */
+                expect(ctx, !BM_FREE_CHECKS || bm_first_word(block) == bm_freed_key(block),
+                       "check: a block in an arena's inbox lost its freed mark (written after free)", block);
+                bytes += bm_classes[info.cls].size;
+            }
+            if (!ours)
+                break;
+            check_cached_object(ctx, 0, info.cls, block, pass);
+            block = *bm_inbox_link(block);
+        }
+        if (pass == CACHE_VERIFY && !block)
+            expect(ctx, bytes == bm_arena_inbox_bytes(arena), "check: an arena's inbox byte count differs from its blocks", arena);
+    }
+}
+#endif
+
 /* O(cores x (classes + object caches) + cached objects x regions). One pass (VERIFY, MARK or UNMARK) over every
- * core's cache; a bin holding more than its slots is reported and skipped. Every lock held. */
+ * core's cache and (BM_REMOTE_INBOX) every arena's inbox; a bin holding more than its slots is reported and skipped.
+ * Every lock held. */
 static void check_caches(check_ctx_t *ctx, int pass) {
+#if BM_REMOTE_INBOX
+    check_inboxes(ctx, pass);
+#endif
     for (unsigned core = 0; core < BM_MAX_CORES; core++) {
         bm_cache_t *cache = __atomic_load_n(&bm_state.caches[core], __ATOMIC_ACQUIRE);
         if (!cache)

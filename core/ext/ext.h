@@ -35,6 +35,8 @@ typedef struct bm_arena_summary {
     uint64_t small_nmalloc, small_ndalloc, small_nrequests;
     uint64_t large_nmalloc, large_ndalloc, huge_nmalloc, huge_ndalloc;
     uint64_t lock_acquisitions, lock_contended, npurge, purged;
+    size_t inbox_bytes;            /* freed by other cores into its inbox, not yet back in runs */
+    uint64_t inbox_pushes, inbox_drained;
 } bm_arena_summary_t;
 
 typedef struct bm_core_summary {

@@ -15,13 +15,19 @@
 
 /* O(narenas x bins), no lock: momentary counters. Interrupt-safe (level 2: O(narenas x
  * quarantine slots) more, under each arena's lock, so not from an interrupt handler). */
+/* a - b, 0 if b is larger: counters read while a drain moves bytes between them */
+static size_t minus_clamped(size_t a, size_t b) { return a > b ? a - b : 0; }
+
 size_t bm_stats_allocated(void) {
     size_t total = 0;
     for (unsigned a = 0; a < bm_state.narenas; a++) {
         bm_arena_t *arena = bm_state.arenas[a];
+        size_t before = total;
         for (unsigned cls = 0; cls < BM_NSMALL; cls++)
             total += BM_STAT_GET(arena->bins[cls].stats.curregs) * bm_classes[cls].size;
         total += BM_STAT_GET(arena->stats.large_allocated) + BM_STAT_GET(arena->stats.huge_allocated);
+        /* freed by other cores, on their way back */
+        total = before + minus_clamped(total - before, bm_arena_inbox_bytes(arena));
         for (unsigned id = 1; id <= BM_MAX_OBJCACHES; id++) { /* object caches' regions too */
             const bm_objcache_t *oc = __atomic_load_n(&bm_objcache_table[id], __ATOMIC_ACQUIRE);
             if (oc)
@@ -77,13 +83,18 @@ void bm_arena_summarize(bm_arena_t *arena, bm_arena_summary_t *s) {
     s->lock_contended = BM_STAT_GET(st->lock_contended);
     s->npurge = BM_STAT_GET(st->npurge);
     s->purged = BM_STAT_GET(st->purged);
+#if BM_REMOTE_INBOX
+    s->inbox_pushes = __atomic_load_n(&arena->inbox_pushes, __ATOMIC_RELAXED);
+    s->inbox_drained = BM_STAT_GET(arena->inbox_drained);
+#endif
+    s->inbox_bytes = bm_arena_inbox_bytes(arena);
     bm_lock_release(&arena->lock);
     bm_port_irq_restore(irq);
     /* huge counters change under the pool lock: read them as they are */
     s->huge_allocated = BM_STAT_GET(st->huge_allocated);
     s->huge_nmalloc = BM_STAT_GET(st->huge_nmalloc);
     s->huge_ndalloc = BM_STAT_GET(st->huge_ndalloc);
-    s->allocated = s->small_allocated + s->large_allocated + s->huge_allocated;
+    s->allocated = minus_clamped(s->small_allocated + s->large_allocated + s->huge_allocated, s->inbox_bytes);
 }
 
 /* O(classes), no lock; false for a core index out of range or without a cache. */
@@ -364,6 +375,9 @@ static const bm_field_t arena_fields[] = {
     A(huge_ndalloc, "huge.ndalloc", "ndalloc", U64),
     A(lock_acquisitions, "lock.acquisitions", "acquisitions", U64),
     A(lock_contended, "lock.contended", "contended", U64),
+    A(inbox_bytes, "inbox.bytes", "inbox bytes", SIZE),
+    A(inbox_pushes, "inbox.pushes", "inbox pushes", U64),
+    A(inbox_drained, "inbox.drained", "inbox drained", U64),
 };
 #undef A
 const bm_field_list_t bm_arena_fields = LIST(arena_fields);

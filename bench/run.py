@@ -49,6 +49,7 @@ WORKLOADS = [
     ("batch_edge", "batch", ["n=300", "size=32"]),
     ("batch_simple", "batch", ["n=25,100,400,1600", "size=16,32,64"]),
     ("xmalloc", "xmalloc", ["workers=2"]),
+    ("handoff", "handoff", ["threads=2"]),
 ]
 
 # Single-threaded workloads whose throughput is taken per CPU-second of the process rather
@@ -75,6 +76,8 @@ DESCRIPTIONS = {
     "batch_simple": "1 thread, glibc-simple's loop: batches of 25/100/400/1600 blocks of 16/32/64 B",
     "xmalloc": "2 threads allocate batches of 4096 64 B blocks, 2 others free whichever batch "
                "is on a shared stack (xmalloc-test's shape)",
+    "handoff": "2 threads, 16 B-16 KiB log-uniform in 1024 slots each, 1/4 of the replaced "
+               "blocks handed to the other thread to free (rptest's shape)",
 }
 
 # Workloads also counted under callgrind: allocator instructions per operation (the run at

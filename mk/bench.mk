@@ -18,7 +18,7 @@
 BENCH_DIR := build/bench
 BENCH_CC ?= gcc
 BENCH_CFLAGS := -std=c11 -O2 -g -pthread -Wall -Wextra -Werror
-BENCH_PROGRAMS := small batch xmalloc mixed_realloc large threads prodcons larson churn trim fastpath which_malloc
+BENCH_PROGRAMS := small batch xmalloc handoff mixed_realloc large threads prodcons larson churn trim fastpath which_malloc
 BENCH_BINS := $(addprefix $(BENCH_DIR)/,$(BENCH_PROGRAMS))
 BAREMALLOC_LIB ?= build/host/libbaremalloc.so
 PYTHON ?= python3

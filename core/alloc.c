@@ -341,6 +341,10 @@ void bm_postfork_child(unsigned keep_core) {
         bm_core_local_table[core] = &bm_cache_unset;
 #endif
     }
+#if BM_REMOTE_INBOX
+    for (unsigned a = 0; a < bm_state.narenas; a++)
+        bm_arena_inbox_recount(bm_state.arenas[a]);
+#endif
 }
 
 #ifdef BM_EXPORT_STD_NAMES

@@ -44,6 +44,13 @@ static BM_NOINLINE void inbox_drain_locked(bm_arena_t *arena) {
     BM_STAT_ADD(arena->inbox_drained, n);
 }
 
+void bm_arena_inbox_recount(bm_arena_t *arena) {
+    size_t bytes = 0;
+    for (void *block = arena->inbox; block; block = *bm_inbox_link(block))
+        bytes += bm_classes[bm_pm_class(bm_chunk_of(block)->map[bm_page_index(block)])].size;
+    arena->inbox_bytes = bytes;
+}
+
 void bm_arena_inbox_push(bm_arena_t *arena, void *first, void *last, size_t bytes) {
     __atomic_fetch_add(&arena->inbox_bytes, bytes, __ATOMIC_RELAXED); /* before: never below 0 */
     void *head = __atomic_load_n(&arena->inbox, __ATOMIC_RELAXED);

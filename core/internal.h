@@ -833,6 +833,10 @@ bool bm_arena_trylock(bm_arena_t *arena); /* bm_arena_lock if that needs no wait
  * bm_inbox_link) of blocks of arena's chunks, each marked freed, onto arena's inbox. Any
  * context that may free; interrupts masked or not. */
 void bm_arena_inbox_push(bm_arena_t *arena, void *first, void *last, size_t bytes);
+/* O(blocks in the inbox). inbox_bytes recounted from the chain: in a fork child, where a
+ * thread of the parent may have added a chain's bytes and not pushed it (its blocks are lost
+ * with its cache, as every other thread's cached blocks are). One thread only. */
+void bm_arena_inbox_recount(bm_arena_t *arena);
 /* The link word of a block in a chain: its second word (blocks of 16 bytes and more). */
 BM_INLINE void **bm_inbox_link(void *block) { return (void **)block + 1; }
 #define BM_INBOX_MIN_SIZE (2 * sizeof(void *))

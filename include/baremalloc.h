@@ -150,7 +150,8 @@ void bm_postfork(void);
 /* For a port's fork child handler, after bm_postfork: the child runs only the forking thread,
  * on core keep_core. Every other core's cache is dropped with the blocks it held (they stay
  * allocated in the child; a thread may have been halfway through a push when fork copied
- * it), so the port can give those cores to new threads, which start fresh caches. */
+ * it), so the port can give those cores to new threads, which start fresh caches; each arena's
+ * inbox count is recounted from its chain for the same reason. */
 void bm_postfork_child(unsigned keep_core);
 
 /* Error codes (the values match Linux errno so the standard-name wrappers can pass them on). */

@@ -323,7 +323,7 @@ bench: deps build/host/libbaremalloc.so
 # bench/guest/run.py, docs/BENCHMARKS.md). The times were measured on this 2-core VM.
 bench-help:
 	@echo "make bench: the host benchmarks, then the QEMU guest benchmarks (mk/bench.mk; docs/BENCHMARKS.md)"
-	@echo "  1. host: 14 workloads in bench/ (plain C, the standard malloc API), each run under baremalloc"
+	@echo "  1. host: 15 workloads in bench/ (plain C, the standard malloc API), each run under baremalloc"
 	@echo "     (LD_PRELOAD of build/host/libbaremalloc.so), glibc, jemalloc, mimalloc and tcmalloc,"
 	@echo "     interleaved in rounds (5; QUICK=1: 3 at 0.4x the work), then callgrind's x86-64"
 	@echo "     instruction counts (bench/run.py)"

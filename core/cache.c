@@ -509,11 +509,11 @@ void *bm_malloc_empty_masked(size_t size, unsigned cls, bm_irq_state_t irq) {
 /* ---- flushing ------------------------------------------------------------------------------------ */
 
 /* Returns objects[0..n), all of class cls, to their arenas, O(n x distinct arenas), n <=
- * BM_TCACHE_BATCH_MAX; entries are set to NULL as they go. This core's own arena gets them in
- * one lock hold if its lock is free; another arena, or this one while another core holds it,
- * gets them as one chain pushed onto its inbox (BM_REMOTE_INBOX, blocks of 16 bytes and more)
- * without the lock: a flush never waits, and the arena gives them back the next time its lock
- * is taken (arena.c). Without the inbox, one lock hold per distinct arena. */
+ * BM_TCACHE_BATCH_MAX; entries are set to NULL as they go. An arena whose lock is free gets
+ * them in one lock hold; one whose lock another core holds gets them as one chain pushed onto
+ * its inbox (BM_REMOTE_INBOX, blocks of 16 bytes and more) without the lock: a flush never
+ * waits, and the arena gives them back the next time its lock is taken (arena.c). Without the
+ * inbox, one lock hold per distinct arena. */
 static void cache_return_objects(bm_cache_t *cache, unsigned cls, void **objects, unsigned n) {
     bool large = !bm_class_is_small(cls); /* large runs go to the arena without the dispatch */
 #if BM_REMOTE_INBOX
@@ -534,9 +534,10 @@ static void cache_return_objects(bm_cache_t *cache, unsigned cls, void **objects
             if (!arena) {
                 arena = chunk->arena;
 #if BM_REMOTE_INBOX
-                /* Another arena's blocks, or this one's while another core holds its lock,
-                 * go through the inbox: a flush never waits on a lock. */
-                remote = chained && (arena != cache->arena || !bm_arena_trylock(arena));
+                /* An arena whose lock another core holds gets them through its inbox: a
+                 * flush never waits on a lock. A free lock is taken and the blocks given back
+                 * here (the owner is not left all the work). */
+                remote = chained && !bm_arena_trylock(arena);
                 if (!chained)
                     bm_arena_lock(arena);
 #else

@@ -1,11 +1,12 @@
 /*
  * Remote frees through the arenas' inboxes (BM_REMOTE_INBOX, arena.c): blocks that one thread
- * frees and flushes into another arena wait in that arena's inbox, are not counted as
- * allocated, pass bm_check, and go back to their runs when the owner next takes its lock; a
- * double free of a block in an inbox is reported and nothing is handed out twice; the
- * validator catches a block that is both cached and in an inbox, and a write after free on a
- * block in an inbox. Where the inbox is compiled out (the real-time profile), the same remote
- * frees go straight to their runs and the inbox statistics stay 0.
+ * flushes into an arena whose lock another thread holds wait in that arena's inbox (the flush
+ * does not wait), are not counted as allocated, pass bm_check, and go back to their runs when
+ * the lock is next taken; with the lock free they go straight back; a double free of a block
+ * in an inbox is reported and nothing is handed out twice; the validator catches a block that
+ * is both cached and in an inbox, and a write after free on a block in an inbox. Where the
+ * inbox is compiled out (the real-time profile), the same remote frees go straight to their
+ * runs and the inbox statistics stay 0.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -23,24 +24,45 @@ enum { NBLOCKS = 200, BLOCK = 64 };
 /* This thread's arena binding: a failed write is a failed CHECK. */
 static void bind_arena(unsigned a) { CHECK_EQ(bm_ctl("thread.arena", NULL, NULL, &a, sizeof a), 0); }
 
-/* Runs fn(arg) on a new thread bound to arena 1 and waits for it. */
+/* Runs fn(arg) on a new thread bound to arena 1, which then flushes its cache, and waits for it.
+ * With hold_arena_0, this thread holds arena 0's lock meanwhile (the inbox's case: the flush
+ * must finish without it, within 2 s, or the CHECK fails). */
 struct remote_job {
     void (*fn)(void *);
     void *arg;
+    int ready, go, done;
+    unsigned arena;
 };
 static void *remote_main(void *p) {
     struct remote_job *job = p;
-    bind_arena(1);
+    bind_arena(job->arena);
+    bm_free(bm_malloc(BLOCK)); /* this thread's cache exists before arena 0's lock is taken */
+    __atomic_store_n(&job->ready, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&job->go, __ATOMIC_ACQUIRE))
+        usleep(100);
     job->fn(job->arg);
-    bm_cache_flush(); /* the remote blocks leave this thread's cache: into arena 0's inbox */
+    bm_cache_flush(); /* the remote blocks leave this thread's cache */
+    __atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
-static void on_arena_1(void (*fn)(void *), void *arg) {
-    struct remote_job job = {fn, arg};
+static void on_arena(unsigned arena, void (*fn)(void *), void *arg, bool hold_arena_0) {
+    struct remote_job job = {fn, arg, 0, 0, 0, arena};
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, remote_main, &job), 0);
+    while (!__atomic_load_n(&job.ready, __ATOMIC_ACQUIRE))
+        usleep(100);
+    if (hold_arena_0)
+        bm_arena_lock(bm_state.arenas[0]);
+    __atomic_store_n(&job.go, 1, __ATOMIC_RELEASE);
+    for (unsigned waits = 0; hold_arena_0 && waits < 4000 && !__atomic_load_n(&job.done, __ATOMIC_ACQUIRE); waits++)
+        usleep(500);
+    int done = __atomic_load_n(&job.done, __ATOMIC_ACQUIRE);
+    if (hold_arena_0)
+        bm_arena_unlock(bm_state.arenas[0]);
     pthread_join(t, NULL);
+    CHECK(!hold_arena_0 || done); /* the flush did not wait for the lock held here */
 }
+static void on_arena_1(void (*fn)(void *), void *arg, bool hold_arena_0) { on_arena(1, fn, arg, hold_arena_0); }
 
 static void free_all(void *arg) {
     void **blocks = arg;
@@ -70,7 +92,7 @@ TEST(remote_frees_wait_in_the_owner_inbox_until_it_locks) {
     }
     size_t with_blocks = bm_stats_allocated(); /* the blocks and the rest of the refill's batch */
     CHECK(with_blocks >= baseline + NBLOCKS * BLOCK);
-    on_arena_1(free_all, blocks);
+    on_arena_1(free_all, blocks, BM_REMOTE_INBOX); /* without the inbox the flush would wait */
     /* freed: not allocated any more, wherever they wait */
     CHECK_EQ(bm_stats_allocated(), with_blocks - NBLOCKS * BLOCK);
     CHECK_EQ(bm_check(), 0);
@@ -97,18 +119,34 @@ TEST(remote_frees_wait_in_the_owner_inbox_until_it_locks) {
     CHECK_EQ(bm_check(), 0);
 }
 
-#if BM_REMOTE_INBOX
-/* A thread of arena 0 flushing while another holds arena 0's lock. */
-static void *own_blocks[NBLOCKS];
-static int flushed_while_held;
-static void *flush_own_arena(void *arg) {
-    (void)arg;
+TEST(remote_frees_to_a_free_lock_go_straight_back) {
     bind_arena(0);
+    bm_cache_flush();
+    refresh();
+    uint64_t pushes0 = rq("stats.arenas.0.inbox.pushes");
+    size_t with_blocks_before = bm_stats_allocated();
+    void *blocks[NBLOCKS];
+    for (unsigned i = 0; i < NBLOCKS; i++) {
+        blocks[i] = bm_malloc(BLOCK);
+        CHECK(blocks[i] != NULL);
+    }
+    size_t with_blocks = bm_stats_allocated();
+    CHECK(with_blocks >= with_blocks_before + NBLOCKS * BLOCK);
+    on_arena_1(free_all, blocks, false); /* arena 0's lock is free: the flush takes it */
+    CHECK_EQ(bm_stats_allocated(), with_blocks - NBLOCKS * BLOCK);
+    refresh();
+    CHECK_EQ(rz("stats.arenas.0.inbox.bytes"), 0);
+    CHECK_EQ(rq("stats.arenas.0.inbox.pushes"), pushes0);
+    CHECK_EQ(bm_check(), 0);
+}
+
+#if BM_REMOTE_INBOX
+/* A thread of arena 0 flushing its own arena's blocks while another holds arena 0's lock. */
+static void *own_blocks[NBLOCKS];
+static void free_own_blocks(void *arg) {
+    (void)arg;
     for (unsigned i = 0; i < NBLOCKS; i++)
         bm_free(own_blocks[i]);
-    bm_cache_flush();
-    __atomic_store_n(&flushed_while_held, 1, __ATOMIC_RELEASE);
-    return NULL;
 }
 
 TEST(a_flush_never_waits_for_its_own_arena_lock) {
@@ -118,25 +156,14 @@ TEST(a_flush_never_waits_for_its_own_arena_lock) {
         CHECK(own_blocks[i] != NULL);
     }
     bm_cache_flush(); /* nothing of arena 0 cached here: the worker's flush is all that moves */
-    refresh();
-    size_t before = rz("stats.arenas.0.inbox.bytes");
     bm_arena_t *arena = bm_state.arenas[0];
-    flushed_while_held = 0;
-    bm_arena_lock(arena); /* held by this thread for the whole flush */
-    pthread_t t;
-    CHECK_EQ(pthread_create(&t, NULL, flush_own_arena, NULL), 0);
-    for (unsigned spins = 0; spins < 4000 && !__atomic_load_n(&flushed_while_held, __ATOMIC_ACQUIRE); spins++)
-        usleep(500); /* up to 2 s: a flush that waited for the lock never gets here */
-    int done = __atomic_load_n(&flushed_while_held, __ATOMIC_ACQUIRE);
-    size_t waiting = bm_arena_inbox_bytes(arena);
-    bm_arena_unlock(arena);
-    pthread_join(t, NULL);
-    CHECK_EQ(done, 1);
-    CHECK_EQ(waiting, before + NBLOCKS * BLOCK);
+    size_t before = bm_arena_inbox_bytes(arena);
+    on_arena(0, free_own_blocks, NULL, true); /* fails unless the flush finished without the lock */
+    /* the blocks, and what the worker's own refill had cached besides */
+    CHECK(bm_arena_inbox_bytes(arena) >= before + NBLOCKS * BLOCK);
     CHECK_EQ(bm_check(), 0); /* bm_check reads the inbox as it is (its raw locks do not drain it) */
-    bm_cache_flush();
     bm_free(bm_malloc(BLOCK));
-    bm_cache_flush();
+    bm_cache_flush(); /* takes arena 0's lock: the inbox empties */
     CHECK_EQ(bm_arena_inbox_bytes(arena), 0);
     CHECK_EQ(bm_check(), 0);
 }
@@ -158,7 +185,7 @@ TEST(a_double_free_of_a_block_in_an_inbox_is_reported_and_nothing_has_two_owners
     bind_arena(0);
     victim = bm_malloc(BLOCK);
     CHECK(victim != NULL);
-    on_arena_1(free_twice, NULL);
+    on_arena_1(free_twice, NULL, BM_REMOTE_INBOX);
     CHECK_EQ(reports_on_remote, 1);
     CHECK_EQ(bm_check(), 0);
     bm_cache_flush(); /* the owner drains */
@@ -211,7 +238,7 @@ TEST(the_validator_sees_a_write_after_free_on_a_block_in_an_inbox) {
     bind_arena(0);
     remote_block = bm_malloc(BLOCK);
     CHECK(remote_block != NULL);
-    on_arena_1(free_remote_block, NULL);
+    on_arena_1(free_remote_block, NULL, BM_REMOTE_INBOX);
     uintptr_t saved = *(volatile uintptr_t *)remote_block;
     *(volatile uintptr_t *)remote_block = 0x1234; /* the freed mark overwritten */
     unsigned reports = test_error_reports;

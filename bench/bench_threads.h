@@ -1,5 +1,5 @@
 /*
- * Worker threads for the multi-threaded workloads (threads.c, larson.c): start them, let the
+ * Worker threads for the multi-threaded workloads (threads.c, larson.c, handoff.c): start them, let the
  * clock start only once every worker is ready, then collect their counts.
  */
 #ifndef BENCH_THREADS_H
@@ -18,6 +18,16 @@ typedef struct bench_worker {
 } bench_worker_t;
 
 static pthread_barrier_t bench_start_barrier;
+
+/* The threads=<n> argument (default 2), 1..max; anything else exits with status 2 and says so. */
+static inline int bench_threads_arg(int argc, char **argv, const char *workload, int max) {
+    int n = (int)bench_arg(argc, argv, "threads", 2);
+    if (n < 1 || n > max) {
+        fprintf(stderr, "%s: threads=1..%d\n", workload, max);
+        exit(2);
+    }
+    return n;
+}
 
 /* A worker calls this once its untimed set-up is done; it returns when all have. */
 static inline void bench_worker_ready(void) { pthread_barrier_wait(&bench_start_barrier); }

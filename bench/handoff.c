@@ -179,11 +179,7 @@ static void *worker_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    nthreads = (int)bench_arg(argc, argv, "threads", 2);
-    if (nthreads < 1 || nthreads > MAX_THREADS) {
-        fprintf(stderr, "handoff: threads=1..%d\n", MAX_THREADS);
-        return 2;
-    }
+    nthreads = bench_threads_arg(argc, argv, "handoff", MAX_THREADS);
     static bench_worker_t workers[MAX_THREADS];
     uint64_t steps = bench_scaled(argc, argv, BASE_STEPS_PER_THREAD);
     bench_timer_t timer = bench_workers_start("handoff", workers, nthreads, steps, worker_main);

@@ -84,11 +84,7 @@ static void *worker_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    int nthreads = (int)bench_arg(argc, argv, "threads", 2);
-    if (nthreads < 1 || nthreads >= NSETS) {
-        fprintf(stderr, "larson: threads=1..%d\n", NSETS - 1);
-        return 2;
-    }
+    int nthreads = bench_threads_arg(argc, argv, "larson", NSETS - 1);
     static bench_worker_t workers[MAX_THREADS];
     uint64_t turns = bench_scaled(argc, argv, BASE_TURNS_PER_THREAD);
     for (unsigned i = 0; i < NSETS; i++) {

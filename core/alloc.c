@@ -77,17 +77,18 @@ BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
         return false;
     }
 #endif
+    void **head = bin->head;
+    if (BM_UNLIKELY((uint16_t)(uintptr_t)head == bin->low_full)) {
+        /* A full bin, a class this core does not cache, or no block at all (the never-usable
+         * bin of a page in no run: its first word must not be read, the page may not even be
+         * mapped): finished still masked, so no interrupt on this core can free the block in
+         * between, and the freed mark is read there only where a block can be. */
+        bm_free_full_masked(ptr, pm, irq);
+        return true;
+    }
     if (BM_FREE_CHECKS && BM_UNLIKELY(bm_first_word(ptr) == bm_freed_key(ptr))) {
         bm_port_irq_restore(irq); /* a possible double free: the slow path decides */
         return false;
-    }
-    void **head = bin->head;
-    if (BM_UNLIKELY((uint16_t)(uintptr_t)head == bin->low_full)) {
-        /* A full bin (or a class this core does not cache) for a block that passed every
-         * check: finished still masked, so nothing is checked twice and no interrupt on this
-         * core can free the block in between. */
-        bm_free_full_masked(ptr, pm, irq);
-        return true;
     }
 #if BM_FREE_CHECKS
     bm_block_retire(ptr, bm_classes[cls].size);

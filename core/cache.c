@@ -793,21 +793,23 @@ void bm_free_full_masked(void *ptr, bm_pagemap_t pm, bm_irq_state_t irq) {
     unsigned cls = bm_pm_class(pm);
     bm_cache_t *cache = *bm_core_local();
     if (cls != BM_BIN_INVALID && cache != &bm_cache_unset) {
-        if (cache_holds(cache, cls)) {
+        /* The page is in a run of class cls: its first word can be read. A marked block may be
+         * a double free: the slow path decides (pushed, a flush would give it two owners). */
+        if (cache_holds(cache, cls) && (!BM_FREE_CHECKS || bm_first_word(ptr) != bm_freed_key(ptr))) {
             honour_flush_request(cache);
             cache_push(cache, cls, ptr); /* flushes part of the full bin first */
             bm_port_irq_restore(irq);
             return;
         }
-        if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
+        if (!cache_holds(cache, cls) && bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
             honour_flush_request(cache);
-            arena_free(ptr, true);
+            arena_free(ptr, true); /* its page map tells a freed run: reported there */
             bm_port_irq_restore(irq);
             return;
         }
     }
     bm_port_irq_restore(irq);
-    bm_free_slow(ptr); /* no cache yet, or not a block this path can place */
+    bm_free_slow(ptr); /* no cache yet, a marked block, or not a block this path can place */
 }
 
 /* A block in one of region 0's arena chunks that the fast path did not cache (pm: its page

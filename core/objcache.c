@@ -290,23 +290,27 @@ void bm_objcache_free(bm_objcache_t *oc, void *obj) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_objcache_stack_t *st = core_stack(oc);
     if (!st) {
+        /* Poisoned by its run under the lock: once given back another core may hand it out,
+         * so nothing here may touch it (or its ASan shadow) any more. */
         give_back(&obj, 1); /* the run's bitmap catches a double free that raced the check */
         __atomic_fetch_add(&oc->nfree_direct, 1, __ATOMIC_RELAXED);
-    } else {
-        if (st->count == st->nmax) { /* full: the older half goes back to the runs */
-            unsigned n = st->nmax / 2u ? st->nmax / 2u : 1u;
-            give_back(st->slots, n);
-            __builtin_memmove(st->slots, st->slots + n, (st->count - n) * sizeof(void *));
-            st->count = (uint16_t)(st->count - n);
-        }
-#if BM_FREE_CHECKS
-        bm_block_retire(obj, size);
-#endif
-        st->slots[st->count++] = obj;
-        BM_STAT_ADD(st->nfree, 1);
+        bm_port_irq_restore(irq);
+        return;
     }
+    if (st->count == st->nmax) { /* full: the older half goes back to the runs */
+        unsigned n = st->nmax / 2u ? st->nmax / 2u : 1u;
+        give_back(st->slots, n);
+        __builtin_memmove(st->slots, st->slots + n, (st->count - n) * sizeof(void *));
+        st->count = (uint16_t)(st->count - n);
+    }
+#if BM_FREE_CHECKS
+    bm_block_retire(obj, size);
+#endif
+    BM_POISON(obj, size); /* before it is on the stack, from which this core's next alloc (an
+                           * interrupt handler's too) may take it */
+    st->slots[st->count++] = obj;
+    BM_STAT_ADD(st->nfree, 1);
     bm_port_irq_restore(irq);
-    BM_POISON(obj, size);
     (void)size;
 }
 

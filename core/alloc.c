@@ -64,7 +64,8 @@ void *bm_malloc(size_t size) {
 /* ---- free ------------------------------------------------------------------------------------------ */
 
 /* Pushes ptr (of the class of page map entry pm) onto this core's cache if every check
- * passes; false sends the caller to the slow path. */
+ * passes, or finishes it through bm_free_full_masked when the bin is full (or holds no blocks);
+ * false, for a pointer a check refused, sends the caller to bm_free_slow, which reports it. */
 BM_INLINE bool free_fast(void *ptr, bm_pagemap_t pm, unsigned cls) {
     bm_irq_state_t irq = bm_port_irq_save();
     bm_cache_bin_t *bin = &(*bm_core_local())->bins[cls];
@@ -136,13 +137,10 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
 
 void bm_free(void *ptr) {
     bm_pagemap_t pm;
-    if (BM_HARDENING < 2 && BM_LIKELY(free_lookup(ptr, &pm))) { /* level 2: every canary checked */
-        if (BM_LIKELY(free_fast(ptr, pm, bm_pm_class(pm))))
-            return;
-        bm_free_uncached(ptr, pm);
+    /* level 2: every canary checked, so no fast path */
+    if (BM_HARDENING < 2 && BM_LIKELY(free_lookup(ptr, &pm)) && BM_LIKELY(free_fast(ptr, pm, bm_pm_class(pm))))
         return;
-    }
-    bm_free_slow(ptr);
+    bm_free_slow(ptr); /* outside region 0, or refused by a check: classified and reported there */
 }
 
 /* ---- sized free, usable size ------------------------------------------------------------------------ */
@@ -178,9 +176,9 @@ void bm_free_sized(void *ptr, size_t size) {
         if (!BM_FREE_CHECKS || BM_LIKELY(bm_pm_class(pm) == cls)) {
             if (BM_LIKELY(free_fast(ptr, pm, cls)))
                 return;
-            /* The size matches the block's class: the rest is a plain free's (a full bin,
-             * a class this core does not cache, or a pointer the checks refused). */
-            bm_free_uncached(ptr, pm);
+            /* The size matches the block's class: a pointer the checks refused is a plain
+             * free's to report. */
+            bm_free_slow(ptr);
             return;
         }
     }

@@ -25,6 +25,11 @@
 #include "runs.h"
 
 #if BM_REMOTE_INBOX
+/* O(1). The class bytes a block in an inbox counts for (its page map names its class). */
+static size_t inbox_block_bytes(void *block) {
+    return bm_classes[bm_pm_class(bm_chunk_of(block)->map[bm_page_index(block)])].size;
+}
+
 /* O(blocks in the inbox). Takes the whole inbox and gives each block back to its run (the run's
  * bitmap reports a double free that got past the flushing core's checks). Lock held. */
 static BM_NOINLINE void inbox_drain_locked(bm_arena_t *arena) {
@@ -34,9 +39,8 @@ static BM_NOINLINE void inbox_drain_locked(bm_arena_t *arena) {
     while (block) {
         void *next = *bm_inbox_link(block);
         BM_POISON(bm_inbox_link(block), sizeof(void *)); /* the pusher exposed it for the link */
-        bm_chunk_t *chunk = bm_chunk_of(block);
-        bytes += bm_classes[bm_pm_class(chunk->map[bm_page_index(block)])].size;
-        bm_block_dalloc_locked(arena, chunk, block);
+        bytes += inbox_block_bytes(block);
+        bm_block_dalloc_locked(arena, bm_chunk_of(block), block);
         block = next;
         n++;
     }
@@ -47,7 +51,7 @@ static BM_NOINLINE void inbox_drain_locked(bm_arena_t *arena) {
 void bm_arena_inbox_recount(bm_arena_t *arena) {
     size_t bytes = 0;
     for (void *block = arena->inbox; block; block = *bm_inbox_link(block))
-        bytes += bm_classes[bm_pm_class(bm_chunk_of(block)->map[bm_page_index(block)])].size;
+        bytes += inbox_block_bytes(block);
     arena->inbox_bytes = bytes;
 }
 

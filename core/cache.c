@@ -795,13 +795,14 @@ void bm_free_full_masked(void *ptr, bm_pagemap_t pm, bm_irq_state_t irq) {
     if (cls != BM_BIN_INVALID && cache != &bm_cache_unset) {
         /* The page is in a run of class cls: its first word can be read. A marked block may be
          * a double free: the slow path decides (pushed, a flush would give it two owners). */
-        if (cache_holds(cache, cls) && (!BM_FREE_CHECKS || bm_first_word(ptr) != bm_freed_key(ptr))) {
-            honour_flush_request(cache);
-            cache_push(cache, cls, ptr); /* flushes part of the full bin first */
-            bm_port_irq_restore(irq);
-            return;
-        }
-        if (!cache_holds(cache, cls) && bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
+        if (cache_holds(cache, cls)) {
+            if (!BM_FREE_CHECKS || bm_first_word(ptr) != bm_freed_key(ptr)) {
+                honour_flush_request(cache);
+                cache_push(cache, cls, ptr); /* flushes part of the full bin first */
+                bm_port_irq_restore(irq);
+                return;
+            }
+        } else if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
             honour_flush_request(cache);
             arena_free(ptr, true); /* its page map tells a freed run: reported there */
             bm_port_irq_restore(irq);
@@ -812,33 +813,3 @@ void bm_free_full_masked(void *ptr, bm_pagemap_t pm, bm_irq_state_t irq) {
     bm_free_slow(ptr); /* no cache yet, a marked block, or not a block this path can place */
 }
 
-/* A block in one of region 0's arena chunks that the fast path did not cache (pm: its page
- * map entry). A full bin flushes and takes it when the block passes the fast path's checks;
- * a large run of a class this core does not cache goes straight to its arena; anything else
- * (a failed check, a possible double free) takes bm_free_slow. */
-void bm_free_uncached(void *ptr, bm_pagemap_t pm) {
-    unsigned cls = bm_pm_class(pm);
-    if (cls != BM_BIN_INVALID) {
-        bm_irq_state_t irq = bm_port_irq_save();
-        bm_cache_t *cache = *bm_core_local();
-        if (cache != &bm_cache_unset) {
-            bm_cache_bin_t *bin = &cache->bins[cls];
-            if (cache_holds(cache, cls)) {
-                if (BM_FREE_CHECKS && (uint16_t)(uintptr_t)bin->head == bin->low_full &&
-                    bm_bin_region_start(bin, ptr, pm) && bm_first_word(ptr) != bm_freed_key(ptr)) {
-                    honour_flush_request(cache);
-                    cache_push(cache, cls, ptr); /* flushes part of the full bin first */
-                    bm_port_irq_restore(irq);
-                    return;
-                }
-            } else if (bm_pm_kind(pm) == BM_PAGE_LARGE && bm_pm_head(pm)) {
-                honour_flush_request(cache);
-                arena_free(ptr, true);
-                bm_port_irq_restore(irq);
-                return;
-            }
-        }
-        bm_port_irq_restore(irq);
-    }
-    bm_free_slow(ptr);
-}

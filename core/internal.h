@@ -396,8 +396,8 @@ typedef struct bm_arena {
     /* Blocks of its chunks that other cores freed and flushed, not yet back in their runs: a
      * stack linked through each block's second word (the first keeps the freed mark, so a double
      * free of one is still seen), pushed without the lock (bm_arena_inbox_push), emptied by
-     * whoever next takes the lock (bm_arena_lock). Counted as allocated until then, as blocks in
-     * a core's cache are. On its own cache line: other cores write it. */
+     * whoever next takes the lock (bm_arena_lock). Freed, so the statistics subtract inbox_bytes
+     * from what is allocated (bm_arena_inbox_bytes). On its own cache line: other cores write it. */
     _Alignas(BM_CACHELINE) void *inbox;
     size_t inbox_bytes;        /* class bytes of the blocks in it (atomic: pushers add) */
     bm_stat_t inbox_pushes, inbox_drained; /* chains pushed; blocks given back from the inbox */
@@ -1031,7 +1031,6 @@ void *bm_malloc_slow(size_t size);              /* NULL when not served: then bm
  * interrupts masked (irq: the state to restore), which it restores. */
 void *bm_malloc_empty_masked(size_t size, unsigned cls, bm_irq_state_t irq);
 void bm_free_slow(void *ptr);
-void bm_free_uncached(void *ptr, bm_pagemap_t pm); /* region 0 block the fast path did not take */
 /* A pointer of page map entry pm that passed the fast path's start test but found its bin full,
  * its class not cached by this core, or the never-usable bin (a page in no run); interrupts
  * masked (irq: the state to restore), which it restores. It reads the freed mark only where the

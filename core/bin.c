@@ -202,11 +202,37 @@ static bm_run_t *bin_current_run(bm_arena_t *arena, bm_bin_t *bin, unsigned cls,
     return run;
 }
 
+#if BM_REALTIME
+_Static_assert(BM_RUN_MAX_REGS <= BM_BITMAP_BITS, "a real-time run's bitmap is one word");
+
+/* O(n), n <= BM_TCACHE_BATCH_MAX, plus a new run's set-up. The real-time fill takes from one
+ * run only (fewer than n when its run has fewer free), so a call visits at most one run: the
+ * worst refill is a new run, not a walk over non-full runs with a region or two each (55
+ * Cortex-M3 instructions a run). */
+static unsigned run_take(const bm_class_info_t *ci, bm_run_t *run, void **out, unsigned n) {
+    uintptr_t bits = run->bitmap[0];
+    char *reg0 = (char *)run + ci->reg0;
+    unsigned got = 0;
+    while (bits && got < n) {
+        out[got++] = reg0 + bm_ctz(bits) * ci->size;
+        bits &= bits - 1;
+    }
+    run->bitmap[0] = bits;
+    run->nfree = (uint16_t)(run->nfree - got);
+    return got;
+}
+#endif
+
 unsigned bm_bin_fill_owned_locked(bm_arena_t *arena, bm_bin_t *bin, unsigned cls, unsigned owner,
                                   void **out, unsigned n) {
     bm_lock_assert_held(&arena->lock);
     const bm_class_info_t *ci = &bm_classes[cls];
     unsigned got = 0;
+#if BM_REALTIME
+    bm_run_t *run = bin_current_run(arena, bin, cls, owner);
+    if (run)
+        got = run_take(ci, run, out, n);
+#else
     while (got < n) {
         bm_run_t *run = bin_current_run(arena, bin, cls, owner);
         if (!run)
@@ -224,6 +250,7 @@ unsigned bm_bin_fill_owned_locked(bm_arena_t *arena, bm_bin_t *bin, unsigned cls
             run->bitmap[w] = bits;
         }
     }
+#endif
     BM_STAT_ADD(bin->stats.nmalloc, got);
     BM_STAT_ADD(bin->stats.curregs, got);
     BM_STAT_ADD(arena->stats.small_allocated, (size_t)got * ci->size);

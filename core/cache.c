@@ -103,6 +103,23 @@ unsigned bm_cache_slots_for(const bm_options_t *opt, unsigned cls) {
     return ceiling > first ? first + 1 + ceiling : first;
 }
 
+/* O(1). How many objects a refill of a bin of nmax slots of class cls asks for: the
+ * tcache_batch share of its slots, at least 1, at most BM_TCACHE_BATCH_MAX and two runs. Kept
+ * in the bin's info (bm_cache_bin_info_t.nrefill), so that no refill divides. */
+static void cache_bin_set_nmax(bm_cache_t *cache, unsigned cls, unsigned nmax) {
+    unsigned want = (nmax * bm_state.opt.tcache_batch_pct + 99) / 100;
+    if (want < 1)
+        want = 1;
+    if (want > nmax)
+        want = nmax;
+    if (want > BM_TCACHE_BATCH_MAX)
+        want = BM_TCACHE_BATCH_MAX;
+    if (bm_class_is_small(cls) && want > 2 * bm_classes[cls].nregs) /* at most two new runs formed in one call */
+        want = 2 * bm_classes[cls].nregs;
+    cache->info[cls].nmax = (uint16_t)nmax;
+    cache->info[cls].nrefill = (uint16_t)want;
+}
+
 /* O(classes). A core's cache, every bin at its first size; NULL when base metadata is
  * exhausted. Interrupts masked; no lock held (takes base_lock). */
 static bm_cache_t *cache_create(unsigned core) {
@@ -137,7 +154,7 @@ static bm_cache_t *cache_create(unsigned core) {
         bin->low_empty = (uint16_t)(uintptr_t)empty;
         bin->low_full = (uint16_t)(uintptr_t)full;
         bin->div_magic = bm_bin_div_magic(cls); /* for the free fast path's start test */
-        cache->info[cls].nmax = (uint16_t)n;
+        cache_bin_set_nmax(cache, cls, n);
         offset += n + 1;
     }
     return cache;
@@ -225,15 +242,7 @@ static void *cache_refill(bm_cache_t *cache, unsigned cls) {
     bm_cache_bin_t *bin = &cache->bins[cls];
     bm_cache_bin_info_t *info = &cache->info[cls];
     /* Regions arrive in ascending address order and the lowest is popped first. */
-    unsigned want = (unsigned)(info->nmax * bm_state.opt.tcache_batch_pct + 99) / 100;
-    if (want < 1)
-        want = 1;
-    if (want > info->nmax)
-        want = info->nmax;
-    if (want > BM_TCACHE_BATCH_MAX)
-        want = BM_TCACHE_BATCH_MAX;
-    if (want > 2 * bm_classes[cls].nregs) /* at most two new runs formed in one call */
-        want = 2 * bm_classes[cls].nregs;
+    unsigned want = info->nrefill;
     void **empty = cache_bin_empty_pos(bin);
     bm_arena_lock(arena);
     unsigned got = bm_bin_fill_locked(arena, cls, empty - want, want);
@@ -625,7 +634,7 @@ static bool cache_bin_set_capacity(bm_cache_t *cache, unsigned cls, unsigned cap
         adapt->grown = 1;
     }
     bin->low_full = (uint16_t)(uintptr_t)(empty - cap);
-    cache->info[cls].nmax = (uint16_t)cap;
+    cache_bin_set_nmax(cache, cls, cap);
     return true;
 }
 

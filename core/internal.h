@@ -528,6 +528,7 @@ BM_INLINE bool bm_bin_region_start(const bm_cache_bin_t *bin, const void *ptr, b
 typedef struct bm_cache_bin_info {
     uint16_t nmax;      /* slots */
     uint16_t low_water; /* fewest objects held since the last maintenance pass */
+    uint16_t nrefill;   /* objects a refill asks for (cache.c: cache_bin_set_nmax) */
     bm_stat_t nfills, nflushes, nfilled, nflushed, nmisses;
 } bm_cache_bin_info_t;
 

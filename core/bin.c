@@ -114,18 +114,22 @@ long bm_bin_empty_count(const bm_bin_t *bin) { return (void)bin, 0; }
 #if BM_FREE_CHECKS
 /* O(n), one store per region. Marks the n regions of `size` bytes from reg freed (internal.h)
  * and returns the end of the last. The key of the next region is the last one's plus size:
- * no load of the secret per region (a store could alias it), about 2 instructions each. */
+ * no load of the secret per region (a store could alias it). */
 static char *mark_regions_freed(char *reg, unsigned n, uint32_t size) {
 #if BM_HARDENING >= 2 || defined(BM_ASAN)
     for (; n; n--, reg += size)
         bm_block_retire(reg, size); /* the fill too, and ASan's unpoisoned store */
-#else
-    uintptr_t key = bm_freed_key(reg);
-#pragma GCC unroll 4
-    for (; n; n--, reg += size, key += size)
-        *(uintptr_t *)reg = key;
-#endif
     return reg;
+#else
+    /* The address as the key plus a constant: one register-offset store and one add per
+     * region on ARM (3.5 instructions a region with both stepped, 31 regions a run). */
+    uintptr_t key = bm_freed_key(reg), to_addr = (uintptr_t)reg - key;
+    __asm__("" : "+r"(to_addr)); /* opaque, or the compiler steps the address again */
+#pragma GCC unroll 4
+    for (unsigned i = n; i; i--, key += size)
+        *(uintptr_t *)(key + to_addr) = key;
+    return reg + (size_t)n * size;
+#endif
 }
 #endif
 

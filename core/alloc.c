@@ -125,9 +125,10 @@ BM_INLINE bool free_lookup(void *ptr, bm_pagemap_t *pm) {
     *pm = ((bm_chunk_t *)(bm_fast_region_base + (offset & ~(uintptr_t)BM_CHUNK_MASK)))->map[(offset & BM_CHUNK_MASK) >> BM_LG_PAGE];
     return true;
 #else
-    /* Trusting the caller still needs one test: a huge block starts at a chunk boundary,
-     * where an arena chunk has its header, so its page map must not be read. */
-    if (BM_UNLIKELY(bm_is_chunk_start(ptr)))
+    /* Trusting the caller still needs a test: a huge block starts at a chunk boundary, where
+     * an arena chunk has its header, so its page map must not be read; and NULL, which a skewed
+     * chunk grid (a heap not aligned to a chunk) does not put on a boundary, is no block. */
+    if (BM_UNLIKELY(bm_is_chunk_start(ptr) || !ptr))
         return false;
     (void)addr;
     *pm = bm_chunk_of(ptr)->map[bm_page_index(ptr)];
@@ -257,15 +258,15 @@ void *bm_realloc(void *ptr, size_t size) {
         bm_harden_canary_set(ptr, bm_classes[old_cls].size); /* reported once, not again by the free */
     }
 #endif
-    /* Keep the alignment the old block may have been asked for. Nothing records it, so the
-     * address is the evidence, believed up to what the old block's kind makes plausible: a
-     * small block's class alignment; half a chunk for a large run, and for a huge block that
-     * shrinks into a large run (an aligned request is served huge when no arena run has room
-     * for it: its alignment must survive the shrink); a chunk while it stays huge. */
+    /* Keep the alignment the old block may have been asked for: a large run's page map entry
+     * records it (internal.h); elsewhere the address is the evidence, believed up to what the
+     * old block's kind makes plausible: a small block's class alignment; for a huge block half
+     * a chunk if it shrinks into a large run (an aligned request is served huge when no arena
+     * run has room for it: its alignment must survive the shrink), a chunk while it stays huge. */
     uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
     size_t cap = old_cls == BM_NCLASSES       ? (served > BM_LARGE_MAX ? BM_CHUNK : BM_CHUNK / 2)
                  : bm_class_is_small(old_cls) ? bm_classes[old_cls].align
-                                              : BM_CHUNK / 2;
+                                              : bm_pm_large_align(bm_chunk_of(ptr)->map[bm_page_index(ptr)]);
     size_t align = addr_align < cap ? addr_align : cap;
     if (served <= BM_LARGE_MAX && old_cls < BM_NCLASSES) {
         unsigned new_cls = bm_size_to_class(served);

@@ -246,6 +246,17 @@ BM_INLINE unsigned bm_pm_value(bm_pagemap_t e) {
 }
 BM_INLINE unsigned bm_pm_class(bm_pagemap_t e) { return e >> BM_PM_CLASS_SHIFT; }
 BM_INLINE bool bm_pm_dirty(bm_pagemap_t e) { return bm_pm_phase(e) & 1u; }
+/* A LARGE head's phase field: bit 0 is the validator's mark (ext/check.c); bits 1-5 hold log2 of
+ * the alignment the block was asked for when that is above a page (0: a page), which realloc
+ * keeps: the address alone would claim up to half a chunk for any block that happens to sit
+ * at such a boundary, and a move that demands it fails where the heap is fragmented. */
+BM_INLINE unsigned bm_pm_large_lg_align(size_t align) {
+    return align > BM_PAGE ? (unsigned)bm_ctz(align) << 1 : 0;
+}
+BM_INLINE size_t bm_pm_large_align(bm_pagemap_t e) {
+    unsigned lg = (bm_pm_phase(e) >> 1) & 31u;
+    return lg ? (size_t)1 << lg : BM_PAGE;
+}
 
 /* ---------------------------------------------------------------------------------------
  * Chunks and runs.

@@ -5,6 +5,7 @@
  * caches or fragments for good).
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "bm_port.h"
 #include "ext.h"
@@ -121,6 +122,82 @@ TEST(exhaust_failure_takes_back_cached_blocks) {
     void *p = bm_malloc(k * BM_CHUNK);
     CHECK(p != NULL);
     bm_free(p);
+    CHECK_EQ(bm_check(), 0);
+}
+
+/* free(NULL) does nothing at every hardening level, on a heap whose chunk grid is skewed (this
+ * static array is page aligned, not chunk aligned): the level that trusts the caller once read
+ * a page map through NULL's chunk, because NULL is no chunk boundary of a skewed grid. */
+TEST(free_of_null_is_a_no_op_on_a_heap_off_the_chunk_grid) {
+    unsigned before = test_error_reports;
+    size_t live = bm_stats_allocated();
+    bm_free(NULL);
+    bm_free_sized(NULL, 24);
+    CHECK_EQ(test_error_reports, before);
+    CHECK_EQ(bm_stats_allocated(), live);
+    CHECK_EQ(bm_check(), 0);
+}
+
+/* The index of the block at address a among blocks[0..n), or n. */
+static size_t block_at(size_t n, uintptr_t a) {
+    for (size_t i = 0; i < n; i++)
+        if ((uintptr_t)blocks[i] == a)
+            return i;
+    return n;
+}
+
+/* A plain large block that happens to start at half a chunk asks realloc for no more than a
+ * page's alignment (its page map entry records what was asked): in a heap whose only free
+ * pages are not so aligned the move succeeds. The address alone once claimed half a chunk and
+ * realloc returned NULL there (the Cortex-M3 board's randomized sequence). A block asked for
+ * half a chunk keeps it. */
+TEST(realloc_keeps_the_alignment_asked_for_not_the_one_the_address_shows) {
+    bm_trim();
+    size_t sizes[] = {BM_PAGE};
+    size_t n = fill_heap(sizes, 1);
+    size_t x = n;
+    for (size_t i = 0; i < n && x == n; i++)
+        if (((uintptr_t)blocks[i] & (BM_CHUNK / 2 - 1)) == 0 && !bm_is_chunk_start(blocks[i]) &&
+            block_at(n, (uintptr_t)blocks[i] + BM_PAGE) < n)
+            x = i;
+    CHECK(x < n);
+    /* two neighbouring one-page blocks freed, the first not at a half-chunk boundary (the
+     * second cannot be one and start a two-page run either: its successor is another chunk's
+     * header or a page not freed), neither x nor the page after it */
+    size_t a = n, b = n;
+    uintptr_t after_x = (uintptr_t)blocks[x < n ? x : 0] + BM_PAGE;
+    for (size_t i = 0; i < n && b == n; i++) {
+        uintptr_t at = (uintptr_t)blocks[i];
+        if ((at & (BM_CHUNK / 2 - 1)) == 0 || at == after_x || at + BM_PAGE == (uintptr_t)blocks[x < n ? x : 0] ||
+            ((at + BM_PAGE) & BM_CHUNK_MASK) == 0 || at + BM_PAGE == after_x)
+            continue;
+        size_t j = block_at(n, at + BM_PAGE);
+        if (j < n)
+            a = i, b = j;
+    }
+    CHECK(x < n && a < n && b < n);
+    if (x < n && a < n && b < n) {
+        bm_free(blocks[a]);
+        bm_free(blocks[b]);
+        blocks[a] = blocks[b] = NULL;
+        bm_cache_flush();
+        memset(blocks[x], 0x77, BM_PAGE);
+        void *moved = bm_realloc(blocks[x], 2 * BM_PAGE);
+        CHECK(moved != NULL);
+        if (moved) {
+            CHECK(((unsigned char *)moved)[0] == 0x77 && ((unsigned char *)moved)[BM_PAGE - 1] == 0x77);
+            blocks[x] = moved;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        bm_free(blocks[i]);
+    bm_cache_flush();
+    CHECK_EQ(bm_check(), 0);
+    void *asked = bm_aligned_alloc(BM_CHUNK / 2, BM_PAGE);
+    CHECK(asked != NULL && ((uintptr_t)asked & (BM_CHUNK / 2 - 1)) == 0);
+    void *grown = bm_realloc(asked, 3 * BM_PAGE); /* a class of its own: grown or moved, still aligned */
+    CHECK(grown != NULL && ((uintptr_t)grown & (BM_CHUNK / 2 - 1)) == 0);
+    bm_free(grown ? grown : asked);
     CHECK_EQ(bm_check(), 0);
 }
 

@@ -26,7 +26,7 @@
  * flushes were at most BM_TCACHE_GROW_SPAN times the bin's capacity: a working set a few times
  * the bin's, not a program phase that allocates megabytes of the class and then frees them
  * (a bigger bin would only hold more memory there). After BM_TCACHE_GROW_SWINGS such flushes its capacity doubles,
- * up to its ceiling (BM_TCACHE_BIN_BYTES of blocks, at most BM_TCACHE_GROW_FACTOR times
+ * up to its ceiling (tcache_bin_bytes of blocks, at most BM_TCACHE_GROW_FACTOR times
  * tcache_slots and BM_TCACHE_GROW_SLOTS_MAX slots); the first growth moves the bin to an array
  * of the ceiling's size, taken from base metadata. bm_maintenance's idle trim halves it again
  * after an interval without a swing. The real-time profile keeps every bin at its first size. */
@@ -68,11 +68,11 @@ static unsigned first_slots(const bm_options_t *opt, unsigned cls) {
         return 0;
     if (!bm_class_is_small(cls))
         return opt->tcache_slots_large;
-    /* Hold at most two runs' worth of a class, or BM_TCACHE_BIN_BYTES if that is more: a
+    /* Hold at most two runs' worth of a class, or its bin bytes if that is more: a
      * class with few regions per run (448 B: 9) would otherwise refill and flush through the
      * arena lock every few calls. */
     unsigned slots = opt->tcache_slots, limit = 2 * bm_classes[cls].nregs;
-    unsigned by_bytes = (unsigned)(BM_TCACHE_BIN_BYTES / bm_classes[cls].size);
+    unsigned by_bytes = (unsigned)(opt->tcache_bin_bytes / bm_classes[cls].size);
     if (limit < by_bytes)
         limit = by_bytes;
     return slots < limit ? slots : limit;
@@ -85,7 +85,7 @@ static unsigned ceiling_slots(const bm_options_t *opt, unsigned cls) {
     unsigned first = first_slots(opt, cls);
     if (BM_REALTIME || !first || !bm_class_is_small(cls))
         return first;
-    unsigned ceiling = (unsigned)(BM_TCACHE_BIN_BYTES / bm_classes[cls].size);
+    unsigned ceiling = (unsigned)(opt->tcache_bin_bytes / bm_classes[cls].size);
     if (ceiling > BM_TCACHE_GROW_FACTOR * opt->tcache_slots)
         ceiling = BM_TCACHE_GROW_FACTOR * opt->tcache_slots;
     if (ceiling > BM_TCACHE_GROW_SLOTS_MAX)

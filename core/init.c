@@ -59,6 +59,10 @@ static int init_run(const bm_config_t *config) {
     int err = bm_bootstrap(sources, nsources, narenas);
     if (err)
         return err;
+    size_t heap_bytes = 0;
+    for (unsigned i = 0; i < bm_state.nregions; i++)
+        heap_bytes += (size_t)bm_state.regions[i].nchunks << BM_LG_CHUNK;
+    bm_options_resolve(&bm_state.opt, heap_bytes, bm_state.ncores); /* before any cache exists */
     core_arena_rule_init(narenas);
     bm_purge_policy_init();
 #if BM_REALTIME

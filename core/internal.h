@@ -655,8 +655,8 @@ typedef struct bm_options {
     unsigned narenas;
     bool tcache;
     size_t tcache_max;
-    unsigned tcache_slots;       /* per small class */
-    unsigned tcache_slots_large; /* per large class */
+    unsigned tcache_slots;       /* per small class (0 until bm_options_resolve: scaled) */
+    unsigned tcache_slots_large; /* per large class (the same) */
     unsigned tcache_batch_pct;   /* refill fills this % of a bin's slots */
     unsigned tcache_flush_pct;   /* a full bin flushes this % of its slots */
     unsigned dirty_max_pct;      /* purge when dirty pages exceed this % of active */
@@ -665,6 +665,11 @@ typedef struct bm_options {
     size_t dirty_min;            /* bytes of dirty pages an arena may always keep */
     unsigned purge;              /* 0: slow paths purge over the bound; 1: only bm_maintenance */
     unsigned purge_age;          /* sync purging spares dirty runs younger than this many run operations */
+    /* Derived by bm_options_resolve, not options: a small bin's byte bound (BM_TCACHE_BIN_BYTES
+     * or its share of the heap), and which slot counts it scaled with the heap (bit 0 small,
+     * bit 1 large), so that bm_heap_size_for can scale them for another heap. */
+    size_t tcache_bin_bytes;
+    unsigned tcache_scaled;
 } bm_options_t;
 
 typedef struct bm_state {
@@ -777,6 +782,10 @@ BM_INLINE void bm_live_add(size_t delta) {
  * Options (options.c).
  * ------------------------------------------------------------------------------------- */
 void bm_options_defaults(bm_options_t *opt);
+/* O(1). Fills what the defaults leave to the heap (slot counts 0, BM_TCACHE_BIN_BYTES 0) for a
+ * heap of heap_bytes shared by ncores caches; values an option set stay. Any context; no bad
+ * input. */
+void bm_options_resolve(bm_options_t *opt, size_t heap_bytes, unsigned ncores);
 int bm_options_parse(bm_options_t *opt, const char *text); /* returns entries rejected */
 unsigned bm_option_count(void);
 const char *bm_option_name(unsigned i);

@@ -89,6 +89,30 @@ void bm_options_defaults(bm_options_t *opt) {
     opt->dirty_min = BM_CHUNK; /* below a chunk's worth purging costs more than it returns */
     opt->purge = 0;
     opt->purge_age = BM_DEFAULT_PURGE_AGE;
+    opt->tcache_bin_bytes = BM_TCACHE_BIN_BYTES;
+    opt->tcache_scaled = 0;
+}
+
+static unsigned clamp_slots(size_t n, unsigned lo, unsigned hi) { return n < lo ? lo : n > hi ? hi : (unsigned)n; }
+
+void bm_options_resolve(bm_options_t *opt, size_t heap_bytes, unsigned ncores) {
+    /* A bigger heap affords more cached blocks: the per-class bins are what keep a sawtooth of
+     * many live blocks off the arena lock, and what they can hold idle grows with the heap.
+     * Each core has its own cache, so each gets its share of the heap. */
+    size_t share = heap_bytes / (ncores ? ncores : 1);
+    if (!opt->tcache_slots || (opt->tcache_scaled & 1u)) {
+        opt->tcache_slots = clamp_slots(share >> 13, 8, 32);
+        opt->tcache_scaled |= 1u;
+    }
+    if (!opt->tcache_slots_large || (opt->tcache_scaled & 2u)) {
+        opt->tcache_slots_large = clamp_slots(share >> 15, 2, 8);
+        opt->tcache_scaled |= 2u;
+    }
+#if BM_TCACHE_BIN_BYTES
+    opt->tcache_bin_bytes = BM_TCACHE_BIN_BYTES;
+#else
+    opt->tcache_bin_bytes = share / 32;
+#endif
 }
 
 /* Appends text to buf (capacity cap, always NUL-terminated); returns the new length. */

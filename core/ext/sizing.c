@@ -71,18 +71,8 @@ static size_t metadata_pages(const bm_options_t *opt, unsigned ncores, unsigned 
     return ceil_div(bytes + (size_t)ncores * per_core, BM_PAGE) + 1;
 }
 
-size_t bm_heap_size_for(size_t max_live, size_t max_request, unsigned ncores) {
-    if (max_request == 0 || max_request > BM_LARGE_MAX || ncores == 0 || ncores > BM_MAX_CORES ||
-        max_live > ((size_t)1 << (sizeof(size_t) * 8 - 10)))
-        return 0;
-    if (max_live < max_request)
-        max_live = max_request;
-    bm_options_t defaults;
-    const bm_options_t *opt = &bm_state.opt;
-    if (!bm_is_ready()) {
-        bm_options_defaults(&defaults);
-        opt = &defaults;
-    }
+/* O(classes) for one set of resolved options: bm_heap_size_for's answer. */
+static size_t heap_size_with(const bm_options_t *opt, size_t max_live, size_t max_request, unsigned ncores) {
     unsigned narenas = opt->narenas ? opt->narenas : ncores;
     if (narenas > BM_MAX_ARENAS)
         narenas = BM_MAX_ARENAS;
@@ -103,4 +93,29 @@ size_t bm_heap_size_for(size_t max_live, size_t max_request, unsigned ncores) {
     total += ceil_div(metadata_pages(opt, ncores, narenas, total), usable);
     /* Two pages for a heap of any alignment (the grid starts at its first whole page). */
     return total * BM_CHUNK + 2 * BM_PAGE;
+}
+
+size_t bm_heap_size_for(size_t max_live, size_t max_request, unsigned ncores) {
+    if (max_request == 0 || max_request > BM_LARGE_MAX || ncores == 0 || ncores > BM_MAX_CORES ||
+        max_live > ((size_t)1 << (sizeof(size_t) * 8 - 10)))
+        return 0;
+    if (max_live < max_request)
+        max_live = max_request;
+    bm_options_t opt;
+    if (bm_is_ready())
+        opt = bm_state.opt;
+    else
+        bm_options_defaults(&opt);
+    /* Slot counts and bin bytes that scale with the heap (bm_options_resolve) are those of the
+     * heap returned: each size gives at least as many slots as the one before, at most the
+     * cap's, so sizing again from the last answer reaches a fixed point in a few rounds. */
+    size_t size = 0;
+    for (int round = 0; round < 8; round++) {
+        bm_options_resolve(&opt, size + 2 * BM_CHUNK, ncores); /* at least the chunks bm_init counts */
+        size_t next = heap_size_with(&opt, max_live, max_request, ncores);
+        if (next <= size)
+            break;
+        size = next;
+    }
+    return size;
 }

@@ -8,7 +8,7 @@
 TEST(config_options_applied) {
     CHECK_EQ(bm_state.narenas, 3);
     CHECK_EQ(bm_state.opt.tcache, 0);
-    CHECK_EQ(bm_state.opt.tcache_slots, BM_DEFAULT_TCACHE_SLOTS); /* "tcache_slots:0" rejected */
+    CHECK_EQ(bm_state.opt.tcache_slots, test_default_slots(0)); /* "tcache_slots:0" rejected */
 }
 
 TEST(config_without_cache_serves_from_arenas) {

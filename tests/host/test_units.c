@@ -201,6 +201,37 @@ TEST(rbtree_random_insert_remove_keeps_invariants) {
     CHECK_EQ(seen, count);
 }
 
+/* ---- options scaled with the heap ---- */
+
+/* Slot counts left at 0 follow each core's share of the heap (8 KiB a small slot within 8-32,
+ * 32 KiB a large one within 2-8), and the bin byte bound a thirty-second of it where
+ * BM_TCACHE_BIN_BYTES is 0; counts an option set are kept, and a resolved set resolves again
+ * for another heap (what bm_heap_size_for does). */
+TEST(options_resolve_scales_caches_with_each_cores_share_of_the_heap) {
+    static const struct { size_t heap; unsigned cores, small, large; } want[] = {
+        {16u << 10, 1, 8, 2}, {64u << 10, 1, 8, 2}, {128u << 10, 1, 16, 4}, {256u << 10, 1, 32, 8},
+        {256u << 10, 2, 16, 4}, {1u << 30, 1, 32, 8}, {1u << 30, 64, 32, 8}, {0, 1, 8, 2},
+    };
+    for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
+        bm_options_t opt;
+        bm_options_defaults(&opt);
+        opt.tcache_slots = opt.tcache_slots_large = 0; /* what the small geometry's defaults leave */
+        bm_options_resolve(&opt, want[i].heap, want[i].cores);
+        CHECK_EQ(opt.tcache_slots, want[i].small);
+        CHECK_EQ(opt.tcache_slots_large, want[i].large);
+        size_t fixed_bytes = BM_TCACHE_BIN_BYTES;
+        CHECK_EQ(opt.tcache_bin_bytes, fixed_bytes ? fixed_bytes : want[i].heap / want[i].cores / 32);
+        bm_options_resolve(&opt, 256u << 10, 1); /* scaled once, scaled again */
+        CHECK_EQ(opt.tcache_slots, 32);
+    }
+    bm_options_t set;
+    bm_options_defaults(&set);
+    CHECK_EQ(bm_options_parse(&set, "tcache_slots:5,tcache_slots_large:3"), 0);
+    bm_options_resolve(&set, 1u << 30, 1);
+    CHECK_EQ(set.tcache_slots, 5);
+    CHECK_EQ(set.tcache_slots_large, 3);
+}
+
 /* ---- runs, bins, arenas ---- */
 
 static bm_arena_t *my_arena(void) {

@@ -26,7 +26,7 @@
  * flushes were at most BM_TCACHE_GROW_SPAN times the bin's capacity: a working set a few times
  * the bin's, not a program phase that allocates megabytes of the class and then frees them
  * (a bigger bin would only hold more memory there). After BM_TCACHE_GROW_SWINGS such flushes its capacity doubles,
- * up to its ceiling (tcache_bin_bytes of blocks, at most BM_TCACHE_GROW_FACTOR times
+ * up to its ceiling (BM_TCACHE_BIN_BYTES of blocks, at most BM_TCACHE_GROW_FACTOR times
  * tcache_slots and BM_TCACHE_GROW_SLOTS_MAX slots); the first growth moves the bin to an array
  * of the ceiling's size, taken from base metadata. bm_maintenance's idle trim halves it again
  * after an interval without a swing. The real-time profile keeps every bin at its first size. */
@@ -85,7 +85,9 @@ static unsigned ceiling_slots(const bm_options_t *opt, unsigned cls) {
     unsigned first = first_slots(opt, cls);
     if (BM_REALTIME || !first || !bm_class_is_small(cls))
         return first;
-    unsigned ceiling = (unsigned)(opt->tcache_bin_bytes / bm_classes[cls].size);
+    /* Growth only with a fixed byte bound: the small geometry's bins keep the size its heap
+     * gives them (bm_options_resolve). */
+    unsigned ceiling = (unsigned)(BM_TCACHE_BIN_BYTES / bm_classes[cls].size);
     if (ceiling > BM_TCACHE_GROW_FACTOR * opt->tcache_slots)
         ceiling = BM_TCACHE_GROW_FACTOR * opt->tcache_slots;
     if (ceiling > BM_TCACHE_GROW_SLOTS_MAX)

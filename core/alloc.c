@@ -266,7 +266,7 @@ void *bm_realloc(void *ptr, size_t size) {
     uintptr_t addr_align = (uintptr_t)ptr & -(uintptr_t)ptr;
     size_t cap = old_cls == BM_NCLASSES       ? (served > BM_LARGE_MAX ? BM_CHUNK : BM_CHUNK / 2)
                  : bm_class_is_small(old_cls) ? bm_classes[old_cls].align
-                                              : bm_pm_large_align(bm_chunk_of(ptr)->map[bm_page_index(ptr)]);
+                                              : bm_large_align(bm_chunk_of(ptr), bm_page_index(ptr));
     size_t align = addr_align < cap ? addr_align : cap;
     if (served <= BM_LARGE_MAX && old_cls < BM_NCLASSES) {
         unsigned new_cls = bm_size_to_class(served);

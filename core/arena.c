@@ -450,9 +450,13 @@ void *bm_arena_meta_alloc(bm_arena_t *arena, size_t npages) {
  * rejects as not the start of a block, so a large allocation costs O(1) page map writes. The
  * tail must not look free, or the run after it would merge across it. */
 static void large_run_mark(bm_chunk_t *chunk, size_t head, size_t npages, unsigned cls, size_t align) {
-    chunk->map[head] = bm_pm_make(BM_PAGE_LARGE, true, bm_pm_large_lg_align(align), npages, cls);
-    if (npages > 1)
-        chunk->map[head + npages - 1] = bm_pm_make(BM_PAGE_LARGE, false, 0, npages - 1, BM_BIN_INVALID);
+    chunk->map[head] = bm_pm_make(BM_PAGE_LARGE, true, 0, npages, cls);
+    uint8_t bit = (uint8_t)(1u << (head % 8));
+    chunk->aligned_heads[head / 8] = (uint8_t)(align > BM_PAGE ? chunk->aligned_heads[head / 8] | bit
+                                                               : chunk->aligned_heads[head / 8] & ~bit);
+    if (npages > 1) /* the tail keeps the alignment asked for (internal.h) */
+        chunk->map[head + npages - 1] =
+            bm_pm_make(BM_PAGE_LARGE, false, bm_pm_large_lg_align(align), npages - 1, BM_BIN_INVALID);
 }
 
 void *bm_arena_large_alloc(bm_arena_t *arena, unsigned cls, size_t align) {
@@ -480,7 +484,7 @@ void bm_arena_large_shrink(bm_arena_t *arena, void *ptr, unsigned new_cls) {
     bm_arena_lock(arena);
     size_t npages = bm_pm_value(chunk->map[head]);
     if (keep < npages) {
-        large_run_mark(chunk, head, keep, new_cls, bm_pm_large_align(chunk->map[head]));
+        large_run_mark(chunk, head, keep, new_cls, bm_large_align(chunk, head));
         BM_STAT_SUB(arena->stats.large_allocated, (npages - keep) << BM_LG_PAGE);
         BM_POISON(bm_page_addr(chunk, head + keep), (npages - keep) << BM_LG_PAGE);
         bm_arena_run_dalloc_locked(arena, chunk, head + keep, npages - keep);
@@ -506,7 +510,7 @@ bool bm_arena_large_grow(bm_arena_t *arena, void *ptr, unsigned new_cls) {
             free_run_insert(arena, chunk, after + extra, rlen - extra, dirty_share(ndirty, rlen - extra, rlen));
         chunk->nfree -= extra;
         arena->nactive += extra;
-        large_run_mark(chunk, head, want, new_cls, bm_pm_large_align(chunk->map[head]));
+        large_run_mark(chunk, head, want, new_cls, bm_large_align(chunk, head));
         BM_STAT_ADD(arena->stats.large_allocated, extra << BM_LG_PAGE);
         BM_UNPOISON(bm_page_addr(chunk, after), extra << BM_LG_PAGE);
         grown = true;

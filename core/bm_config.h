@@ -148,8 +148,8 @@
 #endif
 
 /* Bytes a small class's bin may hold even when that is more than two runs of it; 0: a
- * thirty-second of each core's share of the heap at bm_init (8 KiB of a 256 KiB heap on one
- * core, 512 B of a 16 KiB one). */
+ * thirty-second of each core's share of the heap at bm_init, the heap over the square of the
+ * core count (8 KiB of a 256 KiB heap on one core, 512 B of a 16 KiB one). */
 #ifndef BM_TCACHE_BIN_BYTES
 #if defined(BM_GEOMETRY_SMALL)
 #define BM_TCACHE_BIN_BYTES 0
@@ -205,10 +205,11 @@
 #endif
 #endif
 /* Cached objects per small and per large class. 0 (the small geometry's default): scaled with
- * each core's share of the heap at bm_init, one small slot per 8 KiB within 8-32 and one large
- * slot per 32 KiB within 2-8 (options.c, bm_options_resolve): on the Cortex-M3 firmware
- * trace's 256 KiB heap 32 and 8 nearly halve the means against 8 and 2 (docs/REALTIME.md), and
- * a 64 KiB heap keeps 8 and 2. */
+ * each core's share of the heap at bm_init (the heap over the square of the core count, since
+ * a failing allocation takes back its own core's cache only), one small slot per 8 KiB within
+ * 8-32 and one large slot per 32 KiB within 2-8 (options.c, bm_options_resolve): on the
+ * Cortex-M3 firmware trace's 256 KiB heap 32 and 8 nearly halve the means against 8 and 2
+ * (docs/REALTIME.md), and a 64 KiB heap keeps 8 and 2. */
 #ifndef BM_DEFAULT_TCACHE_SLOTS
 #if defined(BM_GEOMETRY_SMALL)
 #define BM_DEFAULT_TCACHE_SLOTS 0

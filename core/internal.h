@@ -246,18 +246,18 @@ BM_INLINE unsigned bm_pm_value(bm_pagemap_t e) {
 }
 BM_INLINE unsigned bm_pm_class(bm_pagemap_t e) { return e >> BM_PM_CLASS_SHIFT; }
 BM_INLINE bool bm_pm_dirty(bm_pagemap_t e) { return bm_pm_phase(e) & 1u; }
-/* A LARGE head's phase field: bit 0 is the validator's mark (ext/check.c); bits 1-5 hold log2 of
- * the alignment the block was asked for when that is above a page (0: a page), which realloc
- * keeps: the address alone would claim up to half a chunk for any block that happens to sit
- * at such a boundary, and a move that demands it fails where the heap is fragmented. */
+/* A LARGE run of two pages or more records in its tail entry's phase field (bits 1-5) log2 of
+ * the alignment it was asked for when that is above a page (0: a page), which realloc keeps:
+ * the address alone would claim up to half a chunk for any block that happens to sit at such
+ * a boundary, and a move that demands it fails where the heap is fragmented. Not the head's
+ * phase: the free fast path's start test reads it (and bit 0 is the validator's mark), and a
+ * record there let an interior pointer at that offset pass for the block (found by the fuzzer).
+ * A one-page run asked for more than a page has only its chunk's aligned_heads bit: realloc
+ * then believes the address, as it did for every run before. (Two pages for every such
+ * request instead cost the two-core mps2-an521 the free chunks its 16 KB blocks need.) */
 BM_INLINE unsigned bm_pm_large_lg_align(size_t align) {
     return align > BM_PAGE ? (unsigned)bm_ctz(align) << 1 : 0;
 }
-BM_INLINE size_t bm_pm_large_align(bm_pagemap_t e) {
-    unsigned lg = (bm_pm_phase(e) >> 1) & 31u;
-    return lg ? (size_t)1 << lg : BM_PAGE;
-}
-
 /* ---------------------------------------------------------------------------------------
  * Chunks and runs.
  * ------------------------------------------------------------------------------------- */
@@ -271,7 +271,24 @@ typedef struct bm_chunk {
     uint32_t nretained;  /* real-time profile: pages of the empty runs its bins keep here (bin.c) */
     uint8_t pad[BM_CHUNK_HEADER_FIXED_BYTES - 2 * sizeof(void *) - 12 - sizeof(void *)];
     bm_pagemap_t map[BM_CHUNK_PAGES];
+    /* Bit p: the LARGE run at page p was asked for an alignment above a page (in the header
+     * pages' slack after the map). A run of two pages or more records which in its tail entry;
+     * a one-page run has no tail, so realloc believes its address (internal.h). */
+    uint8_t aligned_heads[BM_CHUNK_PAGES / 8];
 } bm_chunk_t;
+
+/* O(1). The alignment the LARGE run whose head is page head of chunk was asked for: its record,
+ * a page if it was asked no more, and for a one-page run asked more the address's own (at most
+ * half a chunk). */
+BM_INLINE size_t bm_large_align(const bm_chunk_t *chunk, size_t head) {
+    if (!((chunk->aligned_heads[head / 8] >> (head % 8)) & 1u))
+        return BM_PAGE;
+    size_t npages = bm_pm_value(chunk->map[head]);
+    if (npages > 1)
+        return (size_t)1 << ((bm_pm_phase(chunk->map[head + npages - 1]) >> 1) & 31u);
+    uintptr_t addr = (uintptr_t)chunk + (head << BM_LG_PAGE), own = addr & -addr;
+    return own < BM_CHUNK / 2 ? own : BM_CHUNK / 2;
+}
 #define BM_CHUNK_MAGIC 0xb3a6c4a1u
 
 _Static_assert(sizeof(bm_chunk_t) <= BM_CHUNK_HEADER_PAGES * BM_PAGE,

@@ -98,8 +98,13 @@ static unsigned clamp_slots(size_t n, unsigned lo, unsigned hi) { return n < lo 
 void bm_options_resolve(bm_options_t *opt, size_t heap_bytes, unsigned ncores) {
     /* A bigger heap affords more cached blocks: the per-class bins are what keep a sawtooth of
      * many live blocks off the arena lock, and what they can hold idle grows with the heap.
-     * Each core has its own cache, so each gets its share of the heap. */
-    size_t share = heap_bytes / (ncores ? ncores : 1);
+     * Each core has its own cache, so each gets its share of the heap, and a share of that
+     * again by the core count: an allocation that fails can take back its own core's cache
+     * but not the others', so with n cores those hold (n - 1) / n^2 of what one core's does
+     * on one core (at most a quarter). Divided once, the blocks the other core held on the
+     * two-core mps2-an521 left no two free chunks for its 16 KB blocks in 2 runs of 5. */
+    unsigned n = ncores ? ncores : 1;
+    size_t share = heap_bytes / n / n;
     if (!opt->tcache_slots || (opt->tcache_scaled & 1u)) {
         opt->tcache_slots = clamp_slots(share >> 13, 8, 32);
         opt->tcache_scaled |= 1u;

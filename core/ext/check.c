@@ -189,7 +189,7 @@ static void check_chunk(check_ctx_t *ctx, bm_arena_t *arena, bm_chunk_t *chunk) 
             expect(ctx, bm_pm_class(e) >= BM_NSMALL && bm_pm_class(e) < BM_NCLASSES &&
                             bm_classes[bm_pm_class(e)].run_pages == n,
                    "check: large run length differs from its class", bm_page_addr(chunk, page));
-            expect(ctx, ((uintptr_t)bm_page_addr(chunk, page) & (bm_pm_large_align(e) - 1)) == 0,
+            expect(ctx, ((uintptr_t)bm_page_addr(chunk, page) & (bm_large_align(chunk, page) - 1)) == 0,
                    "check: large run not aligned as its page map entry records", bm_page_addr(chunk, page));
             if (n > 1)
                 expect(ctx, bm_pm_kind(chunk->map[page + n - 1]) == BM_PAGE_LARGE,

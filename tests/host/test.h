@@ -74,8 +74,8 @@ int test_verify_seq(const void *p, size_t n, unsigned seed);
 #ifdef BM_INTERNAL_H
 /* The slots per small (large: per large) class this build's defaults give the heap bm_init
  * set up: the option's default, or where that is 0 the documented scaling (bm_config.h) of
- * each core's share of the heap, one small slot per 8 KiB within 8-32 and one large slot per
- * 32 KiB within 2-8. */
+ * the heap over the square of the core count, one small slot per 8 KiB within 8-32 and one
+ * large slot per 32 KiB within 2-8. */
 static inline unsigned test_default_slots(int large) {
     unsigned fixed = large ? BM_DEFAULT_TCACHE_SLOTS_LARGE : BM_DEFAULT_TCACHE_SLOTS;
     if (fixed)
@@ -83,7 +83,7 @@ static inline unsigned test_default_slots(int large) {
     size_t heap = 0;
     for (unsigned i = 0; i < bm_state.nregions; i++)
         heap += (size_t)bm_state.regions[i].nchunks * BM_CHUNK;
-    size_t n = heap / bm_state.ncores / (large ? 32768u : 8192u);
+    size_t n = heap / bm_state.ncores / bm_state.ncores / (large ? 32768u : 8192u);
     unsigned lo = large ? 2 : 8, hi = large ? 8 : 32;
     return n < lo ? lo : n > hi ? hi : (unsigned)n;
 }

@@ -46,6 +46,24 @@ TEST(free_of_a_cached_region_never_handed_out_is_reported) {
     bm_free(p);
 }
 
+/* A block aligned beyond a page records its alignment in its page map (for realloc): a pointer
+ * inside it at the record's offset is no block either. The record once sat in the head
+ * entry's phase, which the free fast path reads as the offset of the first block, and such a
+ * pointer went into the cache (found by the fuzzer). */
+TEST(free_inside_a_block_aligned_beyond_a_page_is_reported) {
+    size_t align = 4 * BM_PAGE;
+    char *p = bm_aligned_alloc(align, BM_PAGE);
+    CHECK(p != NULL && ((uintptr_t)p & (align - 1)) == 0);
+    unsigned before = test_error_reports;
+    for (unsigned lg = 1; lg < 32; lg++) /* every offset a record in the phase field could take */
+        bm_free(p + ((size_t)lg << 1));
+    CHECK_EQ(reports_since(before), 31);
+    size_t size = bm_usable_size(p);
+    check_no_second_owner(size, (void *[]){p}, 1);
+    bm_free(p);
+    CHECK_EQ(bm_check(), 0);
+}
+
 /* Regions per run of the small class whose regions are size bytes (0 if none is). */
 static unsigned regions_per_run(size_t size) {
     for (unsigned j = 0;; j++) {

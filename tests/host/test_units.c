@@ -203,14 +203,16 @@ TEST(rbtree_random_insert_remove_keeps_invariants) {
 
 /* ---- options scaled with the heap ---- */
 
-/* Slot counts left at 0 follow each core's share of the heap (8 KiB a small slot within 8-32,
- * 32 KiB a large one within 2-8), and the bin byte bound a thirty-second of it where
+/* Slot counts left at 0 follow each core's share of the heap divided again by the core count
+ * (8 KiB a small slot within 8-32, 32 KiB a large one within 2-8), and the bin byte bound a
+ * thirty-second of it where
  * BM_TCACHE_BIN_BYTES is 0; counts an option set are kept, and a resolved set resolves again
  * for another heap (what bm_heap_size_for does). */
-TEST(options_resolve_scales_caches_with_each_cores_share_of_the_heap) {
+TEST(options_resolve_scales_caches_with_the_heap_and_the_core_count) {
     static const struct { size_t heap; unsigned cores, small, large; } want[] = {
         {16u << 10, 1, 8, 2}, {64u << 10, 1, 8, 2}, {128u << 10, 1, 16, 4}, {256u << 10, 1, 32, 8},
-        {256u << 10, 2, 16, 4}, {1u << 30, 1, 32, 8}, {1u << 30, 64, 32, 8}, {0, 1, 8, 2},
+        {256u << 10, 2, 8, 2}, {1u << 30, 1, 32, 8}, {1u << 30, 64, 32, 8}, {0, 1, 8, 2},
+        {1u << 20, 2, 32, 8}, {1u << 20, 4, 8, 2},
     };
     for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
         bm_options_t opt;
@@ -220,7 +222,7 @@ TEST(options_resolve_scales_caches_with_each_cores_share_of_the_heap) {
         CHECK_EQ(opt.tcache_slots, want[i].small);
         CHECK_EQ(opt.tcache_slots_large, want[i].large);
         size_t fixed_bytes = BM_TCACHE_BIN_BYTES;
-        CHECK_EQ(opt.tcache_bin_bytes, fixed_bytes ? fixed_bytes : want[i].heap / want[i].cores / 32);
+        CHECK_EQ(opt.tcache_bin_bytes, fixed_bytes ? fixed_bytes : want[i].heap / want[i].cores / want[i].cores / 32);
         bm_options_resolve(&opt, 256u << 10, 1); /* scaled once, scaled again */
         CHECK_EQ(opt.tcache_slots, 32);
     }
